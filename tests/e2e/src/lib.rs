@@ -1,0 +1,14 @@
+//! End-to-end test support for claimcheck: a real Envoy running `claimcheck.wasm`, a
+//! controllable identity provider, and an echo upstream, all on 127.0.0.1.
+//!
+//! - [`envoy`]: render `envoy-config/e2e.yaml.tmpl`, start/stop Envoy, stats, log.
+//! - [`idp`]: OIDC discovery + JWKS server that can rotate keys, fail, stall, and count.
+//! - [`echo`]: the upstream that reports the headers it received (also `claimcheck-echo`).
+//! - [`http`]: the minimal HTTP/1.1 server and client the others are built on.
+//! - [`process`]: child processes that die with the test run.
+
+pub mod echo;
+pub mod envoy;
+pub mod http;
+pub mod idp;
+pub mod process;
