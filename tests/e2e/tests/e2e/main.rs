@@ -1,0 +1,12 @@
+//! claimcheck end to end: a real Envoy running `claimcheck.wasm` between a client and an echo
+//! upstream, fetching keys from a controllable identity provider.
+//!
+//! Needs `make envoy` and `make build` (and `make e2e-probe` for the callout tests); `make e2e`
+//! does all three. A missing Envoy or wasm fails the tests with the command to run.
+
+mod config;
+mod infra;
+mod keys;
+mod metrics;
+mod policy;
+mod support;

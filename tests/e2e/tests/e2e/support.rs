@@ -1,0 +1,287 @@
+//! Keys, tokens, the standard test policy, and a `World` (IdP + echo upstream + Envoy).
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use claimcheck_e2e::echo::{self, Echoed};
+use claimcheck_e2e::envoy::{Envoy, EnvoySpec};
+use claimcheck_e2e::http::{Response, Server};
+use claimcheck_e2e::idp::Idp;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
+
+/// Audience every test token carries and the test provider expects.
+pub const AUDIENCE: &str = "e2e-api";
+/// Realm the test policy announces in `WWW-Authenticate`.
+pub const REALM: &str = "e2e";
+/// Upper bound for waiting on something asynchronous (a fetch, a refresh). Not an assertion.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// An ES256 signing key with its public JWK.
+pub struct Key {
+    pub kid: String,
+    pair: EcdsaKeyPair,
+}
+
+impl Key {
+    pub fn es256(kid: &str) -> Key {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Key {
+            kid: kid.to_owned(),
+            pair,
+        }
+    }
+
+    /// The public JWK (RFC 7518 §6.2.1): uncompressed point 0x04 || x || y.
+    pub fn jwk(&self) -> Value {
+        let point = self.pair.public_key().as_ref();
+        assert_eq!(point.len(), 65);
+        json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        })
+    }
+
+    /// A compact JWS over `claims`, with this key's `kid`.
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_with_kid(claims, &self.kid)
+    }
+
+    /// A compact JWS over `claims` that names `kid` in its header (which may not be ours).
+    pub fn sign_with_kid(&self, claims: &Value, kid: &str) -> String {
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": kid });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// A JWKS document holding `keys`.
+pub fn jwks(keys: &[&Key]) -> Vec<u8> {
+    let keys: Vec<Value> = keys.iter().map(|k| k.jwk()).collect();
+    serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Valid claims for `issuer` (subject `user-1`, ten minutes left), with `extra` merged in.
+pub fn claims(issuer: &str, extra: Value) -> Value {
+    let now = now();
+    let mut c = json!({
+        "iss": issuer, "aud": AUDIENCE, "sub": "user-1",
+        "iat": now, "nbf": now, "exp": now + 600,
+    });
+    if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    c
+}
+
+/// The standard test policy:
+/// - `/public` allow (a token, if present, is still verified),
+/// - `/api` requires scope `api:read`,
+/// - `/admin` requires group `admin`,
+/// - anything else denied.
+///
+/// One provider, `idp`, found through OIDC discovery on cluster `idp`; identity headers
+/// `x-user-id` (sub), `x-user-groups` (groups), `x-user-scope` (scope); the token is not
+/// forwarded.
+pub fn policy(issuer: &str) -> Value {
+    json!({
+        "providers": {
+            "idp": {
+                "issuer": issuer,
+                "audiences": [AUDIENCE],
+                "algorithms": ["ES256"],
+                "jwks": { "oidc_discovery": { "cluster": "idp", "timeout_ms": 2000 } },
+                "refresh": {
+                    "interval_s": 600,
+                    "max_stale_s": 86400,
+                    "retry_initial_ms": 200,
+                    "retry_max_ms": 1000,
+                    "unknown_kid_min_interval_s": 0
+                },
+                "cold_start": { "max_wait_ms": 10000, "on_timeout": "unavailable" },
+                "forward_token": false,
+                "claims_to_headers": [
+                    { "claim": "sub", "header": "x-user-id" },
+                    { "claim": "groups", "header": "x-user-groups", "join": "," },
+                    { "claim": "scope", "header": "x-user-scope" }
+                ]
+            }
+        },
+        "rules": [
+            { "name": "public", "match": { "path": { "prefix": "/public" } }, "action": "allow" },
+            { "name": "api", "match": { "path": { "prefix": "/api" } }, "action": "require",
+              "require": {
+                  "providers": { "any": ["idp"] },
+                  "claims": { "all": [ { "claim": "scope", "contains": "api:read" } ] }
+              } },
+            { "name": "admin", "match": { "path": { "prefix": "/admin" } }, "action": "require",
+              "require": {
+                  "providers": { "any": ["idp"] },
+                  "claims": { "all": [ { "claim": "groups", "contains": "admin" } ] }
+              } }
+        ],
+        "default": { "action": "deny" },
+        "realm": REALM
+    })
+}
+
+/// Sets the value at JSON pointer `ptr` (which must exist up to its parent).
+pub fn set(v: &mut Value, ptr: &str, value: Value) {
+    let (parent, key) = ptr.rsplit_once('/').unwrap();
+    let parent = if parent.is_empty() {
+        &mut *v
+    } else {
+        v.pointer_mut(parent).unwrap()
+    };
+    parent
+        .as_object_mut()
+        .unwrap()
+        .insert(key.to_owned(), value);
+}
+
+/// A test's world: the IdP serving `key`, the echo upstream, and Envoy running claimcheck.
+pub struct World {
+    // Envoy first: dropped (stopped) before the servers it talks to.
+    pub envoy: Envoy,
+    pub idp: Idp,
+    pub echo: Server,
+    pub key: Key,
+}
+
+/// How to set a world up; every field has the standard default.
+pub struct Setup {
+    pub name: String,
+    pub concurrency: u32,
+    /// Applied to the IdP before Envoy starts (hold it, slow it down).
+    pub before_envoy: Box<dyn FnOnce(&Idp)>,
+    /// Applied to the standard policy.
+    pub policy: Box<dyn FnOnce(&mut Value)>,
+}
+
+impl Setup {
+    pub fn new(name: &str) -> Setup {
+        Setup {
+            name: name.to_owned(),
+            concurrency: 1,
+            before_envoy: Box::new(|_| {}),
+            policy: Box::new(|_| {}),
+        }
+    }
+
+    pub fn concurrency(mut self, n: u32) -> Setup {
+        self.concurrency = n;
+        self
+    }
+
+    pub fn before_envoy(mut self, f: impl FnOnce(&Idp) + 'static) -> Setup {
+        self.before_envoy = Box::new(f);
+        self
+    }
+
+    pub fn policy(mut self, f: impl FnOnce(&mut Value) + 'static) -> Setup {
+        self.policy = Box::new(f);
+        self
+    }
+
+    /// Starts everything; the error says what is missing (Envoy, the wasm) or what failed.
+    pub fn try_start(self) -> Result<World, String> {
+        let key = Key::es256("key-a");
+        let idp = Idp::start(jwks(&[&key])).map_err(|e| format!("start IdP: {e}"))?;
+        let echo = echo::start("127.0.0.1:0").map_err(|e| format!("start echo: {e}"))?;
+        let mut config = policy(idp.issuer());
+        (self.policy)(&mut config);
+        (self.before_envoy)(&idp);
+        let spec = EnvoySpec::claimcheck(&self.name, config.to_string(), echo.port(), idp.port())
+            .concurrency(self.concurrency);
+        let envoy = Envoy::start(&spec).map_err(|e| e.to_string())?;
+        Ok(World {
+            envoy,
+            idp,
+            echo,
+            key,
+        })
+    }
+
+    pub fn start(self) -> World {
+        let name = self.name.clone();
+        self.try_start().unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+impl World {
+    /// Claims for this world's issuer.
+    pub fn claims(&self, extra: Value) -> Value {
+        claims(self.idp.issuer(), extra)
+    }
+
+    /// A valid token for this world with `extra` claims.
+    pub fn token(&self, extra: Value) -> String {
+        self.key.sign(&self.claims(extra))
+    }
+
+    /// `GET path` through Envoy with `Authorization: Bearer <token>` (if any) and `headers`.
+    pub fn get(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Response {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = Vec::new();
+        if let Some(b) = &bearer {
+            all.push(("authorization", b));
+        }
+        all.extend_from_slice(headers);
+        self.envoy
+            .get(path, &all)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\nEnvoy log:\n{}", self.envoy.log()))
+    }
+}
+
+/// One world shared by tests that only send requests and read replies (no IdP changes), so
+/// the suite starts Envoy once for them. Started on first use; if it cannot start, every test
+/// using it fails with the same message.
+pub fn shared() -> &'static World {
+    static SHARED: OnceLock<Result<World, String>> = OnceLock::new();
+    match SHARED.get_or_init(|| Setup::new("shared").try_start()) {
+        Ok(w) => w,
+        Err(e) => panic!("shared end-to-end world did not start: {e}"),
+    }
+}
+
+/// The upstream's view of an allowed request; panics with the reply when it is not one.
+pub fn echoed(r: &Response) -> Echoed {
+    assert_eq!(
+        r.status,
+        200,
+        "expected the upstream's reply, got {r:?} ({})",
+        r.body_text()
+    );
+    Echoed::parse(&r.body).unwrap_or_else(|| panic!("not an echo reply: {}", r.body_text()))
+}
+
+/// The `WWW-Authenticate` header of a refusal.
+pub fn www_authenticate(r: &Response) -> String {
+    r.header("www-authenticate")
+        .unwrap_or_else(|| panic!("no WWW-Authenticate on {} reply: {r:?}", r.status))
+        .to_owned()
+}
