@@ -178,6 +178,30 @@ impl Idp {
         }
     }
 
+    /// Requests received for any path so far.
+    pub fn total_received(&self) -> u64 {
+        self.shared.lock().received.values().sum()
+    }
+
+    /// Waits until at least `n` requests (any path) have arrived; false if `timeout` passed.
+    pub fn wait_for_any_received(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        loop {
+            if state.received.values().sum::<u64>() >= n {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = match self.shared.changed.wait_timeout(state, deadline - now) {
+                Ok((s, _)) => s,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
     /// Waits until `path` has been answered at least `n` times; false if `timeout` passed first.
     pub fn wait_for_served(&self, path: &str, n: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

@@ -1,1 +1,198 @@
-//! (being written)
+//! The key lifecycle against a real Envoy: cold start, an IdP that fails after keys are known,
+//! key rotation and unknown `kid`, and one fetch per Envoy process across worker VMs.
+//!
+//! Each test changes the IdP, so each gets its own world (IdP + echo + Envoy).
+
+use std::sync::mpsc;
+use std::thread;
+
+use claimcheck_e2e::http;
+use claimcheck_e2e::idp::{Mode, DISCOVERY_PATH, JWKS_PATH};
+use serde_json::json;
+
+use crate::support::{echoed, jwks, set, Key, Setup, WAIT};
+
+/// Requests currently inside Envoy's HTTP connection manager.
+const ACTIVE_REQUESTS: &str = "http.ingress.downstream_rq_active";
+
+#[test]
+fn request_arriving_before_the_keys_waits_for_them_and_is_allowed() {
+    let w = Setup::new("cold_start_waits")
+        .before_envoy(|idp| idp.hold())
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let addr = w.envoy.addr();
+    let (done_tx, done_rx) = mpsc::channel();
+    let client = thread::spawn(move || {
+        let auth = format!("Bearer {token}");
+        let r = http::get(addr, "/api/orders", &[("authorization", &auth)]);
+        let _ = done_tx.send(());
+        r
+    });
+    // The request is inside Envoy while the IdP still holds the key fetch: it is paused.
+    assert!(
+        w.envoy.wait_for_stat(ACTIVE_REQUESTS, WAIT, |n| n >= 1),
+        "request never arrived"
+    );
+    assert!(
+        w.idp.wait_for_received(DISCOVERY_PATH, 1, WAIT) || w.idp.received(JWKS_PATH) >= 1,
+        "the filter never asked the IdP for keys"
+    );
+    assert!(
+        done_rx.try_recv().is_err(),
+        "the request was answered before the keys arrived"
+    );
+    w.idp.release();
+    let r = client.join().unwrap().unwrap();
+    let seen = echoed(&r);
+    assert_eq!(seen.header_all("x-user-id"), ["user-1"]);
+    assert!(w.idp.served(JWKS_PATH) >= 1);
+}
+
+#[test]
+fn request_waiting_for_keys_gets_503_when_the_cold_start_wait_runs_out() {
+    let w = Setup::new("cold_start_gives_up")
+        .before_envoy(|idp| idp.hold())
+        .policy(|p| set(p, "/providers/idp/cold_start/max_wait_ms", json!(300)))
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    assert_eq!(r.status, 503, "{r:?} {}", r.body_text());
+    assert_eq!(w.idp.served(JWKS_PATH), 0);
+}
+
+#[test]
+fn requests_keep_passing_while_the_idp_fails_after_keys_are_known() {
+    let w = Setup::new("idp_down")
+        .policy(|p| set(p, "/providers/idp/refresh/interval_s", json!(1)))
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+    for mode in [Mode::Status(500), Mode::Close] {
+        w.idp.set_mode(mode);
+        // Wait for at least two failed refresh attempts (first attempt and one retry).
+        let seen = w.idp.total_received();
+        assert!(
+            w.idp.wait_for_any_received(seen + 2, WAIT),
+            "refresh attempts did not reach the failing IdP ({mode:?})"
+        );
+        let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
+        assert_eq!(seen.header_all("x-user-id"), ["user-1"], "{mode:?}");
+    }
+}
+
+#[test]
+fn token_signed_with_a_newly_published_key_is_accepted_after_a_refetch() {
+    let w = Setup::new("rotation_new_kid").start();
+    let old = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&old), &[]));
+    let fetches = w.idp.served(JWKS_PATH);
+    let next = Key::es256("key-b");
+    w.idp.set_jwks(jwks(&[&w.key, &next]));
+    let token = next.sign(&w.claims(json!({ "scope": "api:read", "sub": "rotated" })));
+    let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
+    assert_eq!(seen.header_all("x-user-id"), ["rotated"]);
+    assert!(
+        w.idp.served(JWKS_PATH) > fetches,
+        "the new kid was found without a refetch"
+    );
+}
+
+#[test]
+fn token_signed_with_a_retired_key_is_refused_after_rotation() {
+    let w = Setup::new("rotation_retired").start();
+    let old = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&old), &[]));
+    let next = Key::es256("key-b");
+    w.idp.set_jwks(jwks(&[&next]));
+    // A token under the new kid makes the filter refetch and see the old key gone.
+    let token = next.sign(&w.claims(json!({ "scope": "api:read" })));
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+    let r = w.get("/api/orders", Some(&old), &[]);
+    assert_eq!(r.status, 401, "{r:?} {}", r.body_text());
+}
+
+#[test]
+fn unknown_kid_triggers_a_jwks_refetch() {
+    let w = Setup::new("unknown_kid_refetch").start();
+    echoed(&w.get(
+        "/api/orders",
+        Some(&w.token(json!({ "scope": "api:read" }))),
+        &[],
+    ));
+    let before = w.idp.received(JWKS_PATH);
+    let stranger = Key::es256("key-unknown");
+    let token = stranger.sign(&w.claims(json!({ "scope": "api:read" })));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    assert_eq!(r.status, 401, "{r:?} {}", r.body_text());
+    assert!(
+        w.idp.wait_for_received(JWKS_PATH, before + 1, WAIT),
+        "an unknown kid did not make the filter fetch the JWKS again"
+    );
+}
+
+#[test]
+fn four_workers_fetch_discovery_and_jwks_once_between_them() {
+    const WORKERS: u32 = 4;
+    // Connections needed before every worker has served one; far above what hashing needs.
+    const MAX_CONNECTIONS: usize = 400;
+    let w = Setup::new("four_workers").concurrency(WORKERS).start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let mut workers_seen = 0;
+    for _ in 0..MAX_CONNECTIONS {
+        echoed(&w.get("/api/orders", Some(&token), &[]));
+        let stats = w
+            .envoy
+            .stats(r"^listener\.ingress\.worker_\d+\.downstream_cx_total$")
+            .unwrap();
+        workers_seen = stats.values().filter(|&&n| n > 0).count();
+        if workers_seen == WORKERS as usize {
+            break;
+        }
+    }
+    assert_eq!(
+        workers_seen, WORKERS as usize,
+        "connections did not reach every worker"
+    );
+    // Every worker has answered an authenticated request, so each has had keys.
+    assert_eq!(
+        w.idp.received(DISCOVERY_PATH),
+        1,
+        "discovery fetched per worker"
+    );
+    assert_eq!(w.idp.received(JWKS_PATH), 1, "JWKS fetched per worker");
+}
+
+#[test]
+fn four_workers_make_one_refresh_fetch_between_them() {
+    const WORKERS: u32 = 4;
+    // How many refresh intervals to watch a held refresh fetch for: every worker VM ticks
+    // several times meanwhile, so a VM that did not know another one is fetching would fetch.
+    const WATCHED_INTERVALS: u32 = 3;
+    const INTERVAL_S: u64 = 1;
+    let w = Setup::new("four_workers_refresh")
+        .concurrency(WORKERS)
+        .policy(|p| {
+            set(p, "/providers/idp/refresh/interval_s", json!(INTERVAL_S));
+            // Longer than the watch, so the held fetch does not time out and retry meanwhile.
+            set(
+                p,
+                "/providers/idp/jwks/oidc_discovery/timeout_ms",
+                json!(20_000),
+            );
+        })
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+    let before = w.idp.total_received();
+    w.idp.hold();
+    assert!(
+        w.idp.wait_for_any_received(before + 1, WAIT),
+        "no refresh fetch reached the IdP"
+    );
+    thread::sleep(std::time::Duration::from_secs(INTERVAL_S) * WATCHED_INTERVALS);
+    let during = w.idp.total_received() - before;
+    w.idp.release();
+    assert_eq!(during, 1, "refresh fetches while one was in flight");
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+}

@@ -1,1 +1,212 @@
-//! (being written)
+//! Decisions as a client and the upstream see them: which rule allows or refuses, 401 vs 403
+//! with RFC 6750 `WWW-Authenticate`, identity headers in, token and forged headers out.
+//!
+//! These tests only send requests, so they share one Envoy (`support::shared`).
+
+use serde_json::{json, Value};
+
+use crate::support::{echoed, shared, www_authenticate, Key, REALM};
+
+/// Asserts a refusal: status, `WWW-Authenticate` challenge, and a JSON body that does not
+/// echo the token.
+fn assert_refused(r: &claimcheck_e2e::http::Response, status: u16, token: Option<&str>) -> String {
+    assert_eq!(r.status, status, "{r:?} {}", r.body_text());
+    let challenge = www_authenticate(r);
+    assert!(
+        challenge.starts_with("Bearer "),
+        "challenge must use the Bearer scheme (RFC 6750 §3): {challenge}"
+    );
+    assert!(
+        challenge.contains(&format!("realm=\"{REALM}\"")),
+        "challenge must name the realm: {challenge}"
+    );
+    let body: Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("refusal body is not JSON ({e}): {}", r.body_text()));
+    assert!(body.is_object(), "refusal body: {body}");
+    if let Some(token) = token {
+        assert!(
+            !r.body_text().contains(token),
+            "refusal body echoes the token"
+        );
+        assert!(!challenge.contains(token), "challenge echoes the token");
+    }
+    challenge
+}
+
+#[test]
+fn public_route_is_served_without_a_token() {
+    let w = shared();
+    let seen = echoed(&w.get("/public/info", None, &[]));
+    assert_eq!(seen.path, "/public/info");
+}
+
+#[test]
+fn public_route_forwards_the_identity_of_a_valid_token() {
+    let w = shared();
+    let token = w.token(json!({ "sub": "alice" }));
+    let seen = echoed(&w.get("/public/info", Some(&token), &[]));
+    assert_eq!(seen.header_all("x-user-id"), ["alice"]);
+}
+
+#[test]
+fn public_route_still_refuses_a_present_but_invalid_token() {
+    let w = shared();
+    let token = w.key.sign(&w.claims(json!({ "exp": 1_000_000 })));
+    let r = w.get("/public/info", Some(&token), &[]);
+    let challenge = assert_refused(&r, 401, Some(&token));
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[test]
+fn api_route_without_a_token_is_401_with_a_bare_challenge() {
+    let w = shared();
+    let r = w.get("/api/orders", None, &[]);
+    let challenge = assert_refused(&r, 401, None);
+    // RFC 6750 §3.1: a request without credentials gets no error code.
+    assert!(!challenge.contains("error="), "{challenge}");
+}
+
+#[test]
+fn api_route_with_the_required_scope_is_allowed() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "api:read api:write" }));
+    let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
+    assert_eq!(seen.path, "/api/orders");
+}
+
+#[test]
+fn api_route_without_the_required_scope_is_403_insufficient_scope() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "profile" }));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    let challenge = assert_refused(&r, 403, Some(&token));
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+}
+
+#[test]
+fn expired_token_is_401_invalid_token() {
+    let w = shared();
+    let now = crate::support::now();
+    let token = w.key.sign(&w.claims(json!({
+        "scope": "api:read", "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600
+    })));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    let challenge = assert_refused(&r, 401, Some(&token));
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[test]
+fn token_signed_by_a_foreign_key_under_a_known_kid_is_401_invalid_token() {
+    let w = shared();
+    let impostor = Key::es256(&w.key.kid);
+    let token = impostor.sign(&w.claims(json!({ "scope": "api:read" })));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    let challenge = assert_refused(&r, 401, Some(&token));
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[test]
+fn token_for_another_audience_is_401_invalid_token() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "api:read", "aud": "someone-else" }));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    let challenge = assert_refused(&r, 401, Some(&token));
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[test]
+fn malformed_token_is_401_invalid_token() {
+    let w = shared();
+    let r = w.get("/api/orders", Some("not.a.jwt"), &[]);
+    let challenge = assert_refused(&r, 401, Some("not.a.jwt"));
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[test]
+fn admin_route_allows_a_member_of_group_admin() {
+    let w = shared();
+    let token = w.token(json!({ "groups": ["dev", "admin"] }));
+    let seen = echoed(&w.get("/admin/users", Some(&token), &[]));
+    assert_eq!(seen.path, "/admin/users");
+}
+
+#[test]
+fn admin_route_refuses_a_valid_token_without_group_admin_with_403() {
+    let w = shared();
+    let token = w.token(json!({ "groups": ["dev"] }));
+    let r = w.get("/admin/users", Some(&token), &[]);
+    assert_refused(&r, 403, Some(&token));
+}
+
+#[test]
+fn unmatched_route_is_denied_by_default_even_with_a_valid_token() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "api:read", "groups": ["admin"] }));
+    let r = w.get("/elsewhere", Some(&token), &[]);
+    assert_eq!(r.status, 403, "{r:?} {}", r.body_text());
+    assert!(!r.body_text().contains(&token));
+}
+
+#[test]
+fn identity_claims_are_forwarded_upstream_as_headers() {
+    let w = shared();
+    let token = w.token(json!({
+        "sub": "bob", "scope": "api:read", "groups": ["dev", "ops"]
+    }));
+    let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
+    assert_eq!(seen.header_all("x-user-id"), ["bob"]);
+    assert_eq!(seen.header_all("x-user-groups"), ["dev,ops"]);
+    assert_eq!(seen.header_all("x-user-scope"), ["api:read"]);
+}
+
+#[test]
+fn the_token_is_not_forwarded_upstream() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
+    assert_eq!(seen.header_all("authorization"), Vec::<&str>::new());
+    assert!(!seen.headers.iter().any(|(_, v)| v.contains(&token)));
+}
+
+#[test]
+fn client_forged_identity_headers_are_replaced_by_the_verified_ones() {
+    let w = shared();
+    let token = w.token(json!({ "sub": "bob", "scope": "api:read", "groups": ["dev"] }));
+    let forged = [
+        ("x-user-id", "mallory"),
+        ("X-User-Groups", "admin"),
+        ("x-user-id", "root"),
+    ];
+    let seen = echoed(&w.get("/api/orders", Some(&token), &forged));
+    assert_eq!(seen.header_all("x-user-id"), ["bob"]);
+    assert_eq!(seen.header_all("x-user-groups"), ["dev"]);
+}
+
+#[test]
+fn client_forged_identity_headers_are_removed_on_anonymous_requests() {
+    let w = shared();
+    let forged = [
+        ("x-user-id", "mallory"),
+        ("x-user-groups", "admin"),
+        ("x-user-scope", "*"),
+    ];
+    let seen = echoed(&w.get("/public/info", None, &forged));
+    for (name, _) in forged {
+        assert_eq!(
+            seen.header_all(name),
+            Vec::<&str>::new(),
+            "{name} reached the upstream"
+        );
+    }
+}
+
+#[test]
+fn a_missing_claim_sets_no_identity_header() {
+    let w = shared();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let seen = echoed(&w.get("/api/orders", Some(&token), &[("x-user-groups", "admin")]));
+    assert_eq!(seen.header_all("x-user-groups"), Vec::<&str>::new());
+}

@@ -168,7 +168,8 @@ pub struct World {
     // Envoy first: dropped (stopped) before the servers it talks to.
     pub envoy: Envoy,
     pub idp: Idp,
-    pub echo: Server,
+    /// The upstream; kept here so it lives as long as Envoy.
+    pub _echo: Server,
     pub key: Key,
 }
 
@@ -221,7 +222,7 @@ impl Setup {
         Ok(World {
             envoy,
             idp,
-            echo,
+            _echo: echo,
             key,
         })
     }
