@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,12 +70,42 @@ pub fn claimcheck_wasm() -> Result<PathBuf, EnvoyError> {
     wasm_file(path, "make build")
 }
 
-/// The callout probe module (tests/e2e/probe), built by `make e2e`.
+/// Where the callout probe module (tests/e2e/probe) is built.
+pub fn probe_wasm_path() -> PathBuf {
+    repo_root().join("target/e2e-probe/wasm32-wasip1/release/claimcheck_e2e_probe.wasm")
+}
+
+/// The callout probe module, built on first use (`make e2e-probe` builds it ahead). It is a
+/// test fixture, so the tests build it rather than ask for it; cargo makes this cheap when it
+/// is up to date.
 pub fn probe_wasm() -> Result<PathBuf, EnvoyError> {
-    wasm_file(
-        repo_root().join("target/e2e-probe/wasm32-wasip1/release/claimcheck_e2e_probe.wasm"),
-        "make e2e-probe",
-    )
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
+            .arg(repo_root().join("tests/e2e/probe/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", repo_root().join("target/e2e-probe"))
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("run cargo: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    if let Err(stderr) = built {
+        return Err(EnvoyError::ProbeBuild(stderr.clone()));
+    }
+    wasm_file(probe_wasm_path(), "make e2e-probe")
 }
 
 fn wasm_file(path: PathBuf, how: &'static str) -> Result<PathBuf, EnvoyError> {
@@ -107,6 +138,8 @@ pub enum EnvoyError {
     },
     Http(HttpError),
     Admin(String),
+    /// The callout probe module did not build (cargo's error output).
+    ProbeBuild(String),
 }
 
 impl fmt::Display for EnvoyError {
@@ -143,6 +176,10 @@ impl fmt::Display for EnvoyError {
             ),
             EnvoyError::Http(e) => write!(f, "request through Envoy: {e}"),
             EnvoyError::Admin(m) => write!(f, "Envoy admin: {m}"),
+            EnvoyError::ProbeBuild(m) => write!(
+                f,
+                "the callout probe (tests/e2e/probe) did not build; `make e2e-probe` shows why:\n{m}"
+            ),
         }
     }
 }
