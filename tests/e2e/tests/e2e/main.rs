@@ -4,6 +4,15 @@
 //! Needs `make envoy` and `make build` (and `make e2e-probe` for the callout tests); `make e2e`
 //! does all three. A missing Envoy or wasm fails the tests with the command to run.
 
+// Everything in this crate is test code, helpers included: a panic is a failed test, as
+// clippy.toml allows inside #[test] functions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod config;
 mod infra;
 mod keys;
