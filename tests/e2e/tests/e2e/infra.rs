@@ -24,6 +24,36 @@ fn envoy_without_the_filter_routes_to_the_echo_upstream() {
     assert_eq!(seen.header_all("x-test"), ["yes"]);
 }
 
+/// The four-worker tests rely on this: fresh connections reach every worker, and the
+/// per-worker connection counters show it.
+#[test]
+fn fresh_connections_reach_every_one_of_four_workers() {
+    const WORKERS: usize = 4;
+    const MAX_CONNECTIONS: usize = 400;
+    let upstream = echo::start("127.0.0.1:0").unwrap();
+    let spec = EnvoySpec {
+        name: "baseline_workers".into(),
+        filter: Filter::None,
+        echo_port: upstream.port(),
+        idp_port: upstream.port(),
+        concurrency: WORKERS as u32,
+    };
+    let envoy = Envoy::start(&spec).unwrap_or_else(|e| panic!("{e}"));
+    let mut busy = 0;
+    for _ in 0..MAX_CONNECTIONS {
+        echoed(&envoy.get("/", &[]).unwrap());
+        let stats = envoy
+            .stats(r"^listener\.ingress\.worker_\d+\.downstream_cx_total$")
+            .unwrap();
+        assert_eq!(stats.len(), WORKERS, "{stats:?}");
+        busy = stats.values().filter(|&&n| n > 0).count();
+        if busy == WORKERS {
+            break;
+        }
+    }
+    assert_eq!(busy, WORKERS);
+}
+
 /// Starts Envoy with the callout probe in front of an IdP; returns what the probe reports.
 fn probe(idp: &Idp, headers: &[(&str, &str)]) -> Value {
     let file = envoy::probe_wasm().unwrap_or_else(|e| panic!("{e}"));
