@@ -10,7 +10,10 @@ use claimcheck_e2e::http;
 use claimcheck_e2e::idp::{Mode, DISCOVERY_PATH, JWKS_PATH};
 use serde_json::json;
 
-use crate::support::{echoed, jwks, set, Key, Setup, WAIT};
+use crate::support::{
+    echoed, jwks, let_unknown_kid_limit_pass, reason_of, set, Key, Setup, MIN_REFRESH_INTERVAL_S,
+    WAIT,
+};
 
 /// Requests currently inside Envoy's HTTP connection manager.
 const ACTIVE_REQUESTS: &str = "http.ingress.downstream_rq_active";
@@ -58,13 +61,24 @@ fn request_waiting_for_keys_gets_503_when_the_cold_start_wait_runs_out() {
     let token = w.token(json!({ "scope": "api:read" }));
     let r = w.get("/api/orders", Some(&token), &[]);
     assert_eq!(r.status, 503, "{r:?} {}", r.body_text());
+    assert_eq!(reason_of(&r), "keys_wait_timeout");
+    assert!(
+        r.header("retry-after").is_some(),
+        "503 without Retry-After: {r:?}"
+    );
     assert_eq!(w.idp.served(JWKS_PATH), 0);
 }
 
 #[test]
 fn requests_keep_passing_while_the_idp_fails_after_keys_are_known() {
     let w = Setup::new("idp_down")
-        .policy(|p| set(p, "/providers/idp/refresh/interval_s", json!(1)))
+        .policy(|p| {
+            set(
+                p,
+                "/providers/idp/refresh/interval_s",
+                json!(MIN_REFRESH_INTERVAL_S),
+            )
+        })
         .start();
     let token = w.token(json!({ "scope": "api:read" }));
     echoed(&w.get("/api/orders", Some(&token), &[]));
@@ -89,6 +103,7 @@ fn token_signed_with_a_newly_published_key_is_accepted_after_a_refetch() {
     let fetches = w.idp.served(JWKS_PATH);
     let next = Key::es256("key-b");
     w.idp.set_jwks(jwks(&[&w.key, &next]));
+    let_unknown_kid_limit_pass();
     let token = next.sign(&w.claims(json!({ "scope": "api:read", "sub": "rotated" })));
     let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
     assert_eq!(seen.header_all("x-user-id"), ["rotated"]);
@@ -105,11 +120,15 @@ fn token_signed_with_a_retired_key_is_refused_after_rotation() {
     echoed(&w.get("/api/orders", Some(&old), &[]));
     let next = Key::es256("key-b");
     w.idp.set_jwks(jwks(&[&next]));
+    let_unknown_kid_limit_pass();
     // A token under the new kid makes the filter refetch and see the old key gone.
     let token = next.sign(&w.claims(json!({ "scope": "api:read" })));
     echoed(&w.get("/api/orders", Some(&token), &[]));
-    let r = w.get("/api/orders", Some(&old), &[]);
+    // A token the filter has not seen before (a verified-token cache may still hold `old`).
+    let fresh_old = w.token(json!({ "scope": "api:read", "sub": "after-rotation" }));
+    let r = w.get("/api/orders", Some(&fresh_old), &[]);
     assert_eq!(r.status, 401, "{r:?} {}", r.body_text());
+    assert_eq!(reason_of(&r), "key_not_found");
 }
 
 #[test]
@@ -120,11 +139,13 @@ fn unknown_kid_triggers_a_jwks_refetch() {
         Some(&w.token(json!({ "scope": "api:read" }))),
         &[],
     ));
+    let_unknown_kid_limit_pass();
     let before = w.idp.received(JWKS_PATH);
     let stranger = Key::es256("key-unknown");
     let token = stranger.sign(&w.claims(json!({ "scope": "api:read" })));
     let r = w.get("/api/orders", Some(&token), &[]);
     assert_eq!(r.status, 401, "{r:?} {}", r.body_text());
+    assert_eq!(reason_of(&r), "key_not_found");
     assert!(
         w.idp.wait_for_received(JWKS_PATH, before + 1, WAIT),
         "an unknown kid did not make the filter fetch the JWKS again"
@@ -166,10 +187,11 @@ fn four_workers_fetch_discovery_and_jwks_once_between_them() {
 #[test]
 fn four_workers_make_one_refresh_fetch_between_them() {
     const WORKERS: u32 = 4;
-    // How many refresh intervals to watch a held refresh fetch for: every worker VM ticks
-    // several times meanwhile, so a VM that did not know another one is fetching would fetch.
-    const WATCHED_INTERVALS: u32 = 3;
-    const INTERVAL_S: u64 = 1;
+    // How long to watch a held refresh fetch, in refresh intervals: every worker VM comes due
+    // for the same refresh within it (jitter included), so a VM that did not know another one
+    // is fetching would fetch too.
+    const WATCHED_INTERVALS: f64 = 1.5;
+    const INTERVAL_S: u64 = MIN_REFRESH_INTERVAL_S;
     let w = Setup::new("four_workers_refresh")
         .concurrency(WORKERS)
         .policy(|p| {
@@ -190,7 +212,7 @@ fn four_workers_make_one_refresh_fetch_between_them() {
         w.idp.wait_for_any_received(before + 1, WAIT),
         "no refresh fetch reached the IdP"
     );
-    thread::sleep(std::time::Duration::from_secs(INTERVAL_S) * WATCHED_INTERVALS);
+    thread::sleep(std::time::Duration::from_secs(INTERVAL_S).mul_f64(WATCHED_INTERVALS));
     let during = w.idp.total_received() - before;
     w.idp.release();
     assert_eq!(during, 1, "refresh fetches while one was in flight");

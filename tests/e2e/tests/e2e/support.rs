@@ -17,6 +17,11 @@ use serde_json::{json, Value};
 pub const AUDIENCE: &str = "e2e-api";
 /// Realm the test policy announces in `WWW-Authenticate`.
 pub const REALM: &str = "e2e";
+/// The shortest refetch interval for an unknown `kid` the configuration accepts; the standard
+/// policy uses it so rotation tests wait as little as possible.
+pub const UNKNOWN_KID_MIN_INTERVAL_S: u64 = 1;
+/// The shortest refresh interval the configuration accepts.
+pub const MIN_REFRESH_INTERVAL_S: u64 = 10;
 /// Upper bound for waiting on something asynchronous (a fetch, a refresh). Not an assertion.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -76,6 +81,13 @@ pub fn jwks(keys: &[&Key]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "keys": keys })).unwrap()
 }
 
+/// Lets the unknown-`kid` refetch rate limit run out, so the next unknown `kid` may refetch.
+pub fn let_unknown_kid_limit_pass() {
+    std::thread::sleep(Duration::from_millis(
+        UNKNOWN_KID_MIN_INTERVAL_S * 1000 + 200,
+    ));
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,7 +132,7 @@ pub fn policy(issuer: &str) -> Value {
                     "max_stale_s": 86400,
                     "retry_initial_ms": 200,
                     "retry_max_ms": 1000,
-                    "unknown_kid_min_interval_s": 0
+                    "unknown_kid_min_interval_s": UNKNOWN_KID_MIN_INTERVAL_S
                 },
                 "cold_start": { "max_wait_ms": 10000, "on_timeout": "unavailable" },
                 "forward_token": false,
@@ -284,5 +296,15 @@ pub fn echoed(r: &Response) -> Echoed {
 pub fn www_authenticate(r: &Response) -> String {
     r.header("www-authenticate")
         .unwrap_or_else(|| panic!("no WWW-Authenticate on {} reply: {r:?}", r.status))
+        .to_owned()
+}
+
+/// The `reason` code of a refusal's JSON body.
+pub fn reason_of(r: &Response) -> String {
+    let body: Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("refusal body is not JSON ({e}): {}", r.body_text()));
+    body["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("refusal body has no reason: {body}"))
         .to_owned()
 }
