@@ -3,7 +3,7 @@
 //!
 //! These tests only send requests, so they share one Envoy (`support::shared`).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::{echoed, reason_of, shared, www_authenticate, Key, REALM};
 
