@@ -21,8 +21,10 @@ AUDIENCE=demo-api              # must be in providers.demo.audiences
 RUN_DIR=.run
 KEY_DIR=$RUN_DIR/keys
 LOG_DIR=$RUN_DIR/logs
+# Overridable: another Envoy build, an edited copy of the demo config, a prebuilt CLI.
 ENVOY=${ENVOY:-.venv/bin/envoy}
-CLAIMCHECK=target/debug/claimcheck
+ENVOY_CONFIG=${ENVOY_CONFIG:-envoy-config/demo.yaml}
+CLAIMCHECK=${CLAIMCHECK:-target/debug/claimcheck}
 ECHO=target/debug/claimcheck-echo
 # How long to wait for each service to come up (Envoy compiles the wasm module first).
 READY_TIMEOUT_S=120
@@ -87,7 +89,7 @@ start issuer "$CLAIMCHECK" issuer --jwks "$KEY_DIR/jwks.json" --issuer "$ISSUER"
 wait_for "the issuer" "$ISSUER/.well-known/openid-configuration"
 start echo "$ECHO" --listen "$ECHO_ADDR"
 wait_for "the echo upstream" "http://$ECHO_ADDR/"
-start envoy "$ENVOY" -c envoy-config/demo.yaml --disable-hot-restart --concurrency 2 \
+start envoy "$ENVOY" -c "$ENVOY_CONFIG" --disable-hot-restart --concurrency 2 \
   --log-level info --component-log-level wasm:debug
 wait_for "Envoy" "http://$ADMIN/ready" LIVE
 
