@@ -71,14 +71,11 @@ impl<V> TokenCache<V> {
             return;
         }
         let key = digest_of(token);
-        if self.entries.contains_key(&key) {
-            self.entries.insert(
-                key,
-                Entry {
-                    value,
-                    expires_at_s,
-                },
-            );
+        if let Some(entry) = self.entries.get_mut(&key) {
+            *entry = Entry {
+                value,
+                expires_at_s,
+            };
             return;
         }
         while self.entries.len() >= self.max_entries {
