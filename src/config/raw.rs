@@ -11,7 +11,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Configuration")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(title = "claimcheck configuration"))]
 pub struct RawConfig {
@@ -32,7 +32,7 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Provider")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawProvider {
     /// Exact `iss` value of this provider's tokens.
@@ -64,7 +64,7 @@ pub struct RawProvider {
 
 /// Exactly one of `remote`, `oidc_discovery`, `inline`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Jwks")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawJwks {
     pub remote: Option<RawRemote>,
@@ -74,7 +74,7 @@ pub struct RawJwks {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Remote")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRemote {
     /// Envoy cluster that reaches the JWKS host.
@@ -85,7 +85,7 @@ pub struct RawRemote {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Discovery")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawDiscovery {
     pub cluster: String,
@@ -95,7 +95,7 @@ pub struct RawDiscovery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Refresh")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRefresh {
     pub interval_s: Option<u64>,
@@ -106,7 +106,7 @@ pub struct RawRefresh {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "ColdStart")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawColdStart {
     pub max_wait_ms: Option<u64>,
@@ -114,7 +114,7 @@ pub struct RawColdStart {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "OnTimeout")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RawOnTimeout {
     /// 503 with `Retry-After`.
@@ -125,7 +125,7 @@ pub enum RawOnTimeout {
 
 /// Exactly one of `header` (with optional `prefix`), `query`, `cookie`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Source")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawSource {
     pub header: Option<String>,
@@ -136,7 +136,7 @@ pub struct RawSource {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "ClaimToHeader")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawClaimToHeader {
     pub claim: String,
@@ -146,7 +146,7 @@ pub struct RawClaimToHeader {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "TokenCache")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawTokenCache {
     /// Verified tokens kept per worker; 0 disables the cache.
@@ -154,7 +154,7 @@ pub struct RawTokenCache {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Rule")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRule {
     /// Shown in logs, metrics and explain output (default `rules[i]`).
@@ -169,7 +169,7 @@ pub struct RawRule {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "DefaultAction")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawDefault {
     pub action: RawActionKind,
@@ -177,7 +177,7 @@ pub struct RawDefault {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", rename = "Action")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RawActionKind {
     Allow,
@@ -186,7 +186,7 @@ pub enum RawActionKind {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Match")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawMatch {
     pub path: Option<RawPathMatch>,
@@ -202,7 +202,7 @@ pub struct RawMatch {
 
 /// Exactly one of `exact`, `prefix`, `template`, `regex` (full match).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "PathMatch")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawPathMatch {
     pub exact: Option<String>,
@@ -214,7 +214,7 @@ pub struct RawPathMatch {
 
 /// `name` and exactly one of `exact`, `prefix`, `regex` (full match), `present`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "HeaderMatch")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawHeaderMatch {
     pub name: String,
@@ -225,7 +225,7 @@ pub struct RawHeaderMatch {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Require")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRequire {
     pub providers: RawProviderSet,
@@ -234,7 +234,7 @@ pub struct RawRequire {
 
 /// Exactly one of `any`, `all`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "ProviderSet")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawProviderSet {
     pub any: Option<Vec<String>>,
@@ -243,7 +243,7 @@ pub struct RawProviderSet {
 
 /// Either `claim` with exactly one operator, or exactly one of `all`, `any`, `not`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Condition")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawCondition {
     /// Dot path of the claim, e.g. `org.tier`.
@@ -281,7 +281,7 @@ pub struct RawCondition {
 /// A JSON scalar, for the schema of condition literals.
 #[cfg(feature = "schema")]
 #[derive(schemars::JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, rename = "Scalar")]
 #[allow(dead_code)]
 enum SchemaScalar {
     String(String),
