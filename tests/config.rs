@@ -1,6 +1,11 @@
 //! Configuration loading: the agreed shape compiles, and every error names its path.
 // Test helpers may panic: a panic here is a failed test, not a crashed VM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use claimcheck::config::{self, ConfigErrorKind as K, JwksSource, OnTimeout, ProviderId};
 use claimcheck::extract::TokenSource;

@@ -1,7 +1,12 @@
 //! Every policy in `policy-examples/` loads, and behaves as its comments promise:
 //! the rule each request selects and the outcome of its claim conditions.
 // Test helpers may panic: a panic here is a failed test, not a crashed VM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use claimcheck::config::{self, Config};
 use claimcheck::decision::{Denial, DenyReason};

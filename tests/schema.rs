@@ -1,7 +1,12 @@
 //! The committed JSON Schema must match the configuration types.
 #![cfg(feature = "schema")]
 // Test helpers may panic: a panic here is a failed test, not a crashed VM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 
