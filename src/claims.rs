@@ -196,6 +196,24 @@ fn time_claim(claims: &Map<String, Value>, which: TimeClaim) -> Result<Option<u6
     }
 }
 
+/// A claims object, either as a JSON value or as the decoded token's map, so callers
+/// never copy the claims to evaluate them. A non-object value has no claims.
+pub trait ClaimsObject {
+    fn claims_map(&self) -> Option<&Map<String, Value>>;
+}
+
+impl ClaimsObject for Value {
+    fn claims_map(&self) -> Option<&Map<String, Value>> {
+        self.as_object()
+    }
+}
+
+impl ClaimsObject for Map<String, Value> {
+    fn claims_map(&self) -> Option<&Map<String, Value>> {
+        Some(self)
+    }
+}
+
 /// A claim path such as `org.tier`, split into segments once at configuration time.
 ///
 /// Claim names may themselves contain dots (namespaced claims such as
@@ -271,6 +289,11 @@ impl ClaimPath {
     /// The claim value at this path in a claims value (must be an object).
     pub fn lookup_value<'v>(&self, claims: &'v Value) -> Option<&'v Value> {
         claims.as_object().and_then(|map| self.lookup(map))
+    }
+
+    /// The claim value at this path in any claims object.
+    pub fn lookup_in<'v, C: ClaimsObject + ?Sized>(&self, claims: &'v C) -> Option<&'v Value> {
+        claims.claims_map().and_then(|map| self.lookup(map))
     }
 
     fn lookup_from<'v>(&self, object: &'v Map<String, Value>, first: usize) -> Option<&'v Value> {

@@ -818,3 +818,59 @@ fn cold_start_deny_maps_to_a_401_reason() {
         "unavailable answers 503"
     );
 }
+
+#[test]
+fn list_and_count_limits_are_enforced() {
+    let many: Vec<Value> = (0..300).map(|i| json!(format!("M{i}"))).collect();
+    let (path, kind) = one_error(|v| v["rules"][1]["match"]["methods"] = json!(many));
+    assert_eq!(path, "rules[1].match.methods");
+    assert_eq!(kind, K::TooMany { max: 256 });
+
+    let sources: Vec<Value> = (0..9).map(|i| json!({"query": format!("t{i}")})).collect();
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["sources"] = json!(sources));
+    assert_eq!(path, "providers.corp.sources");
+    assert_eq!(kind, K::TooMany { max: 8 });
+
+    let rules: Vec<Value> = (0..1025).map(|_| json!({"action": "allow"})).collect();
+    let errors = errors_after(|v| v["rules"] = json!(rules));
+    assert_eq!(errors[0], ("rules".to_owned(), K::TooMany { max: 1024 }));
+}
+
+#[test]
+fn invalid_source_names_and_prefixes_are_refused() {
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["sources"][2]["cookie"] = json!("a;b"));
+    assert_eq!(path, "providers.corp.sources[2].cookie");
+    assert_eq!(kind, K::InvalidHeaderName("a;b".into()));
+    let (path, kind) =
+        one_error(|v| v["providers"]["corp"]["sources"][0]["prefix"] = json!("Bearer\n"));
+    assert_eq!(path, "providers.corp.sources[0].prefix");
+    assert_eq!(kind, K::InvalidHeaderValue);
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["audiences"][0] = json!(""));
+    assert_eq!(path, "providers.corp.audiences[0]");
+    assert_eq!(kind, K::EmptyString);
+}
+
+#[test]
+fn providers_are_found_by_issuer() {
+    let c = load(&base()).unwrap();
+    let names: Vec<&str> = c
+        .providers_for_issuer("https://idp.example.com")
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["corp"]);
+    assert_eq!(c.providers_for_issuer("https://evil.example").count(), 0);
+}
+
+#[test]
+fn a_header_source_without_prefix_reads_the_raw_value() {
+    let mut v = base();
+    v["providers"]["corp"]["sources"] = json!([{"header": "X-Token"}]);
+    let c = load(&v).unwrap();
+    assert_eq!(
+        c.providers[0].sources,
+        vec![TokenSource::Header {
+            name: "x-token".into(),
+            prefix: String::new()
+        }]
+    );
+}

@@ -53,11 +53,17 @@ enum Outcome {
 
 fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, Outcome) {
     let selected = policy::select_rule(c, r);
+    // The explain form shares the matching code; it must never disagree.
+    let explained = policy::explain(c, r).selected;
+    assert_eq!(explained.index, selected.index);
+    assert_eq!(explained.name, selected.name);
     let result = match selected.action {
         Action::Allow => Outcome::Allow,
         Action::Deny => Outcome::Deny,
         Action::Require(req) => match req.check_claims(claims) {
             Ok(()) => {
+                // The decoded token's map gives the same answer as the JSON value.
+                assert_eq!(req.check_claims(claims.as_object().unwrap()), Ok(()));
                 let names = req
                     .providers
                     .providers()
@@ -583,4 +589,25 @@ fn partner_and_internal_separates_partner_scopes_from_internal_services() {
         panic!("require rule expected")
     };
     assert!(matches!(batch.providers, ProviderSet::All(_)));
+}
+
+#[test]
+fn multi_tenant_admin_forwards_the_payload_segment_when_configured() {
+    let text = std::fs::read_to_string(examples_dir().join("multi-tenant-admin.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["providers"]["workforce"]["payload_header"] = json!("X-JWT-Payload");
+    let c = config::load(v.to_string().as_bytes()).unwrap();
+    let claims = json!({"sub": "a", "tenant": "acme", "bad": "x\r\ny"});
+    let plan = output_plan(
+        &c.providers[0],
+        claims.as_object().unwrap(),
+        Some("eyJzdWIiOiJhIn0"),
+    );
+    assert_eq!(
+        plan.set.last(),
+        Some(&("x-jwt-payload".to_owned(), "eyJzdWIiOiJhIn0".to_owned()))
+    );
+    assert!(c
+        .identity_header_names()
+        .contains(&"x-jwt-payload".to_owned()));
 }

@@ -6,7 +6,7 @@
 //! with the filter.
 
 use super::Pattern;
-use crate::claims::ClaimPath;
+use crate::claims::{ClaimPath, ClaimsObject};
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
 use std::fmt;
@@ -88,10 +88,10 @@ pub struct ConditionTrace {
 }
 
 impl Condition {
-    /// Does the claims object satisfy the condition?
-    pub fn evaluate(&self, claims: &Value) -> bool {
+    /// Does the claims object (a `Value` or the token's claims `Map`) satisfy the condition?
+    pub fn evaluate<C: ClaimsObject + ?Sized>(&self, claims: &C) -> bool {
         match self {
-            Condition::Claim { path, op } => op.test(path.lookup_value(claims)).0,
+            Condition::Claim { path, op } => op.test(path.lookup_in(claims)).0,
             Condition::All(items) => items.iter().all(|c| c.evaluate(claims)),
             Condition::Any(items) => items.iter().any(|c| c.evaluate(claims)),
             Condition::Not(inner) => !inner.evaluate(claims),
@@ -99,7 +99,7 @@ impl Condition {
     }
 
     /// `Ok` when satisfied; otherwise the failure with the scopes that would help.
-    pub fn check(&self, claims: &Value) -> Result<(), ConditionFailure> {
+    pub fn check<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Result<(), ConditionFailure> {
         if self.evaluate(claims) {
             return Ok(());
         }
@@ -112,7 +112,7 @@ impl Condition {
 
     /// Scopes named by the failing leaves under a failing node. Under `not`, a scope
     /// would hurt rather than help, so nothing is collected there.
-    fn collect_scopes(&self, claims: &Value, out: &mut Vec<String>) {
+    fn collect_scopes<C: ClaimsObject + ?Sized>(&self, claims: &C, out: &mut Vec<String>) {
         match self {
             Condition::Claim { path, op } => {
                 if !(path.is_claim("scope") || path.is_claim("scp")) {
@@ -141,10 +141,10 @@ impl Condition {
     }
 
     /// The whole tree with each node's result (no short-circuit), for explain.
-    pub fn trace(&self, claims: &Value) -> ConditionTrace {
+    pub fn trace<C: ClaimsObject + ?Sized>(&self, claims: &C) -> ConditionTrace {
         match self {
             Condition::Claim { path, op } => {
-                let value = path.lookup_value(claims);
+                let value = path.lookup_in(claims);
                 let (result, note) = op.test(value);
                 let detail = match (note, value) {
                     (LeafNote::ClaimAbsent, _) | (_, None) => "claim is absent".to_owned(),

@@ -23,9 +23,9 @@ pub use output::{
     MAX_HEADER_VALUE_LEN,
 };
 
+use crate::claims::ClaimsObject;
 use crate::config::{Config, ProviderId};
 use crate::request::Request;
-use serde_json::Value;
 
 /// Compiled-program size limit for one regex. regex-lite's default is 10 MiB per
 /// pattern; 256 KiB is far above any realistic route or claim pattern and keeps a
@@ -112,7 +112,10 @@ impl ProviderSet {
 
 impl Requirement {
     /// Checks the rule's claim conditions on a verified token's claims.
-    pub fn check_claims(&self, claims: &Value) -> Result<(), ConditionFailure> {
+    pub fn check_claims<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+    ) -> Result<(), ConditionFailure> {
         match &self.claims {
             Some(condition) => condition.check(claims),
             None => Ok(()),
