@@ -37,6 +37,7 @@
 //! a refusal cannot leak claims to a log scraper or reflect attacker input.
 
 use crate::config::ProviderId;
+use crate::extract::HeaderEdit;
 
 /// `Retry-After` for 503 refusals when the caller gives none: the default
 /// `refresh.retry_initial_ms` (1 s) rounded up to a few seconds, so clients neither
@@ -64,6 +65,27 @@ pub struct Allow {
     pub headers_to_remove: Vec<String>,
     /// New `:path` when the token was taken out of the query string.
     pub path_rewrite: Option<String>,
+}
+
+impl Allow {
+    /// Folds the token-removal edits of [`crate::extract::removal_edits`] into this
+    /// decision: removals join `headers_to_remove`, a new `:path` becomes
+    /// `path_rewrite`, other rewrites (the `cookie` header) join `headers_to_set`.
+    pub fn apply_edits(&mut self, edits: Vec<HeaderEdit>) {
+        for edit in edits {
+            match edit {
+                HeaderEdit::Remove { name } => {
+                    if !self.headers_to_remove.contains(&name) {
+                        self.headers_to_remove.push(name);
+                    }
+                }
+                HeaderEdit::Set { name, value } if name == ":path" => {
+                    self.path_rewrite = Some(value);
+                }
+                HeaderEdit::Set { name, value } => self.headers_to_set.push((name, value)),
+            }
+        }
+    }
 }
 
 /// A refusal: the reason plus what the response needs to say.
@@ -639,6 +661,36 @@ mod tests {
         let d = Denial::new(DenyReason::KeysUnavailable);
         assert_eq!(d.response("r").retry_after_s, Some(DEFAULT_RETRY_AFTER_S));
         assert_eq!(d.with_retry_after(30).response("r").retry_after_s, Some(30));
+    }
+
+    #[test]
+    fn token_removal_edits_fold_into_an_allow() {
+        let mut allow = Allow {
+            headers_to_remove: vec!["x-user-id".into()],
+            ..Allow::default()
+        };
+        allow.apply_edits(vec![
+            HeaderEdit::Remove {
+                name: "authorization".into(),
+            },
+            HeaderEdit::Remove {
+                name: "x-user-id".into(),
+            },
+            HeaderEdit::Set {
+                name: ":path".into(),
+                value: "/x?a=1".into(),
+            },
+            HeaderEdit::Set {
+                name: "cookie".into(),
+                value: "a=1".into(),
+            },
+        ]);
+        assert_eq!(allow.headers_to_remove, ["x-user-id", "authorization"]);
+        assert_eq!(allow.path_rewrite.as_deref(), Some("/x?a=1"));
+        assert_eq!(
+            allow.headers_to_set,
+            [("cookie".to_owned(), "a=1".to_owned())]
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub enum TokenSource {
     /// `"Bearer "`: the scheme compares case-insensitively (RFC 7235 §2.1) and any run of
     /// spaces may follow it. An empty prefix takes the whole value.
     Header { name: String, prefix: String },
-    /// A query parameter (RFC 6750 §2.3).
+    /// A query parameter (RFC 6750 §2.3). The value is taken as sent, without
+    /// percent-decoding: the JWS compact alphabet (base64url and `.`) never needs it.
     Query { param: String },
     /// A cookie.
     Cookie { name: String },

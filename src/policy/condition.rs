@@ -190,6 +190,34 @@ impl Condition {
     }
 }
 
+/// An indented tree, one node a line: `[pass]`/`[fail]`, the condition, the detail.
+impl fmt::Display for ConditionTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_indented(f, 0)
+    }
+}
+
+impl ConditionTrace {
+    fn write_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let mark = if self.result { "pass" } else { "fail" };
+        write!(
+            f,
+            "{:indent$}[{mark}] {}",
+            "",
+            self.condition,
+            indent = depth * 2
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        writeln!(f)?;
+        for child in &self.children {
+            child.write_indented(f, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
 fn short(value: &Value) -> String {
     let mut text = value.to_string();
     if text.len() > MAX_TRACE_VALUE_LEN {
@@ -612,5 +640,15 @@ mod tests {
             Some("not a number: \"alice\"")
         );
         assert!(t.children[2].result);
+        assert_eq!(
+            t.to_string(),
+            "[fail] all\n\
+             \x20 [pass] groups contains \"admin\" (value: [\"admin\",\"dev\"])\n\
+             \x20 [fail] any\n\
+             \x20   [fail] missing equals \"x\" (claim is absent)\n\
+             \x20   [fail] sub prefix \"x\" (value: \"alice\")\n\
+             \x20 [pass] not\n\
+             \x20   [fail] sub gt 1 (not a number: \"alice\")\n"
+        );
     }
 }

@@ -113,6 +113,11 @@ impl Mismatch {
 }
 
 /// How a rule matches the path (query string excluded).
+///
+/// The path is matched as Envoy hands it to the filter, byte for byte: enable the
+/// HTTP connection manager's `normalize_path` and `merge_slashes` so `/admin/../x`,
+/// `//admin` or `%2e%2e` cannot reach a route that a rule meant to protect under
+/// another spelling.
 #[derive(Debug, Clone)]
 pub enum PathMatcher {
     Exact(String),

@@ -46,10 +46,16 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(source: &str) -> Result<Pattern, regex_lite::Error> {
-        let regex = regex_lite::RegexBuilder::new(&format!("^(?:{source})$"))
-            .size_limit(REGEX_SIZE_LIMIT)
-            .nest_limit(REGEX_NEST_LIMIT)
-            .build()?;
+        let build = |pattern: &str| {
+            regex_lite::RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .nest_limit(REGEX_NEST_LIMIT)
+                .build()
+        };
+        // Validate the pattern on its own first: `a)|(b` is invalid alone but would
+        // compile once wrapped, silently escaping the anchors.
+        build(source)?;
+        let regex = build(&format!("^(?:{source})$"))?;
         Ok(Pattern {
             source: source.to_owned(),
             regex,
@@ -111,6 +117,11 @@ impl ProviderSet {
 }
 
 impl Requirement {
+    /// The condition tree with each node's result, for explain; `None` without conditions.
+    pub fn trace_claims<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Option<ConditionTrace> {
+        self.claims.as_ref().map(|c| c.trace(claims))
+    }
+
     /// Checks the rule's claim conditions on a verified token's claims.
     pub fn check_claims<C: ClaimsObject + ?Sized>(
         &self,
@@ -213,5 +224,25 @@ pub fn explain<'c>(config: &'c Config, req: &Request) -> Explanation<'c> {
     Explanation {
         rules,
         selected: default_rule(config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_the_whole_input() {
+        let p = Pattern::new("admin|ops").unwrap();
+        assert!(p.is_match("admin"));
+        assert!(p.is_match("ops"));
+        assert!(!p.is_match("notadmin"));
+        assert!(!p.is_match("opsx"));
+    }
+
+    #[test]
+    fn a_pattern_cannot_escape_its_anchors() {
+        assert!(Pattern::new("a)|(b").is_err());
+        assert!(Pattern::new("x)|(?:.*").is_err());
     }
 }
