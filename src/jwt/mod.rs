@@ -33,3 +33,5 @@ pub(crate) const BASE64URL_STRICT: GeneralPurpose = GeneralPurpose::new(
 mod tests;
 #[cfg(test)]
 mod known_answer_tests;
+#[cfg(test)]
+pub(crate) mod test_support;
