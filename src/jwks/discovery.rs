@@ -40,7 +40,10 @@ impl fmt::Display for DiscoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DiscoveryError::TooLarge => {
-                write!(f, "discovery document larger than {MAX_DISCOVERY_BYTES} bytes")
+                write!(
+                    f,
+                    "discovery document larger than {MAX_DISCOVERY_BYTES} bytes"
+                )
             }
             DiscoveryError::NotJsonObject => f.write_str("discovery document is not a JSON object"),
             DiscoveryError::MissingIssuer => f.write_str("discovery document has no issuer"),

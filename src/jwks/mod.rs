@@ -12,8 +12,8 @@ mod parse;
 mod spki;
 
 pub use discovery::{
-    parse_discovery, split_url, Discovery, DiscoveryError, UrlError, UrlParts,
-    MAX_DISCOVERY_BYTES, MAX_URL_LEN,
+    parse_discovery, split_url, Discovery, DiscoveryError, UrlError, UrlParts, MAX_DISCOVERY_BYTES,
+    MAX_URL_LEN,
 };
 pub use key::{EcCurve, EcPublicKey, KeyMaterial, RsaPublicKey, VerifyingKey};
 pub use parse::{

@@ -167,10 +167,7 @@ pub(super) fn parse_jwks(json: &[u8], policy: &KeyPolicy) -> Result<ParsedKeySet
     };
     let mut skipped = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let kid = entry
-            .get("kid")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
         match parse_jwk(entry, &set.allowed) {
             Ok(key) if set.keys.contains(&key) => {} // exact duplicate: collapse
             Ok(_) if set.keys.len() >= MAX_KEYS => skipped.push(SkippedKey {
@@ -205,11 +202,8 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
     }
     match jwk.get("key_ops") {
         None => {}
-        Some(Value::Array(ops)) => {
-            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
-                return Err(SkipReason::VerifyNotPermitted);
-            }
-        }
+        Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
+        Some(Value::Array(_)) => return Err(SkipReason::VerifyNotPermitted),
         Some(_) => return Err(SkipReason::InvalidMember("key_ops")),
     }
     let declared_alg = match jwk.get("alg") {
@@ -272,7 +266,10 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
     })
 }
 
-fn required_str<'a>(jwk: &'a Map<String, Value>, name: &'static str) -> Result<&'a str, SkipReason> {
+fn required_str<'a>(
+    jwk: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str, SkipReason> {
     match jwk.get(name) {
         None => Err(SkipReason::MissingMember(name)),
         Some(Value::String(value)) => Ok(value),

@@ -5,7 +5,9 @@ use std::fmt;
 /// A signature algorithm a token may name in its `alg` header.
 ///
 /// `none` is deliberately absent: it is not an algorithm we can be asked to accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Algorithm {
     RS256,

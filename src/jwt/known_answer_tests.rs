@@ -147,7 +147,12 @@ fn rfc7515_a4_es512_verifies() {
         "y": "ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"
     });
     assert_eq!(
-        verify_published(key.clone(), Algorithm::ES512, RFC7515_A4_INPUT, RFC7515_A4_SIGNATURE),
+        verify_published(
+            key.clone(),
+            Algorithm::ES512,
+            RFC7515_A4_INPUT,
+            RFC7515_A4_SIGNATURE
+        ),
         Ok(())
     );
     assert_eq!(
@@ -207,7 +212,11 @@ fn rfc7520_published_signatures_verify() {
     for (name, key, alg, header_prefix, signature) in cases {
         let header = format!("{header_prefix}{RFC7520_KID_HEADER_SUFFIX}");
         let input = format!("{header}.{RFC7520_PAYLOAD}");
-        assert_eq!(verify_published(key.clone(), alg, &input, signature), Ok(()), "{name}");
+        assert_eq!(
+            verify_published(key.clone(), alg, &input, signature),
+            Ok(()),
+            "{name}"
+        );
         assert_eq!(
             verify_published(key, alg, &input, &flip_first_byte(signature)),
             Err(SignatureError::Invalid),
@@ -248,7 +257,10 @@ fn rfc8037_a4_ed25519_verifies() {
     let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
     let signature =
         "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
-    assert_eq!(verify_published(key.clone(), Algorithm::EdDSA, input, signature), Ok(()));
+    assert_eq!(
+        verify_published(key.clone(), Algorithm::EdDSA, input, signature),
+        Ok(())
+    );
     assert_eq!(
         verify_published(key, Algorithm::EdDSA, input, &flip_first_byte(signature)),
         Err(SignatureError::Invalid)

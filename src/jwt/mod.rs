@@ -30,8 +30,8 @@ pub(crate) const BASE64URL_STRICT: GeneralPurpose = GeneralPurpose::new(
 );
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod known_answer_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;

@@ -10,11 +10,16 @@ use serde_json::{json, Value};
 use crate::jwks::{KeyPolicy, KeySet};
 use crate::jwt::Algorithm;
 
-pub const RSA_1024_JWK: &str = include_str!("../../tests/fixtures/keys/test-only-rsa-1024.jwk.json");
-pub const RSA_2048_PKCS8: &[u8] = include_bytes!("../../tests/fixtures/keys/test-only-rsa-2048.pk8.der");
-pub const RSA_2048_SPKI: &[u8] = include_bytes!("../../tests/fixtures/keys/test-only-rsa-2048.spki.der");
-pub const RSA_3072_PKCS8: &[u8] = include_bytes!("../../tests/fixtures/keys/test-only-rsa-3072.pk8.der");
-pub const RSA_3072_SPKI: &[u8] = include_bytes!("../../tests/fixtures/keys/test-only-rsa-3072.spki.der");
+pub const RSA_1024_JWK: &str =
+    include_str!("../../tests/fixtures/keys/test-only-rsa-1024.jwk.json");
+pub const RSA_2048_PKCS8: &[u8] =
+    include_bytes!("../../tests/fixtures/keys/test-only-rsa-2048.pk8.der");
+pub const RSA_2048_SPKI: &[u8] =
+    include_bytes!("../../tests/fixtures/keys/test-only-rsa-2048.spki.der");
+pub const RSA_3072_PKCS8: &[u8] =
+    include_bytes!("../../tests/fixtures/keys/test-only-rsa-3072.pk8.der");
+pub const RSA_3072_SPKI: &[u8] =
+    include_bytes!("../../tests/fixtures/keys/test-only-rsa-3072.spki.der");
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -54,19 +54,59 @@ fn token_refusals_name_their_reason() {
     let p = b64(GOOD_PAYLOAD.as_bytes());
     let cases: Vec<(&str, String, JwtError)> = vec![
         ("two parts", format!("{h}.{p}"), JwtError::Malformed),
-        ("four parts", format!("{h}.{p}.c2ln.c2ln"), JwtError::Malformed),
+        (
+            "four parts",
+            format!("{h}.{p}.c2ln.c2ln"),
+            JwtError::Malformed,
+        ),
         ("one part", h.clone(), JwtError::Malformed),
         ("empty", String::new(), JwtError::Malformed),
-        ("five parts is JWE", format!("{h}.a.b.c.d"), JwtError::Encrypted),
-        ("padding", format!("{h}.{p}.c2lnbg=="), JwtError::Base64(Segment::Signature)),
-        ("plus sign", format!("{h}.{p}.ab+c"), JwtError::Base64(Segment::Signature)),
-        ("slash", format!("{h}.{p}.ab/c"), JwtError::Base64(Segment::Signature)),
+        (
+            "five parts is JWE",
+            format!("{h}.a.b.c.d"),
+            JwtError::Encrypted,
+        ),
+        (
+            "padding",
+            format!("{h}.{p}.c2lnbg=="),
+            JwtError::Base64(Segment::Signature),
+        ),
+        (
+            "plus sign",
+            format!("{h}.{p}.ab+c"),
+            JwtError::Base64(Segment::Signature),
+        ),
+        (
+            "slash",
+            format!("{h}.{p}.ab/c"),
+            JwtError::Base64(Segment::Signature),
+        ),
         // "c2lnbh" decodes to "sign" with non-zero trailing bits: a second spelling of "c2lnbg".
-        ("trailing bits", format!("{h}.{p}.c2lnbh"), JwtError::Base64(Segment::Signature)),
-        ("bad header b64", format!("{h}=.{p}.c2ln"), JwtError::Base64(Segment::Header)),
-        ("bad payload b64", format!("{h}.{p}*.c2ln"), JwtError::Base64(Segment::Payload)),
-        ("empty signature", format!("{h}.{p}."), JwtError::MissingSignature),
-        ("too long", format!("{h}.{}.c2ln", "A".repeat(MAX_TOKEN_LEN)), JwtError::TooLong),
+        (
+            "trailing bits",
+            format!("{h}.{p}.c2lnbh"),
+            JwtError::Base64(Segment::Signature),
+        ),
+        (
+            "bad header b64",
+            format!("{h}=.{p}.c2ln"),
+            JwtError::Base64(Segment::Header),
+        ),
+        (
+            "bad payload b64",
+            format!("{h}.{p}*.c2ln"),
+            JwtError::Base64(Segment::Payload),
+        ),
+        (
+            "empty signature",
+            format!("{h}.{p}."),
+            JwtError::MissingSignature,
+        ),
+        (
+            "too long",
+            format!("{h}.{}.c2ln", "A".repeat(MAX_TOKEN_LEN)),
+            JwtError::TooLong,
+        ),
     ];
     for (name, token, expected) in cases {
         assert_eq!(decode(&token), Err(expected), "case: {name}");
@@ -77,24 +117,79 @@ fn token_refusals_name_their_reason() {
 fn header_refusals_name_their_reason() {
     let cases: Vec<(&str, String, JwtError)> = vec![
         ("not json", "alg".into(), JwtError::HeaderNotJsonObject),
-        ("array", r#"["RS256"]"#.into(), JwtError::HeaderNotJsonObject),
+        (
+            "array",
+            r#"["RS256"]"#.into(),
+            JwtError::HeaderNotJsonObject,
+        ),
         ("missing alg", r#"{"kid":"a"}"#.into(), JwtError::MissingAlg),
         ("alg none", r#"{"alg":"none"}"#.into(), JwtError::AlgNone),
-        ("alg unknown", r#"{"alg":"RS1"}"#.into(), JwtError::UnsupportedAlgorithm),
-        ("alg None case", r#"{"alg":"None"}"#.into(), JwtError::UnsupportedAlgorithm),
-        ("alg lowercase", r#"{"alg":"rs256"}"#.into(), JwtError::UnsupportedAlgorithm),
-        ("alg number", r#"{"alg":256}"#.into(), JwtError::InvalidHeaderMember("alg")),
-        ("kid number", r#"{"alg":"RS256","kid":1}"#.into(), JwtError::InvalidHeaderMember("kid")),
-        ("typ null", r#"{"alg":"RS256","typ":null}"#.into(), JwtError::InvalidHeaderMember("typ")),
-        ("crit", r#"{"alg":"RS256","crit":["exp"],"exp":1}"#.into(), JwtError::CriticalHeader),
-        ("jku", r#"{"alg":"RS256","jku":"https://a/k"}"#.into(), JwtError::KeyReferenceInHeader("jku")),
-        ("x5u", r#"{"alg":"RS256","x5u":"https://a/c"}"#.into(), JwtError::KeyReferenceInHeader("x5u")),
-        ("jwk", r#"{"alg":"RS256","jwk":{"kty":"oct"}}"#.into(), JwtError::KeyReferenceInHeader("jwk")),
-        ("duplicate alg", r#"{"alg":"HS256","alg":"RS256"}"#.into(), JwtError::HeaderDuplicateMember),
-        ("duplicate kid", r#"{"alg":"RS256","kid":"a","kid":"b"}"#.into(), JwtError::HeaderDuplicateMember),
+        (
+            "alg unknown",
+            r#"{"alg":"RS1"}"#.into(),
+            JwtError::UnsupportedAlgorithm,
+        ),
+        (
+            "alg None case",
+            r#"{"alg":"None"}"#.into(),
+            JwtError::UnsupportedAlgorithm,
+        ),
+        (
+            "alg lowercase",
+            r#"{"alg":"rs256"}"#.into(),
+            JwtError::UnsupportedAlgorithm,
+        ),
+        (
+            "alg number",
+            r#"{"alg":256}"#.into(),
+            JwtError::InvalidHeaderMember("alg"),
+        ),
+        (
+            "kid number",
+            r#"{"alg":"RS256","kid":1}"#.into(),
+            JwtError::InvalidHeaderMember("kid"),
+        ),
+        (
+            "typ null",
+            r#"{"alg":"RS256","typ":null}"#.into(),
+            JwtError::InvalidHeaderMember("typ"),
+        ),
+        (
+            "crit",
+            r#"{"alg":"RS256","crit":["exp"],"exp":1}"#.into(),
+            JwtError::CriticalHeader,
+        ),
+        (
+            "jku",
+            r#"{"alg":"RS256","jku":"https://a/k"}"#.into(),
+            JwtError::KeyReferenceInHeader("jku"),
+        ),
+        (
+            "x5u",
+            r#"{"alg":"RS256","x5u":"https://a/c"}"#.into(),
+            JwtError::KeyReferenceInHeader("x5u"),
+        ),
+        (
+            "jwk",
+            r#"{"alg":"RS256","jwk":{"kty":"oct"}}"#.into(),
+            JwtError::KeyReferenceInHeader("jwk"),
+        ),
+        (
+            "duplicate alg",
+            r#"{"alg":"HS256","alg":"RS256"}"#.into(),
+            JwtError::HeaderDuplicateMember,
+        ),
+        (
+            "duplicate kid",
+            r#"{"alg":"RS256","kid":"a","kid":"b"}"#.into(),
+            JwtError::HeaderDuplicateMember,
+        ),
         (
             "too long",
-            format!(r#"{{"alg":"RS256","x":"{}"}}"#, "a".repeat(MAX_HEADER_JSON_LEN)),
+            format!(
+                r#"{{"alg":"RS256","x":"{}"}}"#,
+                "a".repeat(MAX_HEADER_JSON_LEN)
+            ),
             JwtError::HeaderTooLong,
         ),
     ];
@@ -113,8 +208,16 @@ fn payload_refusals_name_their_reason() {
         ("string", r#""claims""#, JwtError::PayloadNotJsonObject),
         ("array", r#"[1]"#, JwtError::PayloadNotJsonObject),
         ("not json", "Payload", JwtError::PayloadNotJsonObject),
-        ("trailing garbage", r#"{"a":1}x"#, JwtError::PayloadNotJsonObject),
-        ("duplicate claim", r#"{"sub":"a","sub":"admin"}"#, JwtError::PayloadDuplicateMember),
+        (
+            "trailing garbage",
+            r#"{"a":1}x"#,
+            JwtError::PayloadNotJsonObject,
+        ),
+        (
+            "duplicate claim",
+            r#"{"sub":"a","sub":"admin"}"#,
+            JwtError::PayloadDuplicateMember,
+        ),
     ];
     for (name, payload, expected) in cases {
         assert_eq!(
@@ -168,7 +271,11 @@ fn every_algorithm_verifies_without_a_kid() {
     for alg in Algorithm::ALL {
         let key = TestKey::for_alg(alg);
         let keys = key_set(&[key.jwk()], &[alg]);
-        assert_eq!(verify(&signed(&key, alg, None), &keys, &RingVerifier), Ok(()), "{alg}");
+        assert_eq!(
+            verify(&signed(&key, alg, None), &keys, &RingVerifier),
+            Ok(()),
+            "{alg}"
+        );
     }
 }
 
@@ -184,7 +291,11 @@ fn a_3072_bit_rsa_key_verifies_every_rsa_algorithm() {
         Algorithm::PS512,
     ] {
         let keys = key_set(&[key.jwk()], &[alg]);
-        assert_eq!(verify(&signed(&key, alg, None), &keys, &RingVerifier), Ok(()), "{alg}");
+        assert_eq!(
+            verify(&signed(&key, alg, None), &keys, &RingVerifier),
+            Ok(()),
+            "{alg}"
+        );
     }
 }
 
@@ -221,7 +332,10 @@ fn a_changed_payload_fails_verification() {
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     parts[1] = b64(br#"{"sub":"admin"}"#);
     let jwt = decode(&parts.join(".")).unwrap();
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::SignatureInvalid));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::SignatureInvalid)
+    );
 }
 
 #[test]
@@ -256,7 +370,10 @@ fn an_algorithm_outside_the_providers_list_is_not_allowed() {
     let key = TestKey::for_alg(Algorithm::RS256);
     let keys = key_set(&[key.jwk()], &[Algorithm::RS256]);
     let jwt = signed(&key, Algorithm::RS512, None);
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::AlgorithmNotAllowed));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::AlgorithmNotAllowed)
+    );
 }
 
 #[test]
@@ -264,7 +381,10 @@ fn unknown_kid_is_reported_as_key_not_found() {
     let key = TestKey::for_alg(Algorithm::ES256);
     let keys = key_set(&[key.jwk_with_kid("known")], &[Algorithm::ES256]);
     let jwt = signed(&key, Algorithm::ES256, Some("rotated"));
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::KeyNotFound));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::KeyNotFound)
+    );
 }
 
 #[test]
@@ -273,7 +393,10 @@ fn no_kid_and_no_key_for_the_algorithm_is_key_not_found() {
     let ec = TestKey::for_alg(Algorithm::ES256);
     let keys = key_set(&[rsa.jwk()], &[Algorithm::RS256, Algorithm::ES256]);
     let jwt = signed(&ec, Algorithm::ES256, None);
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::KeyNotFound));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::KeyNotFound)
+    );
 }
 
 #[test]
@@ -285,7 +408,10 @@ fn kid_matching_a_key_of_another_family_is_an_algorithm_key_mismatch() {
         &[Algorithm::RS256, Algorithm::ES256],
     );
     let jwt = signed(&ec, Algorithm::ES256, Some("shared"));
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::AlgorithmKeyMismatch));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::AlgorithmKeyMismatch)
+    );
 }
 
 #[test]
@@ -299,7 +425,10 @@ fn a_kid_match_is_not_bypassed_by_another_key_that_could_verify() {
         &[Algorithm::RS256, Algorithm::ES256],
     );
     let jwt = signed(&ec, Algorithm::ES256, Some("k-rsa"));
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::AlgorithmKeyMismatch));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::AlgorithmKeyMismatch)
+    );
 }
 
 #[test]
@@ -330,7 +459,10 @@ fn a_signature_by_a_key_not_in_the_set_is_invalid() {
     let attacker = TestKey::for_alg(Algorithm::EdDSA);
     let keys = key_set(&[trusted.jwk()], &[Algorithm::EdDSA]);
     let jwt = signed(&attacker, Algorithm::EdDSA, None);
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::SignatureInvalid));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::SignatureInvalid)
+    );
 }
 
 // ---- algorithm confusion (RFC 8725 §2.1, §3.1) ----
@@ -341,9 +473,16 @@ fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
     // secret. Even when the provider allows both RS256 and HS256, an RSA key never verifies HMAC.
     let rsa = TestKey::for_alg(Algorithm::RS256);
     let jwk = rsa.jwk_with_kid("rsa");
-    let keys = key_set(&[jwk.clone()], &[Algorithm::RS256, Algorithm::HS256]);
+    let keys = key_set(
+        std::slice::from_ref(&jwk),
+        &[Algorithm::RS256, Algorithm::HS256],
+    );
     let spki = keys.keys()[0].material.spki_der().unwrap();
-    for secret in [spki, jwk["n"].as_str().unwrap().as_bytes().to_vec(), jwk.to_string().into_bytes()] {
+    for secret in [
+        spki,
+        jwk["n"].as_str().unwrap().as_bytes().to_vec(),
+        jwk.to_string().into_bytes(),
+    ] {
         let hmac = TestKey::Hmac(secret);
         for kid in [Some("rsa"), None] {
             let mut header = json!({ "alg": "HS256" });
@@ -372,7 +511,10 @@ fn an_es256_key_never_verifies_an_es384_token() {
     // An ES256 signature relabelled as ES384.
     let token = sign_token(&header, &claims(), |m| p256.sign(Algorithm::ES256, m));
     let jwt = decode(&token).unwrap();
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::AlgorithmKeyMismatch));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::AlgorithmKeyMismatch)
+    );
 }
 
 #[test]
@@ -391,8 +533,14 @@ fn an_rs256_signature_does_not_verify_as_ps256() {
 fn alg_none_is_refused_even_with_an_empty_signature() {
     let header = b64(br#"{"alg":"none"}"#);
     let payload = b64(GOOD_PAYLOAD.as_bytes());
-    assert_eq!(decode(&format!("{header}.{payload}.")), Err(JwtError::AlgNone));
-    assert_eq!(decode(&format!("{header}.{payload}.c2ln")), Err(JwtError::AlgNone));
+    assert_eq!(
+        decode(&format!("{header}.{payload}.")),
+        Err(JwtError::AlgNone)
+    );
+    assert_eq!(
+        decode(&format!("{header}.{payload}.c2ln")),
+        Err(JwtError::AlgNone)
+    );
 }
 
 #[test]
@@ -402,7 +550,10 @@ fn a_key_restricted_by_its_jwk_alg_does_not_verify_other_algorithms() {
     jwk["alg"] = json!("RS256");
     let keys = key_set(&[jwk], &[Algorithm::RS256, Algorithm::PS256]);
     let jwt = signed(&rsa, Algorithm::PS256, None);
-    assert_eq!(verify(&jwt, &keys, &RingVerifier), Err(VerifyError::KeyNotFound));
+    assert_eq!(
+        verify(&jwt, &keys, &RingVerifier),
+        Err(VerifyError::KeyNotFound)
+    );
 }
 
 #[test]
@@ -432,7 +583,10 @@ fn verify_uses_the_verifier_only_for_candidate_keys() {
     );
     let recording = Recording(RefCell::new(Vec::new()));
     let jwt = signed(&a, Algorithm::ES256, Some("b"));
-    assert_eq!(verify(&jwt, &keys, &recording), Err(VerifyError::SignatureInvalid));
+    assert_eq!(
+        verify(&jwt, &keys, &recording),
+        Err(VerifyError::SignatureInvalid)
+    );
     assert_eq!(recording.0.into_inner(), vec![Some("b".to_owned())]);
 }
 

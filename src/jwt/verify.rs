@@ -45,9 +45,11 @@ pub fn verify(
 ) -> Result<(), VerifyError> {
     let alg = jwt.header().alg;
     let candidates = keys.candidates(jwt.header())?;
-    let verified = candidates
-        .into_iter()
-        .any(|key| verifier.verify(alg, key, jwt.signing_input(), jwt.signature()).is_ok());
+    let verified = candidates.into_iter().any(|key| {
+        verifier
+            .verify(alg, key, jwt.signing_input(), jwt.signature())
+            .is_ok()
+    });
     if verified {
         Ok(())
     } else {
