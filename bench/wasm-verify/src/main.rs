@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 const RSA_2048_PKCS8: &[u8] = include_bytes!("../../../tests/fixtures/keys/test-only-rsa-2048.pk8.der");
+#[cfg_attr(not(feature = "ring"), allow(dead_code))]
 const CLAIMS: &str = r#"{"iss":"https://issuer.example","sub":"user-1","aud":"api","exp":4102444800,"iat":1700000000}"#;
 
 fn iterations() -> u32 {
@@ -100,7 +101,9 @@ mod backend {
             run(name, t, jwk, alg, n);
         }
 
-        let p521_key = p521::ecdsa::SigningKey::from_slice(&[7u8; 66][..]).expect("p521 key");
+        let mut scalar = [7u8; 66];
+        scalar[0] = 0; // below the group order
+        let p521_key = p521::ecdsa::SigningKey::from_slice(&scalar).expect("p521 key");
         let point = p521::ecdsa::VerifyingKey::from(&p521_key).to_encoded_point(false);
         let jwk = serde_json::json!({
             "kty": "EC", "kid": "k", "crv": "P-521",
