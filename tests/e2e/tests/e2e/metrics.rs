@@ -1,68 +1,99 @@
-//! Envoy stats: claimcheck's metrics appear on admin `/stats` under `wasmcustom.claimcheck.`.
+//! Envoy stats: claimcheck's metrics appear on admin `/stats` under `wasmcustom.claimcheck.`
+//! (the names are listed in src/filter/metrics.rs).
+//!
+//! Each test has its own Envoy, so counts are exact.
 
-use std::collections::BTreeMap;
-
+use claimcheck_e2e::idp::Mode;
 use serde_json::json;
 
-use crate::support::{echoed, Setup};
+use crate::support::{echoed, set, Setup, World, MIN_REFRESH_INTERVAL_S, WAIT};
 
-const PREFIX: &str = "wasmcustom.claimcheck.";
-
-fn claimcheck_stats(w: &crate::support::World) -> BTreeMap<String, u64> {
-    w.envoy.stats(r"^wasmcustom\.claimcheck\.").unwrap()
-}
-
-/// The counters that changed between two snapshots, with their increase.
-fn increases(
-    before: &BTreeMap<String, u64>,
-    after: &BTreeMap<String, u64>,
-) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .filter_map(|(name, &v)| {
-            let old = before.get(name).copied().unwrap_or(0);
-            (v > old).then(|| (name.clone(), v - old))
-        })
-        .collect()
+/// A stat's value; metrics are defined on first use, so an absent one counts as 0.
+fn stat(w: &World, name: &str) -> u64 {
+    w.envoy
+        .stat(&format!("wasmcustom.{name}"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn claimcheck_metrics_are_on_the_admin_stats_page_with_the_wasmcustom_prefix() {
     let w = Setup::new("metrics_present").start();
     echoed(&w.get("/public", None, &[]));
-    let stats = claimcheck_stats(&w);
+    let stats = w.envoy.stats(r"^wasmcustom\.claimcheck\.").unwrap();
     assert!(
-        !stats.is_empty(),
-        "no {PREFIX}* stats:\n{}",
-        w.envoy.admin("/stats").unwrap().body_text()
+        stats.contains_key("wasmcustom.claimcheck.requests.allowed"),
+        "{stats:?}"
     );
-    assert!(stats.keys().all(|k| k.starts_with(PREFIX)));
 }
 
 #[test]
-fn a_refusal_increments_a_claimcheck_counter_once() {
-    let w = Setup::new("metrics_refusal").start();
+fn an_allowed_request_is_counted_for_its_provider() {
+    let w = Setup::new("metrics_allowed").start();
     let token = w.token(json!({ "scope": "api:read" }));
     echoed(&w.get("/api/orders", Some(&token), &[]));
-    let before = claimcheck_stats(&w);
-    let r = w.get("/api/orders", None, &[]);
-    assert_eq!(r.status, 401);
-    let changed = increases(&before, &claimcheck_stats(&w));
-    assert!(
-        changed.values().any(|&n| n == 1),
-        "no {PREFIX}* counter counted the refusal; changes: {changed:?}"
-    );
+    assert_eq!(stat(&w, "claimcheck.requests.allowed"), 1);
+    assert_eq!(stat(&w, "claimcheck.provider.idp.allowed"), 1);
+    assert_eq!(stat(&w, "claimcheck.requests.denied"), 0);
 }
 
 #[test]
-fn jwks_fetches_are_counted() {
+fn a_refusal_is_counted_in_total_and_by_reason() {
+    let w = Setup::new("metrics_refusal").start();
+    let r = w.get("/api/orders", None, &[]);
+    assert_eq!(r.status, 401);
+    let token = w.token(json!({ "scope": "profile" }));
+    assert_eq!(w.get("/api/orders", Some(&token), &[]).status, 403);
+    assert_eq!(stat(&w, "claimcheck.requests.denied"), 2);
+    assert_eq!(stat(&w, "claimcheck.requests.denied.token_missing"), 1);
+    assert_eq!(
+        stat(&w, "claimcheck.requests.denied.claims_condition_failed"),
+        1
+    );
+    assert_eq!(stat(&w, "claimcheck.requests.allowed"), 0);
+}
+
+#[test]
+fn a_successful_jwks_fetch_is_counted() {
     let w = Setup::new("metrics_fetch").start();
     let token = w.token(json!({ "scope": "api:read" }));
     echoed(&w.get("/api/orders", Some(&token), &[]));
-    let stats = claimcheck_stats(&w);
-    let fetches: BTreeMap<_, _> = stats
-        .iter()
-        .filter(|(k, &v)| (k.contains("jwks") || k.contains("fetch")) && v > 0)
-        .collect();
-    assert!(!fetches.is_empty(), "no fetch counter in {stats:?}");
+    assert!(stat(&w, "claimcheck.jwks.idp.fetch_ok") >= 1);
+}
+
+#[test]
+fn a_failed_refresh_is_counted_and_raises_the_stale_gauge() {
+    let w = Setup::new("metrics_stale")
+        .policy(|p| {
+            set(
+                p,
+                "/providers/idp/refresh/interval_s",
+                json!(MIN_REFRESH_INTERVAL_S),
+            )
+        })
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+    assert_eq!(stat(&w, "claimcheck.jwks.idp.stale"), 0);
+    w.idp.set_mode(Mode::Status(500));
+    let seen = w.idp.total_received();
+    assert!(
+        w.idp.wait_for_any_received(seen + 1, WAIT),
+        "no refresh reached the IdP"
+    );
+    assert!(
+        w.envoy
+            .wait_for_stat("wasmcustom.claimcheck.jwks.idp.stale", WAIT, |v| v == 1),
+        "stale gauge not raised; stats: {:?}",
+        w.envoy.stats(r"^wasmcustom\.claimcheck\.jwks").unwrap()
+    );
+    let failed = w
+        .envoy
+        .stats(r"^wasmcustom\.claimcheck\.jwks\.idp\.fetch_failed\.")
+        .unwrap();
+    assert!(
+        failed.values().any(|&n| n >= 1),
+        "no fetch_failed.* counter: {failed:?}"
+    );
+    // Keys past a failed refresh still serve.
+    echoed(&w.get("/api/orders", Some(&token), &[]));
 }
