@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A harness failure. A trap in the module is one of these, with the wasm backtrace and the
-/// module's last stderr lines (a Rust panic message lands there).
+/// module's last error lines (the SDK's panic hook logs the panic message at Critical; without
+/// it, Rust prints it to stderr).
 pub enum HostError {
     /// The `.wasm` file could not be read.
     Read { path: PathBuf, message: String },
@@ -18,7 +19,14 @@ pub enum HostError {
     /// Instantiation or `_initialize` failed.
     Instantiate { message: String },
     /// The module trapped (panic, `proc_exit`, out-of-bounds access, unsupported host call).
-    Trap { vm: VmId, callback: String, message: String, stderr: Vec<String> },
+    Trap {
+        vm: VmId,
+        callback: String,
+        /// wasmtime's error with the wasm backtrace.
+        message: String,
+        /// The VM's last stderr lines and `proxy_log` lines at Error or above.
+        last_errors: Vec<String>,
+    },
     /// The VM trapped earlier; like Envoy, the harness does not call into it again.
     VmFailed { vm: VmId },
     /// No VM with this id in this host.
@@ -47,10 +55,10 @@ impl fmt::Display for HostError {
                 abi_exports.join(", ")
             ),
             HostError::Instantiate { message } => write!(f, "instantiation failed: {message}"),
-            HostError::Trap { vm, callback, message, stderr } => {
+            HostError::Trap { vm, callback, message, last_errors } => {
                 write!(f, "the module trapped in {callback} on vm {}: {message}", vm.0)?;
-                if !stderr.is_empty() {
-                    write!(f, "\nmodule stderr:\n{}", stderr.join("\n"))?;
+                if !last_errors.is_empty() {
+                    write!(f, "\nlast errors the module logged:\n{}", last_errors.join("\n"))?;
                 }
                 Ok(())
             }

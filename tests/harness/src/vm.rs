@@ -11,8 +11,8 @@ use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Val};
 /// The ABI version export this host speaks (proxy-wasm spec, `abi-versions/v0.2.1`).
 const ABI_EXPORT: &str = "proxy_abi_version_0_2_1";
 
-/// How many of the module's last stderr lines a trap report carries.
-const TRAP_STDERR_LINES: usize = 20;
+/// How many of the module's last error lines a trap report carries.
+const TRAP_ERROR_LINES: usize = 20;
 
 /// Frames kept in a trap's wasm backtrace (wasmtime's default is 20; SDK dispatch adds depth).
 const BACKTRACE_FRAMES: usize = 64;
@@ -137,27 +137,27 @@ impl Vm {
             Ok(()) => Ok(results.first().and_then(Val::i32)),
             Err(error) => {
                 self.failed = true;
-                let stderr = self.recent_stderr();
+                let last_errors = self.recent_errors();
                 Err(HostError::Trap {
                     vm,
                     callback: name.to_string(),
                     message: format!("{error:?}"),
-                    stderr,
+                    last_errors,
                 })
             }
         }
     }
 
-    fn recent_stderr(&self) -> Vec<String> {
+    fn recent_errors(&self) -> Vec<String> {
         let vm = self.id();
         let shared = self.store.data().shared.borrow();
         let lines: Vec<String> = shared
             .logs
             .iter()
-            .filter(|r| r.vm == vm && r.source == crate::state::LogSource::Stderr)
+            .filter(|r| r.vm == vm && r.level >= crate::abi::LogLevel::Error)
             .map(|r| r.message.clone())
             .collect();
-        let skip = lines.len().saturating_sub(TRAP_STDERR_LINES);
+        let skip = lines.len().saturating_sub(TRAP_ERROR_LINES);
         lines.into_iter().skip(skip).collect()
     }
 }
