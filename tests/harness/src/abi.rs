@@ -187,9 +187,12 @@ pub enum PairsError {
     MissingTerminator,
 }
 
+/// One name/value pair as bytes, before any UTF-8 interpretation.
+pub type RawPair = (Vec<u8>, Vec<u8>);
+
 /// Decodes the serialized-pairs encoding (see [`encode_pairs`]). An empty blob is an empty map,
 /// as the SDK sends for `vec![]`.
-pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PairsError> {
+pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<RawPair>, PairsError> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
@@ -197,7 +200,10 @@ pub fn decode_pairs(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, PairsError>
     let mut sizes = Vec::new();
     for index in 0..count {
         let at = 4 + index * 8;
-        sizes.push((read_u32(bytes, at)? as usize, read_u32(bytes, at + 4)? as usize));
+        sizes.push((
+            read_u32(bytes, at)? as usize,
+            read_u32(bytes, at + 4)? as usize,
+        ));
     }
     let mut cursor = 4 + count * 8;
     let mut pairs = Vec::with_capacity(count);
@@ -218,7 +224,10 @@ fn read_u32(bytes: &[u8], at: usize) -> Result<u32, PairsError> {
 
 fn take(bytes: &[u8], cursor: &mut usize, len: usize) -> Result<Vec<u8>, PairsError> {
     let end = cursor.checked_add(len).ok_or(PairsError::Truncated)?;
-    let data = bytes.get(*cursor..end).ok_or(PairsError::Truncated)?.to_vec();
+    let data = bytes
+        .get(*cursor..end)
+        .ok_or(PairsError::Truncated)?
+        .to_vec();
     if bytes.get(end) != Some(&0) {
         return Err(if end >= bytes.len() {
             PairsError::Truncated
@@ -236,9 +245,15 @@ mod tests {
 
     #[test]
     fn pairs_round_trip_through_the_wire_encoding() {
-        let pairs = vec![(":path".to_string(), "/a".to_string()), ("x".to_string(), String::new())];
+        let pairs = vec![
+            (":path".to_string(), "/a".to_string()),
+            ("x".to_string(), String::new()),
+        ];
         let decoded = decode_pairs(&encode_pairs(&pairs)).unwrap();
-        assert_eq!(decoded, vec![(b":path".to_vec(), b"/a".to_vec()), (b"x".to_vec(), vec![])]);
+        assert_eq!(
+            decoded,
+            vec![(b":path".to_vec(), b"/a".to_vec()), (b"x".to_vec(), vec![])]
+        );
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub enum HostError {
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HostError::Read { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            HostError::Read { path, message } => {
+                write!(f, "cannot read {}: {message}", path.display())
+            }
             HostError::Compile { path, message } => {
                 write!(f, "cannot compile {}: {message}", path.display())
             }
@@ -55,17 +57,34 @@ impl fmt::Display for HostError {
                 abi_exports.join(", ")
             ),
             HostError::Instantiate { message } => write!(f, "instantiation failed: {message}"),
-            HostError::Trap { vm, callback, message, last_errors } => {
-                write!(f, "the module trapped in {callback} on vm {}: {message}", vm.0)?;
+            HostError::Trap {
+                vm,
+                callback,
+                message,
+                last_errors,
+            } => {
+                write!(
+                    f,
+                    "the module trapped in {callback} on vm {}: {message}",
+                    vm.0
+                )?;
                 if !last_errors.is_empty() {
-                    write!(f, "\nlast errors the module logged:\n{}", last_errors.join("\n"))?;
+                    write!(
+                        f,
+                        "\nlast errors the module logged:\n{}",
+                        last_errors.join("\n")
+                    )?;
                 }
                 Ok(())
             }
             HostError::VmFailed { vm } => write!(f, "vm {} trapped earlier and is unusable", vm.0),
             HostError::UnknownVm(vm) => write!(f, "no vm {}", vm.0),
             HostError::UnknownCall(id) => {
-                write!(f, "no pending call with token {} on vm {}", id.token, id.vm.0)
+                write!(
+                    f,
+                    "no pending call with token {} on vm {}",
+                    id.token, id.vm.0
+                )
             }
             HostError::StreamCompleted { context_id } => {
                 write!(f, "stream {context_id} is completed")
@@ -104,7 +123,9 @@ pub struct ConfigureRejected {
 impl ConfigureRejected {
     /// True when some log line contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
-        self.logs.iter().any(|record| record.message.contains(needle))
+        self.logs
+            .iter()
+            .any(|record| record.message.contains(needle))
     }
 }
 

@@ -59,7 +59,9 @@ fn check_target() -> Result<(), FixtureError> {
     let output = Command::new(rustc)
         .args(["--print", "target-libdir", "--target", WASM_TARGET])
         .output()
-        .map_err(|e| FixtureError::Spawn { message: e.to_string() })?;
+        .map_err(|e| FixtureError::Spawn {
+            message: e.to_string(),
+        })?;
     let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if output.status.success() && Path::new(&libdir).is_dir() {
         Ok(())
@@ -74,12 +76,21 @@ pub fn build_wasm_crate(manifest: &Path, lib_name: &str) -> Result<PathBuf, Fixt
     check_target()?;
     let target_dir = target_dir();
     let output = Command::new(cargo())
-        .args(["build", "--release", "--quiet", "--target", WASM_TARGET, "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            WASM_TARGET,
+            "--manifest-path",
+        ])
         .arg(manifest)
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
-        .map_err(|e| FixtureError::Spawn { message: e.to_string() })?;
+        .map_err(|e| FixtureError::Spawn {
+            message: e.to_string(),
+        })?;
     if !output.status.success() {
         return Err(FixtureError::Build {
             manifest: manifest.to_path_buf(),

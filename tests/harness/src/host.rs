@@ -131,7 +131,10 @@ impl HostBuilder {
         properties.insert(segments(&[PLUGIN_NAME]), self.plugin_name.into_bytes());
         properties.insert(segments(&[PLUGIN_ROOT_ID]), self.root_id.into_bytes());
         properties.insert(segments(&[PLUGIN_VM_ID]), self.vm_id.into_bytes());
-        let start = self.start_time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let start = self
+            .start_time
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let shared = Shared {
             realtime_ns: nanos(start),
             // Envoy's monotonic clock does not start at zero; neither does ours.
@@ -161,7 +164,9 @@ impl HostBuilder {
             next_vm: 0,
             vm_config: self.vm_config,
         };
-        Ok(Host { inner: Rc::new(RefCell::new(inner)) })
+        Ok(Host {
+            inner: Rc::new(RefCell::new(inner)),
+        })
     }
 }
 
@@ -184,12 +189,21 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn vm(&mut self, id: VmId) -> Result<&mut Vm, HostError> {
-        self.vms.iter_mut().find(|vm| vm.id() == id).ok_or(HostError::UnknownVm(id))
+        self.vms
+            .iter_mut()
+            .find(|vm| vm.id() == id)
+            .ok_or(HostError::UnknownVm(id))
     }
 
     /// Calls a callback, then applies what the module asked for during it (resumes are
     /// deferred until the VM returns, as Envoy defers them) and delivers queue notifications.
-    pub(crate) fn call(&mut self, vm: VmId, context: u32, name: &str, args: &[i32]) -> Result<Option<i32>, HostError> {
+    pub(crate) fn call(
+        &mut self,
+        vm: VmId,
+        context: u32,
+        name: &str,
+        args: &[i32],
+    ) -> Result<Option<i32>, HostError> {
         let result = self.vm(vm)?.call_in(context, name, args)?;
         self.settle()?;
         Ok(result)
@@ -221,8 +235,14 @@ impl Inner {
                     Some(shared.queue_ready.remove(0))
                 }
             };
-            let Some((vm, context, queue)) = next else { return Ok(()) };
-            self.vm(vm)?.call_in(context, "proxy_on_queue_ready", &[context as i32, queue as i32])?;
+            let Some((vm, context, queue)) = next else {
+                return Ok(());
+            };
+            self.vm(vm)?.call_in(
+                context,
+                "proxy_on_queue_ready",
+                &[context as i32, queue as i32],
+            )?;
         }
     }
 }
@@ -281,8 +301,16 @@ impl Host {
         let config_len = plugin_config.as_ref().len() as i32;
         let steps: [(&str, &[i32], Option<StartPhase>); 3] = [
             ("proxy_on_context_create", &[root, 0], None),
-            ("proxy_on_vm_start", &[root, vm_config_len], Some(StartPhase::VmStart)),
-            ("proxy_on_configure", &[root, config_len], Some(StartPhase::Configure)),
+            (
+                "proxy_on_vm_start",
+                &[root, vm_config_len],
+                Some(StartPhase::VmStart),
+            ),
+            (
+                "proxy_on_configure",
+                &[root, config_len],
+                Some(StartPhase::Configure),
+            ),
         ];
         for (callback, args, phase) in steps {
             let outcome = inner.call(id, ROOT_CONTEXT_ID, callback, args);
@@ -296,8 +324,19 @@ impl Host {
             };
             if let Some(phase) = refused {
                 inner.vms.retain(|vm| vm.id() != id);
-                let logs = inner.shared.borrow().logs.iter().skip(first_log).cloned().collect();
-                return Err(StartError::Rejected(ConfigureRejected { vm: id, phase, logs }));
+                let logs = inner
+                    .shared
+                    .borrow()
+                    .logs
+                    .iter()
+                    .skip(first_log)
+                    .cloned()
+                    .collect();
+                return Err(StartError::Rejected(ConfigureRejected {
+                    vm: id,
+                    phase,
+                    logs,
+                }));
             }
         }
         Ok(id)
@@ -318,7 +357,12 @@ impl Host {
             state.streams.insert(context, Default::default());
             context
         };
-        inner.call(vm, context, "proxy_on_context_create", &[context as i32, ROOT_CONTEXT_ID as i32])?;
+        inner.call(
+            vm,
+            context,
+            "proxy_on_context_create",
+            &[context as i32, ROOT_CONTEXT_ID as i32],
+        )?;
         Ok(HttpStream::new(self.inner.clone(), vm, context))
     }
 
@@ -351,7 +395,12 @@ impl Host {
             let Some((at, vm)) = due else { break };
             set_monotonic(&inner.shared, at);
             let period = inner.vm(vm)?.state().tick_period;
-            inner.call(vm, ROOT_CONTEXT_ID, "proxy_on_tick", &[ROOT_CONTEXT_ID as i32])?;
+            inner.call(
+                vm,
+                ROOT_CONTEXT_ID,
+                "proxy_on_tick",
+                &[ROOT_CONTEXT_ID as i32],
+            )?;
             let state = inner.vm(vm)?.state_mut();
             // The module may have changed the period inside the tick; that reset the timer.
             if state.tick_period == period && state.next_tick_ns == Some(at) {
@@ -370,7 +419,12 @@ impl Host {
     /// Calls `proxy_on_tick` on a VM now, whatever its period.
     pub fn tick(&self, vm: VmId) -> Result<(), HostError> {
         let mut inner = self.inner.borrow_mut();
-        inner.call(vm, ROOT_CONTEXT_ID, "proxy_on_tick", &[ROOT_CONTEXT_ID as i32])?;
+        inner.call(
+            vm,
+            ROOT_CONTEXT_ID,
+            "proxy_on_tick",
+            &[ROOT_CONTEXT_ID as i32],
+        )?;
         Ok(())
     }
 
@@ -382,13 +436,26 @@ impl Host {
     /// Answers a call with a response: `:status` first (added unless `headers` has it), then
     /// `headers`. Delivered as Envoy does: `proxy_on_http_call_response` on the dispatching
     /// VM's root context, with the header count, body size and trailer count.
-    pub fn respond(&self, call: CallId, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+    pub fn respond(
+        &self,
+        call: CallId,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), HostError> {
         let mut all: Headers = Vec::new();
         if !headers.iter().any(|(name, _)| *name == ":status") {
             all.push((":status".to_string(), status.to_string()));
         }
         all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        self.deliver(call, Some(CallResponse { headers: all, body: body.to_vec(), trailers: Vec::new() }))
+        self.deliver(
+            call,
+            Some(CallResponse {
+                headers: all,
+                body: body.to_vec(),
+                trailers: Vec::new(),
+            }),
+        )
     }
 
     /// Fails a call as Envoy reports a reset or an unreachable cluster:
@@ -402,7 +469,10 @@ impl Host {
     /// `content-type: text/plain` and the body [`ENVOY_TIMEOUT_BODY`].
     pub fn time_out(&self, call: CallId) -> Result<(), HostError> {
         let length = ENVOY_TIMEOUT_BODY.len().to_string();
-        let headers = [("content-length", length.as_str()), ("content-type", "text/plain")];
+        let headers = [
+            ("content-length", length.as_str()),
+            ("content-type", "text/plain"),
+        ];
         self.respond(call, 504, &headers, ENVOY_TIMEOUT_BODY.as_bytes())
     }
 
@@ -410,7 +480,11 @@ impl Host {
         let mut inner = self.inner.borrow_mut();
         {
             let mut shared = inner.shared.borrow_mut();
-            let index = shared.calls.iter().position(|c| c.id == call).ok_or(HostError::UnknownCall(call))?;
+            let index = shared
+                .calls
+                .iter()
+                .position(|c| c.id == call)
+                .ok_or(HostError::UnknownCall(call))?;
             shared.calls.remove(index);
         }
         let (counts, status, response) = match response {
@@ -422,7 +496,11 @@ impl Host {
             None => (
                 [0, 0, 0],
                 (BROKEN_CONNECTION, b"reset".to_vec()),
-                CallResponse { headers: Vec::new(), body: Vec::new(), trailers: Vec::new() },
+                CallResponse {
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    trailers: Vec::new(),
+                },
             ),
         };
         {
@@ -431,8 +509,19 @@ impl Host {
             state.status = status;
         }
         let root = ROOT_CONTEXT_ID as i32;
-        let args = [root, call.token as i32, counts[0] as i32, counts[1] as i32, counts[2] as i32];
-        let outcome = inner.call(call.vm, ROOT_CONTEXT_ID, "proxy_on_http_call_response", &args);
+        let args = [
+            root,
+            call.token as i32,
+            counts[0] as i32,
+            counts[1] as i32,
+            counts[2] as i32,
+        ];
+        let outcome = inner.call(
+            call.vm,
+            ROOT_CONTEXT_ID,
+            "proxy_on_http_call_response",
+            &args,
+        );
         if let Ok(vm) = inner.vm(call.vm) {
             let state = vm.state_mut();
             state.call_response = None;
@@ -443,7 +532,13 @@ impl Host {
 
     /// A metric by the name the module defined (Envoy shows it with a `wasmcustom.` prefix).
     pub fn metric(&self, name: &str) -> Option<MetricValue> {
-        self.inner.borrow().shared.borrow().metrics.get(name).map(|m| m.value.clone())
+        self.inner
+            .borrow()
+            .shared
+            .borrow()
+            .metrics
+            .get(name)
+            .map(|m| m.value.clone())
     }
 
     /// A counter's value; `None` if no counter of that name was defined.
@@ -466,7 +561,11 @@ impl Host {
     pub fn metric_names(&self) -> Vec<(String, MetricKind)> {
         let inner = self.inner.borrow();
         let shared = inner.shared.borrow();
-        let mut names: Vec<_> = shared.metrics.iter().map(|(n, m)| (n.clone(), m.kind)).collect();
+        let mut names: Vec<_> = shared
+            .metrics
+            .iter()
+            .map(|(n, m)| (n.clone(), m.kind))
+            .collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         names
     }
@@ -480,14 +579,22 @@ impl Host {
     pub fn logs_at(&self, level: LogLevel) -> Vec<String> {
         let inner = self.inner.borrow();
         let shared = inner.shared.borrow();
-        shared.logs.iter().filter(|r| r.level == level).map(|r| r.message.clone()).collect()
+        shared
+            .logs
+            .iter()
+            .filter(|r| r.level == level)
+            .map(|r| r.message.clone())
+            .collect()
     }
 
     /// True when some log line at `level` or above contains `needle`.
     pub fn logged(&self, level: LogLevel, needle: &str) -> bool {
         let inner = self.inner.borrow();
         let shared = inner.shared.borrow();
-        shared.logs.iter().any(|r| r.level >= level && r.message.contains(needle))
+        shared
+            .logs
+            .iter()
+            .any(|r| r.level >= level && r.message.contains(needle))
     }
 
     /// Forgets the logs so far.
@@ -497,7 +604,13 @@ impl Host {
 
     /// A shared-data entry: value and CAS.
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.inner.borrow().shared.borrow().shared_data.get(key).cloned()
+        self.inner
+            .borrow()
+            .shared
+            .borrow()
+            .shared_data
+            .get(key)
+            .cloned()
     }
 
     /// Writes a shared-data entry as another VM would (unconditionally); returns the new CAS.
@@ -505,19 +618,30 @@ impl Host {
         let inner = self.inner.borrow();
         let mut shared = inner.shared.borrow_mut();
         let cas = shared.next_cas();
-        shared.shared_data.insert(key.to_string(), (value.into(), cas));
+        shared
+            .shared_data
+            .insert(key.to_string(), (value.into(), cas));
         cas
     }
 
     /// Sets a host-wide property (every context of every VM sees it).
     pub fn set_property(&self, path: &[&str], value: impl Into<Vec<u8>>) {
         let inner = self.inner.borrow();
-        inner.shared.borrow_mut().host_properties.insert(segments(path), value.into());
+        inner
+            .shared
+            .borrow_mut()
+            .host_properties
+            .insert(segments(path), value.into());
     }
 
     /// Declares one more cluster.
     pub fn add_cluster(&self, name: impl Into<String>) {
-        self.inner.borrow().shared.borrow_mut().clusters.insert(name.into());
+        self.inner
+            .borrow()
+            .shared
+            .borrow_mut()
+            .clusters
+            .insert(name.into());
     }
 }
 

@@ -29,172 +29,270 @@ macro_rules! host {
 }
 
 pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
-    host!(linker, "proxy_log", |c, level: i32, ptr: i32, len: i32| log(c, level, ptr, len));
+    host!(
+        linker,
+        "proxy_log",
+        |c, level: i32, ptr: i32, len: i32| log(c, level, ptr, len)
+    );
     host!(linker, "proxy_get_log_level", |c, out: i32| {
         let level = c.data().shared.borrow().log_level;
         write_u32(c, out, level.raw() as u32).map(|()| Status::Ok)
     });
-    host!(linker, "proxy_get_current_time_nanoseconds", |c, out: i32| {
-        let now = c.data().shared.borrow().realtime_ns;
-        write_u64(c, out, now).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_set_tick_period_milliseconds", |c, period: i32| {
-        set_tick_period(c.data_mut(), period as u32);
-        Ok(Status::Ok)
-    });
-    host!(linker, "proxy_get_buffer_bytes", |c, kind: i32, start: i32, max: i32, ptr: i32, size: i32| {
-        get_buffer(c, kind, start, max, ptr, size)
-    });
-    host!(linker, "proxy_set_buffer_bytes", |c, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
-        set_buffer(c, kind, start, size, ptr, len)
-    });
-    host!(linker, "proxy_get_header_map_pairs", |c, kind: i32, ptr: i32, size: i32| {
-        let pairs = with_map(c.data_mut(), kind, |map| Ok(crate::abi::encode_pairs(map)));
-        match pairs {
-            Ok(bytes) => copy_out(c, &bytes, ptr, size).map(|()| Status::Ok),
-            // A map that does not exist (yet) reads as empty.
-            Err(Fail::Status(Status::NotFound)) => copy_out(c, &[], ptr, size).map(|()| Status::Ok),
-            Err(other) => Err(other),
+    host!(
+        linker,
+        "proxy_get_current_time_nanoseconds",
+        |c, out: i32| {
+            let now = c.data().shared.borrow().realtime_ns;
+            write_u64(c, out, now).map(|()| Status::Ok)
         }
-    });
-    host!(linker, "proxy_set_header_map_pairs", |c, kind: i32, ptr: i32, len: i32| {
-        let pairs = decode_pairs(&read(c, ptr, len)?).map_err(|_| Status::BadArgument)?;
-        with_map(c.data_mut(), kind, |map| {
-            map.clear();
-            for (name, value) in pairs {
-                map.push((lower(&name), lossy(&value)));
-            }
+    );
+    host!(
+        linker,
+        "proxy_set_tick_period_milliseconds",
+        |c, period: i32| {
+            set_tick_period(c.data_mut(), period as u32);
             Ok(Status::Ok)
-        })
-    });
-    host!(linker, "proxy_get_header_map_value", |c, kind: i32, kp: i32, ks: i32, ptr: i32, size: i32| {
-        let key = read_string(c, kp, ks)?;
-        let value = with_map(c.data_mut(), kind, |map| {
-            header_value(map, &key).map(str::to_owned).ok_or(Fail::Status(Status::NotFound))
-        })?;
-        copy_out(c, value.as_bytes(), ptr, size).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_add_header_map_value", |c, kind: i32, kp: i32, ks: i32, vp: i32, vs: i32| {
-        let (key, value) = (read(c, kp, ks)?, read(c, vp, vs)?);
-        with_map(c.data_mut(), kind, |map| {
-            map.push((lower(&key), lossy(&value)));
-            Ok(Status::Ok)
-        })
-    });
-    host!(linker, "proxy_replace_header_map_value", |c, kind: i32, kp: i32, ks: i32, vp: i32, vs: i32| {
-        let (key, value) = (lower(&read(c, kp, ks)?), lossy(&read(c, vp, vs)?));
-        with_map(c.data_mut(), kind, |map| {
-            // Envoy's `setCopy`: the first entry takes the value, later duplicates go.
-            match map.iter().position(|(name, _)| name.eq_ignore_ascii_case(&key)) {
-                Some(first) => {
-                    let mut index = 0;
-                    map.retain(|(name, _)| {
-                        let keep = index <= first || !name.eq_ignore_ascii_case(&key);
-                        index += 1;
-                        keep
-                    });
-                    if let Some(entry) = map.get_mut(first) {
-                        entry.1 = value;
-                    }
+        }
+    );
+    host!(
+        linker,
+        "proxy_get_buffer_bytes",
+        |c, kind: i32, start: i32, max: i32, ptr: i32, size: i32| {
+            get_buffer(c, kind, start, max, ptr, size)
+        }
+    );
+    host!(
+        linker,
+        "proxy_set_buffer_bytes",
+        |c, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
+            set_buffer(c, kind, start, size, ptr, len)
+        }
+    );
+    host!(
+        linker,
+        "proxy_get_header_map_pairs",
+        |c, kind: i32, ptr: i32, size: i32| {
+            let pairs = with_map(c.data_mut(), kind, |map| Ok(crate::abi::encode_pairs(map)));
+            match pairs {
+                Ok(bytes) => copy_out(c, &bytes, ptr, size).map(|()| Status::Ok),
+                // A map that does not exist (yet) reads as empty.
+                Err(Fail::Status(Status::NotFound)) => {
+                    copy_out(c, &[], ptr, size).map(|()| Status::Ok)
                 }
-                None => map.push((key, value)),
-            }
-            Ok(Status::Ok)
-        })
-    });
-    host!(linker, "proxy_remove_header_map_value", |c, kind: i32, kp: i32, ks: i32| {
-        let key = read_string(c, kp, ks)?;
-        with_map(c.data_mut(), kind, |map| {
-            map.retain(|(name, _)| !name.eq_ignore_ascii_case(&key));
-            Ok(Status::Ok)
-        })
-    });
-    host!(linker, "proxy_get_property", |c, pp: i32, ps: i32, ptr: i32, size: i32| {
-        let path = property_path(&read(c, pp, ps)?);
-        let value = crate::properties::get(c.data(), &path).ok_or(Status::NotFound)?;
-        copy_out(c, &value, ptr, size).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_set_property", |c, pp: i32, ps: i32, vp: i32, vs: i32| {
-        let path = property_path(&read(c, pp, ps)?);
-        let value = read(c, vp, vs)?;
-        let state = c.data_mut();
-        match state.stream_mut() {
-            Some(stream) => {
-                stream.properties.insert(path, value);
-            }
-            None => {
-                state.shared.borrow_mut().host_properties.insert(path, value);
+                Err(other) => Err(other),
             }
         }
-        Ok(Status::Ok)
-    });
-    host!(linker, "proxy_get_shared_data", |c, kp: i32, ks: i32, ptr: i32, size: i32, cas_ptr: i32| {
-        let key = read_string(c, kp, ks)?;
-        let entry = c.data().shared.borrow().shared_data.get(&key).cloned();
-        let (value, cas) = entry.ok_or(Status::NotFound)?;
-        copy_out(c, &value, ptr, size)?;
-        write_u32(c, cas_ptr, cas).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_set_shared_data", |c, kp: i32, ks: i32, vp: i32, vs: i32, cas: i32| {
-        let key = read_string(c, kp, ks)?;
-        let value = read(c, vp, vs)?;
-        let mut shared = c.data().shared.borrow_mut();
-        // proxy-wasm-cpp-host `SharedData::set`: a CAS of 0 writes unconditionally; a
-        // non-zero CAS must match the stored one; a missing key is created whatever the CAS.
-        let current = shared.shared_data.get(&key).map(|(_, cas)| *cas);
-        if let Some(current) = current {
-            if cas != 0 && cas as u32 != current {
-                return Ok(Status::CasMismatch);
-            }
+    );
+    host!(
+        linker,
+        "proxy_set_header_map_pairs",
+        |c, kind: i32, ptr: i32, len: i32| {
+            let pairs = decode_pairs(&read(c, ptr, len)?).map_err(|_| Status::BadArgument)?;
+            with_map(c.data_mut(), kind, |map| {
+                map.clear();
+                for (name, value) in pairs {
+                    map.push((lower(&name), lossy(&value)));
+                }
+                Ok(Status::Ok)
+            })
         }
-        let next = shared.next_cas();
-        shared.shared_data.insert(key, (value, next));
-        Ok(Status::Ok)
-    });
-    host!(linker, "proxy_register_shared_queue", |c, np: i32, ns: i32, out: i32| {
-        let name = read_string(c, np, ns)?;
-        let (vm, context_id) = (c.data().id, c.data().effective);
-        let id = {
+    );
+    host!(
+        linker,
+        "proxy_get_header_map_value",
+        |c, kind: i32, kp: i32, ks: i32, ptr: i32, size: i32| {
+            let key = read_string(c, kp, ks)?;
+            let value = with_map(c.data_mut(), kind, |map| {
+                header_value(map, &key)
+                    .map(str::to_owned)
+                    .ok_or(Fail::Status(Status::NotFound))
+            })?;
+            copy_out(c, value.as_bytes(), ptr, size).map(|()| Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_add_header_map_value",
+        |c, kind: i32, kp: i32, ks: i32, vp: i32, vs: i32| {
+            let (key, value) = (read(c, kp, ks)?, read(c, vp, vs)?);
+            with_map(c.data_mut(), kind, |map| {
+                map.push((lower(&key), lossy(&value)));
+                Ok(Status::Ok)
+            })
+        }
+    );
+    host!(
+        linker,
+        "proxy_replace_header_map_value",
+        |c, kind: i32, kp: i32, ks: i32, vp: i32, vs: i32| {
+            let (key, value) = (lower(&read(c, kp, ks)?), lossy(&read(c, vp, vs)?));
+            with_map(c.data_mut(), kind, |map| {
+                // Envoy's `setCopy`: the first entry takes the value, later duplicates go.
+                match map
+                    .iter()
+                    .position(|(name, _)| name.eq_ignore_ascii_case(&key))
+                {
+                    Some(first) => {
+                        let mut index = 0;
+                        map.retain(|(name, _)| {
+                            let keep = index <= first || !name.eq_ignore_ascii_case(&key);
+                            index += 1;
+                            keep
+                        });
+                        if let Some(entry) = map.get_mut(first) {
+                            entry.1 = value;
+                        }
+                    }
+                    None => map.push((key, value)),
+                }
+                Ok(Status::Ok)
+            })
+        }
+    );
+    host!(
+        linker,
+        "proxy_remove_header_map_value",
+        |c, kind: i32, kp: i32, ks: i32| {
+            let key = read_string(c, kp, ks)?;
+            with_map(c.data_mut(), kind, |map| {
+                map.retain(|(name, _)| !name.eq_ignore_ascii_case(&key));
+                Ok(Status::Ok)
+            })
+        }
+    );
+    host!(
+        linker,
+        "proxy_get_property",
+        |c, pp: i32, ps: i32, ptr: i32, size: i32| {
+            let path = property_path(&read(c, pp, ps)?);
+            let value = crate::properties::get(c.data(), &path).ok_or(Status::NotFound)?;
+            copy_out(c, &value, ptr, size).map(|()| Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_set_property",
+        |c, pp: i32, ps: i32, vp: i32, vs: i32| {
+            let path = property_path(&read(c, pp, ps)?);
+            let value = read(c, vp, vs)?;
+            let state = c.data_mut();
+            match state.stream_mut() {
+                Some(stream) => {
+                    stream.properties.insert(path, value);
+                }
+                None => {
+                    state
+                        .shared
+                        .borrow_mut()
+                        .host_properties
+                        .insert(path, value);
+                }
+            }
+            Ok(Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_get_shared_data",
+        |c, kp: i32, ks: i32, ptr: i32, size: i32, cas_ptr: i32| {
+            let key = read_string(c, kp, ks)?;
+            let entry = c.data().shared.borrow().shared_data.get(&key).cloned();
+            let (value, cas) = entry.ok_or(Status::NotFound)?;
+            copy_out(c, &value, ptr, size)?;
+            write_u32(c, cas_ptr, cas).map(|()| Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_set_shared_data",
+        |c, kp: i32, ks: i32, vp: i32, vs: i32, cas: i32| {
+            let key = read_string(c, kp, ks)?;
+            let value = read(c, vp, vs)?;
             let mut shared = c.data().shared.borrow_mut();
-            let next = u32::try_from(shared.queue_names.len() + 1).map_err(|_| Status::InternalFailure)?;
-            let id = *shared.queue_names.entry(name).or_insert(next);
-            let queue = shared.queues.entry(id).or_insert_with(|| Queue {
-                owner: vm,
-                context_id,
-                items: Default::default(),
-            });
-            queue.owner = vm;
-            queue.context_id = context_id;
-            id
-        };
-        write_u32(c, out, id).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_resolve_shared_queue", |c, vp: i32, vs: i32, np: i32, ns: i32, out: i32| {
-        let (vm_id, name) = (read_string(c, vp, vs)?, read_string(c, np, ns)?);
-        let id = {
-            let shared = c.data().shared.borrow();
-            let same_vm = vm_id == crate::properties::host_vm_id(&shared);
-            same_vm.then(|| shared.queue_names.get(&name).copied()).flatten()
-        };
-        write_u32(c, out, id.ok_or(Status::NotFound)?).map(|()| Status::Ok)
-    });
-    host!(linker, "proxy_enqueue_shared_queue", |c, id: i32, vp: i32, vs: i32| {
-        let value = read(c, vp, vs)?;
-        let mut shared = c.data().shared.borrow_mut();
-        let queue = shared.queues.get_mut(&(id as u32)).ok_or(Status::NotFound)?;
-        queue.items.push_back(value);
-        let ready = (queue.owner, queue.context_id, id as u32);
-        shared.queue_ready.push(ready);
-        Ok(Status::Ok)
-    });
-    host!(linker, "proxy_dequeue_shared_queue", |c, id: i32, ptr: i32, size: i32| {
-        let item = {
+            // proxy-wasm-cpp-host `SharedData::set`: a CAS of 0 writes unconditionally; a
+            // non-zero CAS must match the stored one; a missing key is created whatever the CAS.
+            let current = shared.shared_data.get(&key).map(|(_, cas)| *cas);
+            if let Some(current) = current {
+                if cas != 0 && cas as u32 != current {
+                    return Ok(Status::CasMismatch);
+                }
+            }
+            let next = shared.next_cas();
+            shared.shared_data.insert(key, (value, next));
+            Ok(Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_register_shared_queue",
+        |c, np: i32, ns: i32, out: i32| {
+            let name = read_string(c, np, ns)?;
+            // proxy-wasm-cpp-host registers the queue on the root context: `proxy_on_queue_ready`
+            // is a root-context callback even when a stream registered it.
+            let (vm, context_id) = (c.data().id, c.data().root_context);
+            let id = {
+                let mut shared = c.data().shared.borrow_mut();
+                let next = u32::try_from(shared.queue_names.len() + 1)
+                    .map_err(|_| Status::InternalFailure)?;
+                let id = *shared.queue_names.entry(name).or_insert(next);
+                let queue = shared.queues.entry(id).or_insert_with(|| Queue {
+                    owner: vm,
+                    context_id,
+                    items: Default::default(),
+                });
+                queue.owner = vm;
+                queue.context_id = context_id;
+                id
+            };
+            write_u32(c, out, id).map(|()| Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_resolve_shared_queue",
+        |c, vp: i32, vs: i32, np: i32, ns: i32, out: i32| {
+            let (vm_id, name) = (read_string(c, vp, vs)?, read_string(c, np, ns)?);
+            let id = {
+                let shared = c.data().shared.borrow();
+                let same_vm = vm_id == crate::properties::host_vm_id(&shared);
+                same_vm
+                    .then(|| shared.queue_names.get(&name).copied())
+                    .flatten()
+            };
+            write_u32(c, out, id.ok_or(Status::NotFound)?).map(|()| Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_enqueue_shared_queue",
+        |c, id: i32, vp: i32, vs: i32| {
+            let value = read(c, vp, vs)?;
             let mut shared = c.data().shared.borrow_mut();
-            let queue = shared.queues.get_mut(&(id as u32)).ok_or(Status::NotFound)?;
-            queue.items.pop_front().ok_or(Status::Empty)?
-        };
-        copy_out(c, &item, ptr, size).map(|()| Status::Ok)
-    });
+            let queue = shared
+                .queues
+                .get_mut(&(id as u32))
+                .ok_or(Status::NotFound)?;
+            queue.items.push_back(value);
+            let ready = (queue.owner, queue.context_id, id as u32);
+            shared.queue_ready.push(ready);
+            Ok(Status::Ok)
+        }
+    );
+    host!(
+        linker,
+        "proxy_dequeue_shared_queue",
+        |c, id: i32, ptr: i32, size: i32| {
+            let item = {
+                let mut shared = c.data().shared.borrow_mut();
+                let queue = shared
+                    .queues
+                    .get_mut(&(id as u32))
+                    .ok_or(Status::NotFound)?;
+                queue.items.pop_front().ok_or(Status::Empty)?
+            };
+            copy_out(c, &item, ptr, size).map(|()| Status::Ok)
+        }
+    );
     host!(linker, "proxy_continue_stream", |c, kind: i32| {
         let stream = c.data_mut().stream_mut().ok_or(Status::BadArgument)?;
         match kind {
@@ -212,34 +310,62 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         }
         Ok(Status::Ok)
     });
-    host!(linker, "proxy_send_local_response",
+    host!(
+        linker,
+        "proxy_send_local_response",
         |c, status: i32, dp: i32, ds: i32, bp: i32, bs: i32, hp: i32, hs: i32, grpc: i32| {
-        let details = lossy(&read(c, dp, ds)?);
-        let body = read(c, bp, bs)?;
-        let headers = decode_pairs(&read(c, hp, hs)?).map_err(|_| Status::BadArgument)?;
-        let headers = headers.iter().map(|(n, v)| (lower(n), lossy(v))).collect();
-        let stream = c.data_mut().stream_mut().ok_or(Status::BadArgument)?;
-        // Envoy answers once; a second reply on the same stream is ignored.
-        if stream.local_response.is_none() {
-            stream.local_response = Some(crate::state::LocalResponse {
-                status: status as u32,
-                headers,
-                body,
-                details,
-                grpc_status: grpc,
-            });
+            let details = lossy(&read(c, dp, ds)?);
+            let body = read(c, bp, bs)?;
+            let headers = decode_pairs(&read(c, hp, hs)?).map_err(|_| Status::BadArgument)?;
+            let headers = headers.iter().map(|(n, v)| (lower(n), lossy(v))).collect();
+            let stream = c.data_mut().stream_mut().ok_or(Status::BadArgument)?;
+            // Envoy answers once; a second reply on the same stream is ignored.
+            if stream.local_response.is_none() {
+                stream.local_response = Some(crate::state::LocalResponse {
+                    status: status as u32,
+                    headers,
+                    body,
+                    details,
+                    grpc_status: grpc,
+                });
+            }
+            Ok(Status::Ok)
         }
-        Ok(Status::Ok)
-    });
-    host!(linker, "proxy_http_call",
-        |c, up: i32, us: i32, hp: i32, hs: i32, bp: i32, bs: i32, tp: i32, ts: i32, timeout: i32, out: i32| {
-        http_call(c, (up, us), (hp, hs), (bp, bs), (tp, ts), timeout as u32, out)
-    });
-    host!(linker, "proxy_get_status", |c, code_ptr: i32, ptr: i32, size: i32| {
-        let (code, message) = c.data().status.clone();
-        write_u32(c, code_ptr, code)?;
-        copy_out(c, &message, ptr, size).map(|()| Status::Ok)
-    });
+    );
+    host!(
+        linker,
+        "proxy_http_call",
+        |c,
+         up: i32,
+         us: i32,
+         hp: i32,
+         hs: i32,
+         bp: i32,
+         bs: i32,
+         tp: i32,
+         ts: i32,
+         timeout: i32,
+         out: i32| {
+            http_call(
+                c,
+                (up, us),
+                (hp, hs),
+                (bp, bs),
+                (tp, ts),
+                timeout as u32,
+                out,
+            )
+        }
+    );
+    host!(
+        linker,
+        "proxy_get_status",
+        |c, code_ptr: i32, ptr: i32, size: i32| {
+            let (code, message) = c.data().status.clone();
+            write_u32(c, code_ptr, code)?;
+            copy_out(c, &message, ptr, size).map(|()| Status::Ok)
+        }
+    );
     host!(linker, "proxy_set_effective_context", |c, id: i32| {
         let state = c.data_mut();
         let id = id as u32;
@@ -250,46 +376,57 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(Status::BadArgument)
         }
     });
-    host!(linker, "proxy_call_foreign_function", |c, np: i32, ns: i32, ap: i32, asz: i32, ptr: i32, size: i32| {
-        let name = read_string(c, np, ns)?;
-        let args = read(c, ap, asz)?;
-        let result = {
-            let shared = c.data().shared.borrow();
-            let function = shared.foreign.get(&name).ok_or(Status::NotFound)?;
-            function(&args)
-        };
-        let bytes = result?;
-        copy_out(c, &bytes, ptr, size).map(|()| Status::Ok)
-    });
+    host!(
+        linker,
+        "proxy_call_foreign_function",
+        |c, np: i32, ns: i32, ap: i32, asz: i32, ptr: i32, size: i32| {
+            let name = read_string(c, np, ns)?;
+            let args = read(c, ap, asz)?;
+            let result = {
+                let shared = c.data().shared.borrow();
+                let function = shared.foreign.get(&name).ok_or(Status::NotFound)?;
+                function(&args)
+            };
+            let bytes = result?;
+            copy_out(c, &bytes, ptr, size).map(|()| Status::Ok)
+        }
+    );
     host!(linker, "proxy_done", |_c| Ok(Status::Ok));
-    host!(linker, "proxy_define_metric", |c, kind: i32, np: i32, ns: i32, out: i32| {
-        let kind = MetricKind::from_raw(kind).ok_or(Status::BadArgument)?;
-        let name = read_string(c, np, ns)?;
-        let id = {
-            let mut shared = c.data().shared.borrow_mut();
-            if let Some(existing) = shared.metrics.get(&name) {
-                if existing.kind != kind {
-                    return Ok(Status::BadArgument);
+    host!(
+        linker,
+        "proxy_define_metric",
+        |c, kind: i32, np: i32, ns: i32, out: i32| {
+            let kind = MetricKind::from_raw(kind).ok_or(Status::BadArgument)?;
+            let name = read_string(c, np, ns)?;
+            let id = {
+                let mut shared = c.data().shared.borrow_mut();
+                if let Some(existing) = shared.metrics.get(&name) {
+                    if existing.kind != kind {
+                        return Ok(Status::BadArgument);
+                    }
+                } else {
+                    let value = match kind {
+                        MetricKind::Counter => MetricValue::Counter(0),
+                        MetricKind::Gauge => MetricValue::Gauge(0),
+                        MetricKind::Histogram => MetricValue::Histogram(Vec::new()),
+                    };
+                    shared.metrics.insert(name.clone(), Metric { kind, value });
                 }
-            } else {
-                let value = match kind {
-                    MetricKind::Counter => MetricValue::Counter(0),
-                    MetricKind::Gauge => MetricValue::Gauge(0),
-                    MetricKind::Histogram => MetricValue::Histogram(Vec::new()),
-                };
-                shared.metrics.insert(name.clone(), Metric { kind, value });
-            }
-            shared.next_metric_id += 1;
-            let id = shared.next_metric_id;
-            shared.metric_ids.insert(id, name);
-            id
-        };
-        write_u32(c, out, id).map(|()| Status::Ok)
-    });
+                shared.next_metric_id += 1;
+                let id = shared.next_metric_id;
+                shared.metric_ids.insert(id, name);
+                id
+            };
+            write_u32(c, out, id).map(|()| Status::Ok)
+        }
+    );
     host!(linker, "proxy_get_metric", |c, id: i32, out: i32| {
         let value = {
             let shared = c.data().shared.borrow();
-            let name = shared.metric_ids.get(&(id as u32)).ok_or(Status::NotFound)?;
+            let name = shared
+                .metric_ids
+                .get(&(id as u32))
+                .ok_or(Status::NotFound)?;
             match shared.metrics.get(name).map(|m| &m.value) {
                 Some(MetricValue::Counter(v)) => *v,
                 Some(MetricValue::Gauge(v)) => *v as u64,
@@ -309,43 +446,82 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Status::Ok
         })
     });
-    host!(linker, "proxy_increment_metric", |c, id: i32, offset: i64| {
-        with_metric(c.data(), id, |metric| match metric {
-            // Envoy counters only go up.
-            MetricValue::Counter(v) if offset > 0 => {
-                *v = v.saturating_add(offset as u64);
-                Status::Ok
-            }
-            MetricValue::Gauge(v) => {
-                *v = v.saturating_add(offset);
-                Status::Ok
-            }
-            _ => Status::BadArgument,
-        })
-    });
+    host!(
+        linker,
+        "proxy_increment_metric",
+        |c, id: i32, offset: i64| {
+            with_metric(c.data(), id, |metric| match metric {
+                // Envoy counters only go up.
+                MetricValue::Counter(v) if offset > 0 => {
+                    *v = v.saturating_add(offset as u64);
+                    Status::Ok
+                }
+                MetricValue::Gauge(v) => {
+                    *v = v.saturating_add(offset);
+                    Status::Ok
+                }
+                _ => Status::BadArgument,
+            })
+        }
+    );
     for name in ["proxy_grpc_cancel", "proxy_grpc_close"] {
-        linker.func_wrap(ENV, name, move |_: Caller<'_, VmState>, _: i32| -> wasmtime::Result<i32> {
-            Err(unsupported(name))
-        })?;
+        linker.func_wrap(
+            ENV,
+            name,
+            move |_: Caller<'_, VmState>, _: i32| -> wasmtime::Result<i32> {
+                Err(unsupported(name))
+            },
+        )?;
     }
-    linker.func_wrap(ENV, "proxy_grpc_send", |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(unsupported("proxy_grpc_send"))
-    })?;
-    linker.func_wrap(ENV, "proxy_grpc_stream",
-        |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(unsupported("proxy_grpc_stream"))
-    })?;
-    linker.func_wrap(ENV, "proxy_grpc_call",
-        |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(unsupported("proxy_grpc_call"))
-    })?;
+    linker.func_wrap(
+        ENV,
+        "proxy_grpc_send",
+        |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32| -> wasmtime::Result<i32> {
+            Err(unsupported("proxy_grpc_send"))
+        },
+    )?;
+    linker.func_wrap(
+        ENV,
+        "proxy_grpc_stream",
+        |_: Caller<'_, VmState>,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32|
+         -> wasmtime::Result<i32> { Err(unsupported("proxy_grpc_stream")) },
+    )?;
+    linker.func_wrap(
+        ENV,
+        "proxy_grpc_call",
+        |_: Caller<'_, VmState>,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32|
+         -> wasmtime::Result<i32> { Err(unsupported("proxy_grpc_call")) },
+    )?;
     Ok(())
 }
 
 /// gRPC callouts are declared (the SDK's traits import them) but a call traps: a test that
 /// relies on them must know the harness cannot answer.
 fn unsupported(name: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("{name}: gRPC callouts are not supported by this host"))
+    wasmtime::Error::msg(format!(
+        "{name}: gRPC callouts are not supported by this host"
+    ))
 }
 
 fn lower(bytes: &[u8]) -> String {
@@ -367,7 +543,12 @@ fn log(c: C, level: i32, ptr: i32, len: i32) -> HostResult<Status> {
     let vm = c.data().id;
     let mut shared = c.data().shared.borrow_mut();
     if level >= shared.log_level {
-        shared.log(LogRecord { vm, level, source: LogSource::Proxy, message });
+        shared.log(LogRecord {
+            vm,
+            level,
+            source: LogSource::Proxy,
+            message,
+        });
     }
     Ok(Status::Ok)
 }
@@ -451,9 +632,17 @@ fn set_buffer(c: C, kind: i32, start: i32, size: i32, ptr: i32, len: i32) -> Hos
     Ok(Status::Ok)
 }
 
-fn with_metric(state: &VmState, id: i32, f: impl FnOnce(&mut MetricValue) -> Status) -> HostResult<Status> {
+fn with_metric(
+    state: &VmState,
+    id: i32,
+    f: impl FnOnce(&mut MetricValue) -> Status,
+) -> HostResult<Status> {
     let mut shared = state.shared.borrow_mut();
-    let name = shared.metric_ids.get(&(id as u32)).cloned().ok_or(Status::NotFound)?;
+    let name = shared
+        .metric_ids
+        .get(&(id as u32))
+        .cloned()
+        .ok_or(Status::NotFound)?;
     let metric = shared.metrics.get_mut(&name).ok_or(Status::NotFound)?;
     Ok(f(&mut metric.value))
 }
@@ -480,7 +669,10 @@ fn http_call(
             return Ok(Status::BadArgument);
         }
         let required = [":method", ":path", ":authority"];
-        if required.iter().any(|name| header_value(&headers, name).is_none()) {
+        if required
+            .iter()
+            .any(|name| header_value(&headers, name).is_none())
+        {
             return Ok(Status::BadArgument);
         }
         shared.next_token = shared.next_token.wrapping_add(1).max(1);

@@ -16,7 +16,9 @@ mod wasi;
 
 pub mod fixtures;
 
-pub use abi::{decode_pairs, encode_pairs, Action, Headers, LogLevel, MetricKind, PairsError, Status};
+pub use abi::{
+    decode_pairs, encode_pairs, Action, Headers, LogLevel, MetricKind, PairsError, Status,
+};
 pub use error::{ConfigureRejected, HostError, StartError, StartPhase};
 pub use host::{Host, HostBuilder, ENVOY_TIMEOUT_BODY};
 pub use state::{
@@ -48,15 +50,26 @@ impl std::error::Error for WasmPathError {}
 /// The module a test suite should load: the path in environment variable `env_var` when set,
 /// else `default` (relative paths are taken from the workspace root, where `target/` is).
 /// A missing file is an error whose message is `hint` (e.g. "run `make build` first").
-pub fn wasm_path_from_env_or(env_var: &str, default: &str, hint: &str) -> Result<PathBuf, WasmPathError> {
+pub fn wasm_path_from_env_or(
+    env_var: &str,
+    default: &str,
+    hint: &str,
+) -> Result<PathBuf, WasmPathError> {
     let path = std::env::var_os(env_var)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(default));
-    let path = if path.is_relative() { workspace_root().join(path) } else { path };
+    let path = if path.is_relative() {
+        workspace_root().join(path)
+    } else {
+        path
+    };
     if path.is_file() {
         Ok(path)
     } else {
-        Err(WasmPathError::Missing { path, hint: hint.to_string() })
+        Err(WasmPathError::Missing {
+            path,
+            hint: hint.to_string(),
+        })
     }
 }
 

@@ -35,7 +35,9 @@ pub(crate) fn finish(result: HostResult<Status>) -> wasmtime::Result<i32> {
 fn memory(caller: &mut Caller<'_, VmState>) -> HostResult<Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
-        _ => Err(Fail::Trap(wasmtime::Error::msg("the module exports no `memory`"))),
+        _ => Err(Fail::Trap(wasmtime::Error::msg(
+            "the module exports no `memory`",
+        ))),
     }
 }
 
@@ -54,10 +56,17 @@ pub(crate) fn read(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Host
     let (start, end) = range(ptr, len)?;
     let memory = memory(caller)?;
     let data = memory.data(&*caller);
-    Ok(data.get(start..end).ok_or(Status::InvalidMemoryAccess)?.to_vec())
+    Ok(data
+        .get(start..end)
+        .ok_or(Status::InvalidMemoryAccess)?
+        .to_vec())
 }
 
-pub(crate) fn read_string(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> HostResult<String> {
+pub(crate) fn read_string(
+    caller: &mut Caller<'_, VmState>,
+    ptr: i32,
+    len: i32,
+) -> HostResult<String> {
     let bytes = read(caller, ptr, len)?;
     String::from_utf8(bytes).map_err(|_| Fail::Status(Status::BadArgument))
 }

@@ -218,7 +218,9 @@ pub(crate) struct VmState {
 impl VmState {
     /// The effective context's stream, unless that stream is completed.
     pub(crate) fn stream_mut(&mut self) -> Option<&mut StreamState> {
-        self.streams.get_mut(&self.effective).filter(|s| !s.completed)
+        self.streams
+            .get_mut(&self.effective)
+            .filter(|s| !s.completed)
     }
 
     pub(crate) fn stream(&self) -> Option<&StreamState> {

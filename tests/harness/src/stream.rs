@@ -22,7 +22,10 @@ enum Side {
 }
 
 fn owned(headers: &[(&str, &str)]) -> Headers {
-    headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 impl HttpStream {
@@ -44,7 +47,9 @@ impl HttpStream {
         let stream = state
             .streams
             .get_mut(&self.context)
-            .ok_or(HostError::StreamCompleted { context_id: self.context })?;
+            .ok_or(HostError::StreamCompleted {
+                context_id: self.context,
+            })?;
         Ok(f(stream))
     }
 
@@ -57,7 +62,9 @@ impl HttpStream {
 
     fn live(&self) -> Result<(), HostError> {
         if self.with(|s| s.completed)? {
-            return Err(HostError::StreamCompleted { context_id: self.context });
+            return Err(HostError::StreamCompleted {
+                context_id: self.context,
+            });
         }
         Ok(())
     }
@@ -65,13 +72,21 @@ impl HttpStream {
     fn callback(&self, name: &str, args: &[i32]) -> Result<Action, HostError> {
         let mut all = vec![self.context as i32];
         all.extend_from_slice(args);
-        let raw = self.inner.borrow_mut().call(self.vm, self.context, name, &all)?;
+        let raw = self
+            .inner
+            .borrow_mut()
+            .call(self.vm, self.context, name, &all)?;
         Ok(Action::from_raw(raw.unwrap_or(0)))
     }
 
     /// Applies the callback's answer: Continue forwards, Pause holds (until the module calls
     /// `proxy_continue_stream`). A local reply ends the request side either way.
-    fn settle(&self, side: Side, action: Action, forward_headers: bool) -> Result<Action, HostError> {
+    fn settle(
+        &self,
+        side: Side,
+        action: Action,
+        forward_headers: bool,
+    ) -> Result<Action, HostError> {
         self.with(|s| match side {
             Side::Request if s.local_response.is_some() => {}
             Side::Request => match action {
@@ -90,16 +105,27 @@ impl HttpStream {
 
     /// `proxy_on_request_headers(context, count, end_of_stream)` with `headers` as the
     /// request's header map (include `:method`, `:path`, `:authority`, `:scheme`).
-    pub fn send_request_headers(&self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn send_request_headers(
+        &self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         self.live()?;
         self.with(|s| s.request_headers = owned(headers))?;
-        let action = self.callback("proxy_on_request_headers", &[headers.len() as i32, end_of_stream as i32])?;
+        let action = self.callback(
+            "proxy_on_request_headers",
+            &[headers.len() as i32, end_of_stream as i32],
+        )?;
         self.settle(Side::Request, action, true)
     }
 
     /// `proxy_on_request_body(context, size, end_of_stream)`. After a `Pause` on a body chunk
     /// Envoy buffers: the next call sees the accumulated body.
-    pub fn send_request_body(&self, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn send_request_body(
+        &self,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         self.live()?;
         let size = self.with(|s| {
             if !s.buffering_request_body {
@@ -108,7 +134,10 @@ impl HttpStream {
             s.request_body.extend_from_slice(chunk);
             s.request_body.len()
         })?;
-        let action = self.callback("proxy_on_request_body", &[size as i32, end_of_stream as i32])?;
+        let action = self.callback(
+            "proxy_on_request_body",
+            &[size as i32, end_of_stream as i32],
+        )?;
         self.with(|s| {
             s.buffering_request_body = action == Action::Pause && !end_of_stream;
             if action == Action::Continue && s.local_response.is_none() {
@@ -129,15 +158,26 @@ impl HttpStream {
 
     /// `proxy_on_response_headers(context, count, end_of_stream)` with the upstream's headers
     /// (include `:status`).
-    pub fn send_response_headers(&self, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn send_response_headers(
+        &self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         self.live()?;
         self.with(|s| s.response_headers = owned(headers))?;
-        let action = self.callback("proxy_on_response_headers", &[headers.len() as i32, end_of_stream as i32])?;
+        let action = self.callback(
+            "proxy_on_response_headers",
+            &[headers.len() as i32, end_of_stream as i32],
+        )?;
         self.settle(Side::Response, action, false)
     }
 
     /// `proxy_on_response_body(context, size, end_of_stream)`, buffering like the request side.
-    pub fn send_response_body(&self, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn send_response_body(
+        &self,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         self.live()?;
         let size = self.with(|s| {
             if !s.buffering_response_body {
@@ -146,7 +186,10 @@ impl HttpStream {
             s.response_body.extend_from_slice(chunk);
             s.response_body.len()
         })?;
-        let action = self.callback("proxy_on_response_body", &[size as i32, end_of_stream as i32])?;
+        let action = self.callback(
+            "proxy_on_response_body",
+            &[size as i32, end_of_stream as i32],
+        )?;
         self.with(|s| {
             s.buffering_response_body = action == Action::Pause && !end_of_stream;
             if action == Action::Continue {

@@ -34,7 +34,10 @@ type Stamp = (u64, Option<SystemTime>);
 /// Compiling a megabyte of wasm takes seconds; every test of a suite shares one compilation.
 pub(crate) fn load_module(path: &Path) -> Result<Module, HostError> {
     static MODULES: OnceLock<Mutex<HashMap<PathBuf, (Stamp, Module)>>> = OnceLock::new();
-    let read_error = |message: String| HostError::Read { path: path.to_path_buf(), message };
+    let read_error = |message: String| HostError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
     let metadata = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?;
     let stamp = (metadata.len(), metadata.modified().ok());
     let cache = MODULES.get_or_init(Default::default);
@@ -56,7 +59,9 @@ pub(crate) fn load_module(path: &Path) -> Result<Module, HostError> {
 
 pub(crate) fn linker() -> Result<Linker<VmState>, HostError> {
     let mut linker = Linker::new(engine());
-    let instantiate = |e: wasmtime::Error| HostError::Instantiate { message: format!("{e:?}") };
+    let instantiate = |e: wasmtime::Error| HostError::Instantiate {
+        message: format!("{e:?}"),
+    };
     crate::wasi::define(&mut linker).map_err(instantiate)?;
     crate::hostcalls::define(&mut linker).map_err(instantiate)?;
     Ok(linker)
@@ -71,7 +76,11 @@ pub(crate) struct Vm {
 impl Vm {
     /// Instantiates the module and runs its initializer (`_initialize` for a reactor, as Envoy
     /// does; `_start` for a command-style module).
-    pub(crate) fn new(module: &Module, linker: &Linker<VmState>, state: VmState) -> Result<Vm, HostError> {
+    pub(crate) fn new(
+        module: &Module,
+        linker: &Linker<VmState>,
+        state: VmState,
+    ) -> Result<Vm, HostError> {
         let abi_exports: Vec<String> = module
             .exports()
             .map(|e| e.name().to_string())
@@ -89,10 +98,17 @@ impl Vm {
         if !missing.is_empty() {
             return Err(HostError::MissingImports { imports: missing });
         }
-        let instance = linker
-            .instantiate(&mut store, module)
-            .map_err(|e| HostError::Instantiate { message: format!("{e:?}") })?;
-        let mut vm = Vm { store, instance, failed: false };
+        let instance =
+            linker
+                .instantiate(&mut store, module)
+                .map_err(|e| HostError::Instantiate {
+                    message: format!("{e:?}"),
+                })?;
+        let mut vm = Vm {
+            store,
+            instance,
+            failed: false,
+        };
         for init in ["_initialize", "_start"] {
             if vm.instance.get_func(&mut vm.store, init).is_some() {
                 vm.call(init, &[])?;
@@ -116,7 +132,12 @@ impl Vm {
 
     /// Calls an export with the given context made effective. A missing callback export is
     /// skipped (returns `None`), as Envoy skips callbacks a module does not define.
-    pub(crate) fn call_in(&mut self, context: u32, name: &str, args: &[i32]) -> Result<Option<i32>, HostError> {
+    pub(crate) fn call_in(
+        &mut self,
+        context: u32,
+        name: &str,
+        args: &[i32],
+    ) -> Result<Option<i32>, HostError> {
         self.store.data_mut().effective = context;
         self.call(name, args)
     }

@@ -83,10 +83,14 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             errno(write(&mut caller, out, &stat).map(|()| SUCCESS))
         },
     )?;
-    linker.func_wrap(MODULE, "fd_prestat_get", |_: Caller<'_, VmState>, _fd: i32, _out: i32| {
-        // No preopened directories: the module has no file system.
-        Ok(BADF)
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_prestat_get",
+        |_: Caller<'_, VmState>, _fd: i32, _out: i32| {
+            // No preopened directories: the module has no file system.
+            Ok(BADF)
+        },
+    )?;
     linker.func_wrap(
         MODULE,
         "fd_prestat_dir_name",
@@ -143,9 +147,11 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         )?;
     }
     for name in ["environ_get", "args_get"] {
-        linker.func_wrap(MODULE, name, |_: Caller<'_, VmState>, _ptrs: i32, _buf: i32| {
-            Ok(SUCCESS)
-        })?;
+        linker.func_wrap(
+            MODULE,
+            name,
+            |_: Caller<'_, VmState>, _ptrs: i32, _buf: i32| Ok(SUCCESS),
+        )?;
     }
     linker.func_wrap(MODULE, "sched_yield", |_: Caller<'_, VmState>| Ok(SUCCESS))?;
     linker.func_wrap(
@@ -160,7 +166,9 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         MODULE,
         "proc_exit",
         |_: Caller<'_, VmState>, code: i32| -> wasmtime::Result<()> {
-            Err(wasmtime::Error::msg(format!("the module called proc_exit({code})")))
+            Err(wasmtime::Error::msg(format!(
+                "the module called proc_exit({code})"
+            )))
         },
     )?;
     Ok(())
@@ -178,7 +186,9 @@ fn fd_write(
         2 => 1,
         _ => return Ok(BADF),
     };
-    let table_len = iovs_len.checked_mul(8).ok_or(Fail::Status(crate::abi::Status::BadArgument))?;
+    let table_len = iovs_len
+        .checked_mul(8)
+        .ok_or(Fail::Status(crate::abi::Status::BadArgument))?;
     let table = read(caller, iovs, table_len)?;
     let mut written: u32 = 0;
     for entry in table.chunks_exact(8) {
@@ -217,7 +227,12 @@ fn append_stdio(state: &mut VmState, stream: usize, bytes: &[u8]) {
     }
     let mut shared = state.shared.borrow_mut();
     for message in lines {
-        shared.log(LogRecord { vm, level, source, message });
+        shared.log(LogRecord {
+            vm,
+            level,
+            source,
+            message,
+        });
     }
 }
 

@@ -1,5 +1,13 @@
 //! The harness against the `probe` fixture module: every host call, as a test sees it.
 
+// Test helpers fail the test by panicking; that is their job.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use claimcheck_harness::fixtures::probe_wasm;
 use claimcheck_harness::{
     Action, Host, HostError, HttpStream, LogLevel, LogSource, MetricValue, StartError, StartPhase,
@@ -42,9 +50,12 @@ fn send(host: &Host, vm: VmId, headers: &[(&str, &str)]) -> (HttpStream, Action)
 }
 
 fn forwarded(stream: &HttpStream, name: &str) -> String {
-    stream
-        .forwarded_request_header(name)
-        .unwrap_or_else(|| panic!("{name} not forwarded; headers: {:?}", stream.request_headers()))
+    stream.forwarded_request_header(name).unwrap_or_else(|| {
+        panic!(
+            "{name} not forwarded; headers: {:?}",
+            stream.request_headers()
+        )
+    })
 }
 
 // ---- start-up -------------------------------------------------------------------------------
@@ -54,12 +65,20 @@ fn configure_returning_false_is_a_rejection_carrying_the_modules_logs() {
     let error = host().start_vm("please reject").unwrap_err();
     let rejected = error.rejected().expect("a rejection, not a host error");
     assert_eq!(rejected.phase, StartPhase::Configure);
-    assert!(rejected.logged("configuration rejected: please reject"), "{:?}", rejected.logs);
+    assert!(
+        rejected.logged("configuration rejected: please reject"),
+        "{:?}",
+        rejected.logs
+    );
 }
 
 #[test]
 fn vm_start_returning_false_is_a_rejection_in_the_vm_start_phase() {
-    let host = Host::builder().wasm(probe_wasm().unwrap()).vm_config("fail-start").build().unwrap();
+    let host = Host::builder()
+        .wasm(probe_wasm().unwrap())
+        .vm_config("fail-start")
+        .build()
+        .unwrap();
     let error = host.start_vm("").unwrap_err();
     assert_eq!(error.rejected().map(|r| r.phase), Some(StartPhase::VmStart));
     assert!(host.vms().is_empty(), "a rejected VM is discarded");
@@ -68,7 +87,11 @@ fn vm_start_returning_false_is_a_rejection_in_the_vm_start_phase() {
 #[test]
 fn vm_configuration_is_readable_in_on_vm_start() {
     let (host, _) = started("");
-    assert!(host.logged(LogLevel::Info, "vm start: 14 bytes: vm-config-text"), "{:?}", host.logs());
+    assert!(
+        host.logged(LogLevel::Info, "vm start: 14 bytes: vm-config-text"),
+        "{:?}",
+        host.logs()
+    );
 }
 
 #[test]
@@ -83,13 +106,26 @@ fn plugin_configuration_is_readable_in_on_configure() {
 fn continue_forwards_request_headers_with_the_modules_edits() {
     let (host, vm) = started("");
     let mut headers = request("edit");
-    headers.extend([("x-replace", "old"), ("x-replace", "dup"), ("x-remove", "gone")]);
+    headers.extend([
+        ("x-replace", "old"),
+        ("x-replace", "dup"),
+        ("x-remove", "gone"),
+    ]);
     let (stream, action) = send(&host, vm, &headers);
     assert_eq!(action, Action::Continue);
     let out = stream.forwarded_request_headers().unwrap();
-    let values = |name: &str| out.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    let values = |name: &str| {
+        out.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(values("x-added"), ["1"]);
-    assert_eq!(values("x-replace"), ["new"], "replace keeps one entry, like Envoy's setCopy");
+    assert_eq!(
+        values("x-replace"),
+        ["new"],
+        "replace keeps one entry, like Envoy's setCopy"
+    );
     assert!(values("x-remove").is_empty());
 }
 
@@ -97,7 +133,10 @@ fn continue_forwards_request_headers_with_the_modules_edits() {
 fn the_module_sees_the_header_count_and_end_of_stream() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("none"));
-    assert_eq!(forwarded(&stream, "x-probe-seen"), format!("5/true/{}", stream.context_id()));
+    assert_eq!(
+        forwarded(&stream, "x-probe-seen"),
+        format!("5/true/{}", stream.context_id())
+    );
 }
 
 #[test]
@@ -113,9 +152,19 @@ fn set_header_map_pairs_replaces_the_whole_map() {
 fn response_headers_and_body_pass_through_the_module() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("none"));
-    assert_eq!(stream.send_response_headers(&[(":status", "200")], false).unwrap(), Action::Continue);
-    assert_eq!(stream.send_response_body(b"abc", true).unwrap(), Action::Continue);
-    assert!(stream.response_headers().contains(&("x-probe-response".into(), "saw 200".into())));
+    assert_eq!(
+        stream
+            .send_response_headers(&[(":status", "200")], false)
+            .unwrap(),
+        Action::Continue
+    );
+    assert_eq!(
+        stream.send_response_body(b"abc", true).unwrap(),
+        Action::Continue
+    );
+    assert!(stream
+        .response_headers()
+        .contains(&("x-probe-response".into(), "saw 200".into())));
     assert_eq!(stream.forwarded_response_body(), b"[abc]");
 }
 
@@ -123,9 +172,17 @@ fn response_headers_and_body_pass_through_the_module() {
 fn a_body_held_with_pause_is_buffered_and_seen_whole() {
     let (host, vm) = started("");
     let stream = host.http_stream(vm).unwrap();
-    stream.send_request_headers(&request("body"), false).unwrap();
-    assert_eq!(stream.send_request_body(b"ab", false).unwrap(), Action::Pause);
-    assert_eq!(stream.send_request_body(b"cd", true).unwrap(), Action::Continue);
+    stream
+        .send_request_headers(&request("body"), false)
+        .unwrap();
+    assert_eq!(
+        stream.send_request_body(b"ab", false).unwrap(),
+        Action::Pause
+    );
+    assert_eq!(
+        stream.send_request_body(b"cd", true).unwrap(),
+        Action::Continue
+    );
     assert_eq!(stream.forwarded_request_body(), b"ABCD");
 }
 
@@ -133,9 +190,15 @@ fn a_body_held_with_pause_is_buffered_and_seen_whole() {
 fn trailers_are_delivered_with_their_count() {
     let (host, vm) = started("");
     let stream = host.http_stream(vm).unwrap();
-    stream.send_request_headers(&request("none"), false).unwrap();
-    stream.send_request_trailers(&[("grpc-status", "0")]).unwrap();
-    assert!(stream.request_trailers().contains(&("x-trailer-count".into(), "1".into())));
+    stream
+        .send_request_headers(&request("none"), false)
+        .unwrap();
+    stream
+        .send_request_trailers(&[("grpc-status", "0")])
+        .unwrap();
+    assert!(stream
+        .request_trailers()
+        .contains(&("x-trailer-count".into(), "1".into())));
 }
 
 // ---- local response -----------------------------------------------------------------------------
@@ -146,7 +209,14 @@ fn a_local_response_is_captured_and_nothing_goes_upstream() {
     let (stream, action) = send(&host, vm, &request("local"));
     assert_eq!(action, Action::Pause);
     let reply = stream.local_response().unwrap();
-    assert_eq!((reply.status, reply.header("x-probe"), reply.body_text().as_str()), (403, Some("denied"), "denied by probe"));
+    assert_eq!(
+        (
+            reply.status,
+            reply.header("x-probe"),
+            reply.body_text().as_str()
+        ),
+        (403, Some("denied"), "denied by probe")
+    );
     assert_eq!(reply.grpc_status, -1);
     assert_eq!(stream.forwarded_request_headers(), None);
 }
@@ -162,7 +232,10 @@ fn a_dispatched_call_records_cluster_headers_body_timeout_and_vm() {
     let calls = host.pending_calls();
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
-    assert_eq!((call.cluster.as_str(), call.vm, call.context_id), ("idp", vm, stream.context_id()));
+    assert_eq!(
+        (call.cluster.as_str(), call.vm, call.context_id),
+        ("idp", vm, stream.context_id())
+    );
     assert_eq!(call.header(":path"), Some("/keys"));
     assert_eq!(call.body, b"ping");
     assert_eq!(call.timeout, Duration::from_millis(1500));
@@ -174,7 +247,10 @@ fn an_unknown_cluster_is_bad_argument_at_dispatch() {
     let mut headers = request("call");
     headers.push(("x-cluster", "nobody"));
     let (stream, _) = send(&host, vm, &headers);
-    assert_eq!(stream.local_response().unwrap().body_text(), "dispatch failed: BadArgument");
+    assert_eq!(
+        stream.local_response().unwrap().body_text(),
+        "dispatch failed: BadArgument"
+    );
     assert!(host.pending_calls().is_empty());
 }
 
@@ -182,7 +258,10 @@ fn an_unknown_cluster_is_bad_argument_at_dispatch() {
 fn a_call_without_path_is_bad_argument() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("call-no-path"));
-    assert_eq!(stream.local_response().unwrap().body_text(), "dispatch failed: BadArgument");
+    assert_eq!(
+        stream.local_response().unwrap().body_text(),
+        "dispatch failed: BadArgument"
+    );
 }
 
 #[test]
@@ -190,11 +269,21 @@ fn an_answered_call_reaches_the_dispatching_stream_which_resumes() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("call"));
     let call = host.pending_calls()[0].id;
-    host.respond(call, 200, &[("content-type", "application/json")], b"{\"keys\":[]}").unwrap();
+    host.respond(
+        call,
+        200,
+        &[("content-type", "application/json")],
+        b"{\"keys\":[]}",
+    )
+    .unwrap();
     assert!(stream.was_request_resumed());
     assert!(!stream.is_request_paused());
     assert_eq!(forwarded(&stream, "x-probe-call-body"), "{\"keys\":[]}");
-    assert_eq!(forwarded(&stream, "x-probe-call-headers"), "2", ":status is counted");
+    assert_eq!(
+        forwarded(&stream, "x-probe-call-headers"),
+        "2",
+        ":status is counted"
+    );
     assert!(host.pending_calls().is_empty());
 }
 
@@ -204,7 +293,10 @@ fn a_reset_call_arrives_with_no_headers_and_a_broken_connection_status() {
     let (stream, _) = send(&host, vm, &request("call"));
     host.fail(host.pending_calls()[0].id).unwrap();
     let reply = stream.local_response().unwrap();
-    assert_eq!(reply.body_text(), "call failed: status=<none> headers=0 body= code=11 message=reset");
+    assert_eq!(
+        reply.body_text(),
+        "call failed: status=<none> headers=0 body= code=11 message=reset"
+    );
 }
 
 #[test]
@@ -225,7 +317,9 @@ fn answering_an_unknown_call_is_an_error() {
     send(&host, vm, &request("call"));
     let call = host.pending_calls()[0].id;
     host.respond(call, 200, &[], b"").unwrap();
-    assert!(matches!(host.respond(call, 200, &[], b""), Err(HostError::UnknownCall(id)) if id == call));
+    assert!(
+        matches!(host.respond(call, 200, &[], b""), Err(HostError::UnknownCall(id)) if id == call)
+    );
 }
 
 // ---- clock and ticks ---------------------------------------------------------------------------
@@ -233,14 +327,26 @@ fn answering_an_unknown_call_is_an_error() {
 #[test]
 fn ticks_fire_at_the_period_with_the_clock_at_each_due_time() {
     let (host, vm) = started("tick=100");
-    assert_eq!(host.tick_period(vm).unwrap(), Some(Duration::from_millis(100)));
+    assert_eq!(
+        host.tick_period(vm).unwrap(),
+        Some(Duration::from_millis(100))
+    );
     let start = host.now().duration_since(UNIX_EPOCH).unwrap().as_millis();
     host.advance(Duration::from_millis(350)).unwrap();
-    let ticks: Vec<String> = host.logs_at(LogLevel::Info).into_iter().filter(|m| m.starts_with("tick ") && m.contains(" at ")).collect();
-    let expected: Vec<String> = (1..=3).map(|n| format!("tick {n} at {}ms", start + 100 * n)).collect();
+    let ticks: Vec<String> = host
+        .logs_at(LogLevel::Info)
+        .into_iter()
+        .filter(|m| m.starts_with("tick ") && m.contains(" at "))
+        .collect();
+    let expected: Vec<String> = (1..=3)
+        .map(|n| format!("tick {n} at {}ms", start + 100 * n))
+        .collect();
     assert_eq!(ticks, expected);
     assert_eq!(host.counter("probe_ticks"), Some(3));
-    assert_eq!(host.now().duration_since(UNIX_EPOCH).unwrap().as_millis(), start + 350);
+    assert_eq!(
+        host.now().duration_since(UNIX_EPOCH).unwrap().as_millis(),
+        start + 350
+    );
 }
 
 #[test]
@@ -248,7 +354,12 @@ fn the_module_reads_the_hosts_clock_through_both_abi_and_wasi() {
     let (host, vm) = started("");
     host.advance(Duration::from_secs(42)).unwrap();
     let (stream, _) = send(&host, vm, &request("time"));
-    let now = host.now().duration_since(UNIX_EPOCH).unwrap().as_millis().to_string();
+    let now = host
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
     assert_eq!(forwarded(&stream, "x-probe-now-ms"), now);
     assert_eq!(forwarded(&stream, "x-probe-wasi-now-ms"), now);
 }
@@ -266,7 +377,10 @@ fn only_one_vm_fetches_when_vms_race_through_shared_data() {
     assert_eq!(calls[0].vm, first);
     assert_ne!(first, second);
     host.respond(calls[0].id, 200, &[], b"key-set").unwrap();
-    assert_eq!(host.shared_data("keys").map(|(v, _)| v), Some(b"key-set".to_vec()));
+    assert_eq!(
+        host.shared_data("keys").map(|(v, _)| v),
+        Some(b"key-set".to_vec())
+    );
     assert!(host.logged(LogLevel::Info, "root call response: status=200 headers=1"));
 }
 
@@ -318,10 +432,19 @@ fn counters_gauges_and_histograms_follow_envoys_rules() {
     let (stream, _) = send(&host, vm, &request("metrics"));
     assert_eq!(host.counter("probe_counter"), Some(2));
     assert_eq!(host.gauge("probe_gauge"), Some(7));
-    assert_eq!(host.metric("probe_hist"), Some(MetricValue::Histogram(vec![42])));
-    assert_eq!(forwarded(&stream, "x-probe-negative-counter"), "Err(BadArgument)");
+    assert_eq!(
+        host.metric("probe_hist"),
+        Some(MetricValue::Histogram(vec![42]))
+    );
+    assert_eq!(
+        forwarded(&stream, "x-probe-negative-counter"),
+        "Err(BadArgument)"
+    );
     assert_eq!(forwarded(&stream, "x-probe-counter"), "2");
-    assert_eq!(forwarded(&stream, "x-probe-histogram-get"), "Err(BadArgument)");
+    assert_eq!(
+        forwarded(&stream, "x-probe-histogram-get"),
+        "Err(BadArgument)"
+    );
 }
 
 #[test]
@@ -340,7 +463,9 @@ fn metrics_of_the_same_name_are_shared_by_all_vms() {
 fn properties_come_from_the_request_the_stream_and_the_plugin() {
     let (host, vm) = started("");
     let stream = host.http_stream(vm).unwrap();
-    stream.set_property(&["xds", "route_name"], "items-route").unwrap();
+    stream
+        .set_property(&["xds", "route_name"], "items-route")
+        .unwrap();
     let mut headers = request("props");
     headers.push(("x-foo", "bar"));
     stream.send_request_headers(&headers, true).unwrap();
@@ -384,18 +509,31 @@ fn logs_are_kept_with_their_level_and_stdio_with_its_source() {
         assert!(host.logs_at(level).contains(&line.to_string()), "{level:?}");
     }
     let logs = host.logs();
-    assert!(logs.iter().any(|r| r.source == LogSource::Stdout && r.message == "stdout line"));
-    assert!(logs.iter().any(|r| r.source == LogSource::Stderr && r.message == "stderr line"));
+    assert!(logs
+        .iter()
+        .any(|r| r.source == LogSource::Stdout && r.message == "stdout line"));
+    assert!(logs
+        .iter()
+        .any(|r| r.source == LogSource::Stderr && r.message == "stderr line"));
 }
 
 #[test]
 fn lines_below_the_log_level_are_dropped_and_the_level_is_reported() {
-    let host = Host::builder().wasm(probe_wasm().unwrap()).log_level(LogLevel::Warn).build().unwrap();
+    let host = Host::builder()
+        .wasm(probe_wasm().unwrap())
+        .log_level(LogLevel::Warn)
+        .build()
+        .unwrap();
     let vm = host.start_vm("").unwrap();
     let (stream, _) = send(&host, vm, &request("log"));
     assert_eq!(forwarded(&stream, "x-probe-log-level"), "Warn");
-    assert!(host.logs_at(LogLevel::Info).iter().all(|m| m != "info line"));
-    assert!(host.logs_at(LogLevel::Warn).contains(&"warn line".to_string()));
+    assert!(host
+        .logs_at(LogLevel::Info)
+        .iter()
+        .all(|m| m != "info line"));
+    assert!(host
+        .logs_at(LogLevel::Warn)
+        .contains(&"warn line".to_string()));
 }
 
 #[test]
@@ -434,7 +572,10 @@ fn a_foreign_function_error_status_reaches_the_module() {
 fn switching_to_an_unknown_context_is_bad_argument() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("effective"));
-    assert_eq!(forwarded(&stream, "x-probe-effective-bogus"), "Err(BadArgument)");
+    assert_eq!(
+        forwarded(&stream, "x-probe-effective-bogus"),
+        "Err(BadArgument)"
+    );
 }
 
 // ---- lifecycle and failures ------------------------------------------------------------------------
@@ -444,7 +585,10 @@ fn completing_a_stream_runs_on_log_and_then_refuses_new_events() {
     let (host, vm) = started("");
     let (stream, _) = send(&host, vm, &request("none"));
     stream.complete().unwrap();
-    assert!(host.logged(LogLevel::Info, &format!("stream {} logged", stream.context_id())));
+    assert!(host.logged(
+        LogLevel::Info,
+        &format!("stream {} logged", stream.context_id())
+    ));
     let again = stream.send_response_headers(&[(":status", "200")], true);
     assert!(matches!(again, Err(HostError::StreamCompleted { .. })));
 }
@@ -453,11 +597,26 @@ fn completing_a_stream_runs_on_log_and_then_refuses_new_events() {
 fn a_trap_is_an_error_with_the_panic_message_and_the_vm_is_then_unusable() {
     let (host, vm) = started("");
     let stream = host.http_stream(vm).unwrap();
-    let error = stream.send_request_headers(&request("trap"), true).unwrap_err();
-    let HostError::Trap { callback, last_errors, message, .. } = &error else { panic!("{error}") };
+    let error = stream
+        .send_request_headers(&request("trap"), true)
+        .unwrap_err();
+    let HostError::Trap {
+        callback,
+        last_errors,
+        message,
+        ..
+    } = &error
+    else {
+        panic!("{error}")
+    };
     assert_eq!(callback, "proxy_on_request_headers");
     // The SDK's panic hook logs the message at Critical before aborting.
-    assert!(last_errors.iter().any(|line| line.contains("probe was asked to trap")), "{error}");
+    assert!(
+        last_errors
+            .iter()
+            .any(|line| line.contains("probe was asked to trap")),
+        "{error}"
+    );
     assert!(message.contains("wasm backtrace"), "{message}");
     assert!(matches!(host.http_stream(vm), Err(HostError::VmFailed { vm: v }) if v == vm));
 }
@@ -480,5 +639,29 @@ fn the_compiled_module_is_shared_between_hosts() {
 fn a_start_error_displays_the_phase_and_logs() {
     let error = host().start_vm("reject").unwrap_err();
     assert!(matches!(error, StartError::Rejected(_)));
-    assert!(error.to_string().contains("configuration rejected: reject"), "{error}");
+    assert!(
+        error.to_string().contains("configuration rejected: reject"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_enqueued_item_wakes_the_registering_root_context() {
+    let (host, vm) = started("");
+    let mut headers = request("enqueue");
+    headers.push(("x-item", "hello"));
+    let (stream, _) = send(&host, vm, &headers);
+    assert_eq!(forwarded(&stream, "x-probe-enqueue"), "Ok(())");
+    assert!(
+        host.logged(LogLevel::Info, "queue item: hello"),
+        "{:?}",
+        host.logs()
+    );
+}
+
+#[test]
+fn a_queue_of_another_vm_id_does_not_resolve() {
+    let (host, vm) = started("");
+    let (stream, _) = send(&host, vm, &request("enqueue"));
+    assert_eq!(forwarded(&stream, "x-probe-other-vm-queue"), "None");
 }
