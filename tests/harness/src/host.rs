@@ -379,35 +379,65 @@ impl Host {
         self.inner.borrow().shared.borrow_mut().realtime_ns = ns;
     }
 
-    /// Advances both clocks by `by`, firing every tick that falls due on the way, in time
-    /// order (ties: lower VM id first), each with the clock set to its due time.
+    /// Advances both clocks by `by`. On the way, in time order, each event fires with the clock
+    /// set to its time: a pending call whose timeout elapses is timed out as Envoy's router does
+    /// (see [`Host::time_out`]), and each due tick runs `proxy_on_tick` (ties: calls first, then
+    /// lower VM id first).
     pub fn advance(&self, by: Duration) -> Result<(), HostError> {
-        let mut inner = self.inner.borrow_mut();
-        let start = inner.shared.borrow().monotonic_ns;
-        let target = start.saturating_add(nanos(by));
-        loop {
-            let due = inner
-                .vms
-                .iter()
-                .filter_map(|vm| vm.state().next_tick_ns.map(|at| (at, vm.id())))
-                .filter(|(at, _)| *at <= target)
-                .min();
-            let Some((at, vm)) = due else { break };
-            set_monotonic(&inner.shared, at);
-            let period = inner.vm(vm)?.state().tick_period;
-            inner.call(
-                vm,
-                ROOT_CONTEXT_ID,
-                "proxy_on_tick",
-                &[ROOT_CONTEXT_ID as i32],
-            )?;
-            let state = inner.vm(vm)?.state_mut();
-            // The module may have changed the period inside the tick; that reset the timer.
-            if state.tick_period == period && state.next_tick_ns == Some(at) {
-                state.next_tick_ns = period.map(|p| at.saturating_add(nanos(p)));
+        let target = {
+            let inner = self.inner.borrow();
+            let now = inner.shared.borrow().monotonic_ns;
+            now.saturating_add(nanos(by))
+        };
+        while let Some(event) = self.next_event(target) {
+            set_monotonic(&self.inner.borrow().shared, event.at());
+            match event {
+                Event::Timeout { call, .. } => self.time_out(call)?,
+                Event::Tick { at, vm } => self.fire_tick(vm, at)?,
             }
         }
-        set_monotonic(&inner.shared, target);
+        set_monotonic(&self.inner.borrow().shared, target);
+        Ok(())
+    }
+
+    fn next_event(&self, until: u64) -> Option<Event> {
+        let inner = self.inner.borrow();
+        let shared = inner.shared.borrow();
+        let timeout = shared
+            .calls
+            .iter()
+            .filter_map(|c| c.deadline_ns.map(|at| (at, c.id)))
+            .filter(|(at, _)| *at <= until)
+            .min_by_key(|(at, _)| *at)
+            .map(|(at, call)| Event::Timeout { at, call });
+        let tick = inner
+            .vms
+            .iter()
+            .filter_map(|vm| vm.state().next_tick_ns.map(|at| (at, vm.id())))
+            .filter(|(at, _)| *at <= until)
+            .min()
+            .map(|(at, vm)| Event::Tick { at, vm });
+        match (timeout, tick) {
+            (Some(t), Some(k)) if k.at() < t.at() => Some(k),
+            (Some(t), _) => Some(t),
+            (None, k) => k,
+        }
+    }
+
+    fn fire_tick(&self, vm: VmId, at: u64) -> Result<(), HostError> {
+        let mut inner = self.inner.borrow_mut();
+        let period = inner.vm(vm)?.state().tick_period;
+        inner.call(
+            vm,
+            ROOT_CONTEXT_ID,
+            "proxy_on_tick",
+            &[ROOT_CONTEXT_ID as i32],
+        )?;
+        let state = inner.vm(vm)?.state_mut();
+        // The module may have changed the period inside the tick; that reset the timer.
+        if state.tick_period == period && state.next_tick_ns == Some(at) {
+            state.next_tick_ns = period.map(|p| at.saturating_add(nanos(p)));
+        }
         Ok(())
     }
 
@@ -642,6 +672,20 @@ impl Host {
             .borrow_mut()
             .clusters
             .insert(name.into());
+    }
+}
+
+/// Something `advance` fires at a monotonic time.
+enum Event {
+    Timeout { at: u64, call: CallId },
+    Tick { at: u64, vm: VmId },
+}
+
+impl Event {
+    fn at(&self) -> u64 {
+        match self {
+            Event::Timeout { at, .. } | Event::Tick { at, .. } => *at,
+        }
     }
 }
 

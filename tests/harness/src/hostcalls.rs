@@ -675,6 +675,12 @@ fn http_call(
         {
             return Ok(Status::BadArgument);
         }
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let deadline_ns = (timeout_ms > 0).then(|| {
+            shared
+                .monotonic_ns
+                .saturating_add(timeout.as_nanos() as u64)
+        });
         shared.next_token = shared.next_token.wrapping_add(1).max(1);
         let token = shared.next_token;
         shared.calls.push(DispatchedCall {
@@ -685,7 +691,8 @@ fn http_call(
             headers,
             body,
             trailers,
-            timeout: Duration::from_millis(u64::from(timeout_ms)),
+            timeout,
+            deadline_ns,
         });
         token
     };

@@ -51,7 +51,10 @@ pub struct DispatchedCall {
     pub headers: Headers,
     pub body: Vec<u8>,
     pub trailers: Headers,
+    /// `Duration::ZERO` means no timeout (Envoy's router treats a zero timeout as infinite).
     pub timeout: Duration,
+    /// Monotonic time at which the host times the call out on its own (see `Host::advance`).
+    pub(crate) deadline_ns: Option<u64>,
 }
 
 impl DispatchedCall {

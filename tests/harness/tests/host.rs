@@ -312,6 +312,21 @@ fn a_timed_out_call_arrives_as_envoys_504_local_reply() {
 }
 
 #[test]
+fn advancing_past_a_calls_timeout_times_it_out() {
+    let (host, vm) = started("");
+    let (stream, _) = send(&host, vm, &request("call"));
+    host.advance(Duration::from_millis(1499)).unwrap();
+    assert_eq!(host.pending_calls().len(), 1, "not yet due");
+    host.advance(Duration::from_millis(1)).unwrap();
+    assert!(host.pending_calls().is_empty());
+    assert!(stream
+        .local_response()
+        .unwrap()
+        .body_text()
+        .starts_with("call failed: status=504"));
+}
+
+#[test]
 fn answering_an_unknown_call_is_an_error() {
     let (host, vm) = started("");
     send(&host, vm, &request("call"));
