@@ -290,6 +290,7 @@ impl Host {
             streams: HashMap::new(),
             call_response: None,
             status: (0, Vec::new()),
+            configuring: false,
             tick_period: None,
             next_tick_ns: None,
             stdio: [Vec::new(), Vec::new()],
@@ -313,7 +314,14 @@ impl Host {
             ),
         ];
         for (callback, args, phase) in steps {
+            let configuring = phase == Some(StartPhase::Configure);
+            if let Ok(vm) = inner.vm(id) {
+                vm.state_mut().configuring = configuring;
+            }
             let outcome = inner.call(id, ROOT_CONTEXT_ID, callback, args);
+            if let Ok(vm) = inner.vm(id) {
+                vm.state_mut().configuring = false;
+            }
             let refused = match (outcome, phase) {
                 (Ok(Some(0)), Some(phase)) => Some(phase),
                 (Ok(_), _) => None,
@@ -489,8 +497,10 @@ impl Host {
     }
 
     /// Fails a call as Envoy reports a reset or an unreachable cluster:
-    /// `proxy_on_http_call_response(root, token, 0, 0, 0)`, no headers, no body, and
-    /// `proxy_get_status` giving `BrokenConnection` / "reset" during the callback.
+    /// `proxy_on_http_call_response(root, token, 0, 0, 0)` with no response behind it: the
+    /// header list is empty, the body is absent, a single-header lookup is `BadArgument` (the
+    /// Rust SDK panics on it: check `num_headers == 0` first), and `proxy_get_status` gives
+    /// `BrokenConnection` / "reset" during the callback.
     pub fn fail(&self, call: CallId) -> Result<(), HostError> {
         self.deliver(call, None)
     }
@@ -517,25 +527,18 @@ impl Host {
                 .ok_or(HostError::UnknownCall(call))?;
             shared.calls.remove(index);
         }
-        let (counts, status, response) = match response {
+        // On failure Envoy sets no response at all: header lookups are BadArgument, the
+        // header list is empty, the body buffer is NotFound.
+        let (counts, status) = match &response {
             Some(r) => (
                 [r.headers.len(), r.body.len(), r.trailers.len()],
                 (0, Vec::new()),
-                r,
             ),
-            None => (
-                [0, 0, 0],
-                (BROKEN_CONNECTION, b"reset".to_vec()),
-                CallResponse {
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                    trailers: Vec::new(),
-                },
-            ),
+            None => ([0, 0, 0], (BROKEN_CONNECTION, b"reset".to_vec())),
         };
         {
             let state = inner.vm(call.vm)?.state_mut();
-            state.call_response = Some(response);
+            state.call_response = response;
             state.status = status;
         }
         let root = ROOT_CONTEXT_ID as i32;

@@ -75,8 +75,8 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             let pairs = with_map(c.data_mut(), kind, |map| Ok(crate::abi::encode_pairs(map)));
             match pairs {
                 Ok(bytes) => copy_out(c, &bytes, ptr, size).map(|()| Status::Ok),
-                // A map that does not exist (yet) reads as empty.
-                Err(Fail::Status(Status::NotFound)) => {
+                // Envoy's `getHeaderMapPairs`: a map that does not exist reads as empty.
+                Err(Fail::Status(Status::BadArgument)) => {
                     copy_out(c, &[], ptr, size).map(|()| Status::Ok)
                 }
                 Err(other) => Err(other),
@@ -175,19 +175,9 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         |c, pp: i32, ps: i32, vp: i32, vs: i32| {
             let path = property_path(&read(c, pp, ps)?);
             let value = read(c, vp, vs)?;
-            let state = c.data_mut();
-            match state.stream_mut() {
-                Some(stream) => {
-                    stream.properties.insert(path, value);
-                }
-                None => {
-                    state
-                        .shared
-                        .borrow_mut()
-                        .host_properties
-                        .insert(path, value);
-                }
-            }
+            // Envoy keeps it in the stream's filter state; the root context has none.
+            let stream = c.data_mut().stream_mut().ok_or(Status::NotFound)?;
+            stream.properties.insert(path, value);
             Ok(Status::Ok)
         }
     );
@@ -565,6 +555,10 @@ pub(crate) fn set_tick_period(state: &mut VmState, period_ms: u32) {
     }
 }
 
+/// Runs `f` on a header map. A map that does not exist in the current context (response
+/// headers during the request phase, call-response headers outside a successful call's
+/// callback, any stream map on the root context) is `BadArgument`, as in Envoy's `context.cc`;
+/// the Rust SDK panics on that status for single-value reads.
 fn with_map<T>(
     state: &mut VmState,
     kind: i32,
@@ -575,18 +569,31 @@ fn with_map<T>(
         MapType::CallResponseHeaders => state.call_response.as_mut().map(|r| &mut r.headers),
         MapType::CallResponseTrailers => state.call_response.as_mut().map(|r| &mut r.trailers),
         MapType::GrpcInitialMetadata | MapType::GrpcTrailingMetadata => None,
-        MapType::RequestHeaders => state.stream_mut().map(|s| &mut s.request_headers),
-        MapType::RequestTrailers => state.stream_mut().map(|s| &mut s.request_trailers),
-        MapType::ResponseHeaders => state.stream_mut().map(|s| &mut s.response_headers),
-        MapType::ResponseTrailers => state.stream_mut().map(|s| &mut s.response_trailers),
+        MapType::RequestHeaders => state
+            .stream_mut()
+            .filter(|s| s.has_request_headers)
+            .map(|s| &mut s.request_headers),
+        MapType::RequestTrailers => state
+            .stream_mut()
+            .filter(|s| s.has_request_trailers)
+            .map(|s| &mut s.request_trailers),
+        MapType::ResponseHeaders => state
+            .stream_mut()
+            .filter(|s| s.has_response_headers)
+            .map(|s| &mut s.response_headers),
+        MapType::ResponseTrailers => state
+            .stream_mut()
+            .filter(|s| s.has_response_trailers)
+            .map(|s| &mut s.response_trailers),
     };
-    f(map.ok_or(Status::NotFound)?)
+    f(map.ok_or(Status::BadArgument)?)
 }
 
 fn buffer(state: &mut VmState, kind: BufferType) -> Option<&mut Vec<u8>> {
     match kind {
         BufferType::VmConfiguration => Some(&mut state.vm_config),
-        BufferType::PluginConfiguration => Some(&mut state.plugin_config),
+        BufferType::PluginConfiguration if state.configuring => Some(&mut state.plugin_config),
+        BufferType::PluginConfiguration => None,
         BufferType::CallResponseBody => state.call_response.as_mut().map(|r| &mut r.body),
         BufferType::RequestBody => state.stream_mut().map(|s| &mut s.request_body),
         BufferType::ResponseBody => state.stream_mut().map(|s| &mut s.response_body),
@@ -608,8 +615,9 @@ fn get_buffer(c: C, kind: i32, start: i32, max: i32, ptr: i32, size: i32) -> Hos
     copy_out(c, &bytes, ptr, size).map(|()| Status::Ok)
 }
 
-/// Envoy's `Buffer::copyFrom` rules: start 0 and size 0 prepends; start 0 and a size covering
-/// the buffer replaces it; a start at or past the end appends; anything else is BadArgument.
+/// Envoy's `Buffer::copyFrom` rules for bodies: start 0 drains the first `size` bytes and
+/// prepends the data (size 0 prepends, size = length replaces); a start at or past the end
+/// appends; anything else is BadArgument.
 fn set_buffer(c: C, kind: i32, start: i32, size: i32, ptr: i32, len: i32) -> HostResult<Status> {
     let kind = BufferType::from_raw(kind).ok_or(Status::BadArgument)?;
     if !matches!(kind, BufferType::RequestBody | BufferType::ResponseBody) {
@@ -618,12 +626,11 @@ fn set_buffer(c: C, kind: i32, start: i32, size: i32, ptr: i32, len: i32) -> Hos
     let bytes = read(c, ptr, len)?;
     let data = buffer(c.data_mut(), kind).ok_or(Status::NotFound)?;
     let (start, size) = (start as u32 as usize, size as u32 as usize);
-    if start == 0 && size == 0 {
+    if start == 0 {
+        let kept = data.get(size.min(data.len())..).unwrap_or_default();
         let mut joined = bytes;
-        joined.extend_from_slice(data);
+        joined.extend_from_slice(kept);
         *data = joined;
-    } else if start == 0 && size >= data.len() {
-        *data = bytes;
     } else if start >= data.len() {
         data.extend_from_slice(&bytes);
     } else {
@@ -658,8 +665,11 @@ fn http_call(
     timeout_ms: u32,
     token_out: i32,
 ) -> HostResult<Status> {
+    if (timeout_ms as i32) < 0 {
+        return Ok(Status::BadArgument);
+    }
     let cluster = lossy(&read(c, upstream.0, upstream.1)?);
-    let headers = to_headers(&read(c, headers.0, headers.1)?)?;
+    let mut headers = to_headers(&read(c, headers.0, headers.1)?)?;
     let body = read(c, body.0, body.1)?;
     let trailers = to_headers(&read(c, trailers.0, trailers.1)?)?;
     let (vm, context_id) = (c.data().id, c.data().effective);
@@ -674,6 +684,9 @@ fn http_call(
             .any(|name| header_value(&headers, name).is_none())
         {
             return Ok(Status::BadArgument);
+        }
+        if !body.is_empty() {
+            headers.push(("content-length".to_string(), body.len().to_string()));
         }
         let timeout = Duration::from_millis(u64::from(timeout_ms));
         let deadline_ns = (timeout_ms > 0).then(|| {
@@ -701,5 +714,6 @@ fn http_call(
 
 fn to_headers(bytes: &[u8]) -> HostResult<Headers> {
     let pairs = decode_pairs(bytes).map_err(|_| Status::BadArgument)?;
-    Ok(pairs.iter().map(|(n, v)| (lossy(n), lossy(v))).collect())
+    // Envoy builds the request with lower-cased names (`buildRequestHeaderMapFromPairs`).
+    Ok(pairs.iter().map(|(n, v)| (lower(n), lossy(v))).collect())
 }

@@ -189,6 +189,12 @@ pub(crate) struct StreamState {
     pub(crate) buffering_response_body: bool,
     pub(crate) reset: bool,
     pub(crate) completed: bool,
+    /// Which header maps exist yet. Envoy hands the module a map only once the proxy has it:
+    /// response headers do not exist during the request phase.
+    pub(crate) has_request_headers: bool,
+    pub(crate) has_request_trailers: bool,
+    pub(crate) has_response_headers: bool,
+    pub(crate) has_response_trailers: bool,
 }
 
 /// The response of a call being delivered, readable during `proxy_on_http_call_response`.
@@ -213,6 +219,9 @@ pub(crate) struct VmState {
     pub(crate) call_response: Option<CallResponse>,
     /// `proxy_get_status`: code and message of the last call outcome.
     pub(crate) status: (u32, Vec<u8>),
+    /// True only during `proxy_on_configure`: Envoy exposes the plugin configuration buffer
+    /// only then (`temp_plugin_` in `context.cc`).
+    pub(crate) configuring: bool,
     pub(crate) tick_period: Option<Duration>,
     pub(crate) next_tick_ns: Option<u64>,
     pub(crate) stdio: [Vec<u8>; 2],

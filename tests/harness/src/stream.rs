@@ -111,7 +111,10 @@ impl HttpStream {
         end_of_stream: bool,
     ) -> Result<Action, HostError> {
         self.live()?;
-        self.with(|s| s.request_headers = owned(headers))?;
+        self.with(|s| {
+            s.request_headers = owned(headers);
+            s.has_request_headers = true;
+        })?;
         let action = self.callback(
             "proxy_on_request_headers",
             &[headers.len() as i32, end_of_stream as i32],
@@ -151,7 +154,10 @@ impl HttpStream {
     /// `proxy_on_request_trailers(context, count)`.
     pub fn send_request_trailers(&self, trailers: &[(&str, &str)]) -> Result<Action, HostError> {
         self.live()?;
-        self.with(|s| s.request_trailers = owned(trailers))?;
+        self.with(|s| {
+            s.request_trailers = owned(trailers);
+            s.has_request_trailers = true;
+        })?;
         let action = self.callback("proxy_on_request_trailers", &[trailers.len() as i32])?;
         self.settle(Side::Request, action, false)
     }
@@ -164,7 +170,10 @@ impl HttpStream {
         end_of_stream: bool,
     ) -> Result<Action, HostError> {
         self.live()?;
-        self.with(|s| s.response_headers = owned(headers))?;
+        self.with(|s| {
+            s.response_headers = owned(headers);
+            s.has_response_headers = true;
+        })?;
         let action = self.callback(
             "proxy_on_response_headers",
             &[headers.len() as i32, end_of_stream as i32],
@@ -203,7 +212,10 @@ impl HttpStream {
     /// `proxy_on_response_trailers(context, count)`.
     pub fn send_response_trailers(&self, trailers: &[(&str, &str)]) -> Result<Action, HostError> {
         self.live()?;
-        self.with(|s| s.response_trailers = owned(trailers))?;
+        self.with(|s| {
+            s.response_trailers = owned(trailers);
+            s.has_response_trailers = true;
+        })?;
         let action = self.callback("proxy_on_response_trailers", &[trailers.len() as i32])?;
         self.settle(Side::Response, action, false)
     }

@@ -680,3 +680,55 @@ fn a_queue_of_another_vm_id_does_not_resolve() {
     let (stream, _) = send(&host, vm, &request("enqueue"));
     assert_eq!(forwarded(&stream, "x-probe-other-vm-queue"), "None");
 }
+
+#[test]
+fn reading_a_header_of_a_reset_call_traps_as_the_sdk_does_in_envoy() {
+    let (host, vm) = started("");
+    send(&host, vm, &request("call-careless"));
+    let error = host.fail(host.pending_calls()[0].id).unwrap_err();
+    assert!(
+        matches!(error, HostError::Trap { ref callback, .. } if callback == "proxy_on_http_call_response"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_reset_call_response_body_is_absent_and_its_status_unknown() {
+    let (host, vm) = started("");
+    let (stream, _) = send(&host, vm, &request("call"));
+    host.fail(host.pending_calls()[0].id).unwrap();
+    assert!(stream
+        .local_response()
+        .unwrap()
+        .body_text()
+        .contains("status=<none> headers=0 body= "));
+}
+
+#[test]
+fn response_headers_do_not_exist_during_the_request_phase() {
+    let (host, vm) = started("");
+    let stream = host.http_stream(vm).unwrap();
+    let error = stream
+        .send_request_headers(&request("read-response-header"), true)
+        .unwrap_err();
+    assert!(
+        matches!(error, HostError::Trap { .. }),
+        "BadArgument makes the SDK panic: {error}"
+    );
+}
+
+#[test]
+fn the_plugin_configuration_is_readable_only_while_configuring() {
+    let (host, vm) = started("tick=10");
+    host.tick(vm).unwrap();
+    assert!(host
+        .logs_at(LogLevel::Debug)
+        .contains(&"plugin config visible in tick: false".to_string()));
+}
+
+#[test]
+fn a_call_with_a_body_carries_its_content_length() {
+    let (host, vm) = started("");
+    send(&host, vm, &request("call"));
+    assert_eq!(host.pending_calls()[0].header("content-length"), Some("4"));
+}
