@@ -210,21 +210,37 @@ impl Inner {
     }
 
     fn settle(&mut self) -> Result<(), HostError> {
+        let mut withheld = Vec::new();
         for vm in &mut self.vms {
-            for stream in vm.state_mut().streams.values_mut() {
+            let id = vm.id();
+            for (context, stream) in vm.state_mut().streams.iter_mut() {
                 if std::mem::take(&mut stream.continue_request)
                     && stream.request_paused
                     && stream.local_response.is_none()
                 {
                     stream.request_paused = false;
                     stream.request_resumed = true;
-                    stream.forwarded_request_headers = Some(stream.request_headers.clone());
+                    if stream.forwarded_request_headers.is_none() {
+                        stream.forwarded_request_headers = Some(stream.request_headers.clone());
+                    }
+                    stream.stopped_all = false;
+                    if std::mem::take(&mut stream.buffering_request_body) {
+                        let body = stream.request_body.clone();
+                        stream.forwarded_request_body.extend_from_slice(&body);
+                    }
+                    if let Some(end_of_stream) = stream.withheld_end_of_stream.take() {
+                        let body = std::mem::take(&mut stream.withheld_request_body);
+                        withheld.push((id, *context, body, end_of_stream));
+                    }
                 }
                 if std::mem::take(&mut stream.continue_response) && stream.response_paused {
                     stream.response_paused = false;
                     stream.response_resumed = true;
                 }
             }
+        }
+        for (vm, context, body, end_of_stream) in withheld {
+            crate::stream::deliver_request_body(self, vm, context, &body, end_of_stream)?;
         }
         loop {
             let next = {

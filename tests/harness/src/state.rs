@@ -189,6 +189,11 @@ pub(crate) struct StreamState {
     pub(crate) buffering_response_body: bool,
     pub(crate) reset: bool,
     pub(crate) completed: bool,
+    /// `Pause` from `on_request_headers` is Envoy's `StopAllIterationAndWatermark`: body
+    /// chunks are withheld from the module until it resumes.
+    pub(crate) stopped_all: bool,
+    pub(crate) withheld_request_body: Vec<u8>,
+    pub(crate) withheld_end_of_stream: Option<bool>,
     /// Which header maps exist yet. Envoy hands the module a map only once the proxy has it:
     /// response headers do not exist during the request phase.
     pub(crate) has_request_headers: bool,

@@ -119,36 +119,35 @@ impl HttpStream {
             "proxy_on_request_headers",
             &[headers.len() as i32, end_of_stream as i32],
         )?;
+        if action == Action::Pause {
+            self.with(|s| s.stopped_all = s.local_response.is_none())?;
+        }
         self.settle(Side::Request, action, true)
     }
 
     /// `proxy_on_request_body(context, size, end_of_stream)`. After a `Pause` on a body chunk
-    /// Envoy buffers: the next call sees the accumulated body.
+    /// Envoy buffers: the next call sees the accumulated body. While a `Pause` from
+    /// `on_request_headers` holds the request, chunks are withheld (returns `Pause` without
+    /// calling the module) and delivered as one when the module resumes, as Envoy does.
     pub fn send_request_body(
         &self,
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Action, HostError> {
         self.live()?;
-        let size = self.with(|s| {
-            if !s.buffering_request_body {
-                s.request_body.clear();
+        let withheld = self.with(|s| {
+            let withhold = s.stopped_all && s.request_paused && s.local_response.is_none();
+            if withhold {
+                s.withheld_request_body.extend_from_slice(chunk);
+                s.withheld_end_of_stream = Some(end_of_stream);
             }
-            s.request_body.extend_from_slice(chunk);
-            s.request_body.len()
+            withhold
         })?;
-        let action = self.callback(
-            "proxy_on_request_body",
-            &[size as i32, end_of_stream as i32],
-        )?;
-        self.with(|s| {
-            s.buffering_request_body = action == Action::Pause && !end_of_stream;
-            if action == Action::Continue && s.local_response.is_none() {
-                let body = s.request_body.clone();
-                s.forwarded_request_body.extend_from_slice(&body);
-            }
-        })?;
-        self.settle(Side::Request, action, false)
+        if withheld {
+            return Ok(Action::Pause);
+        }
+        let mut inner = self.inner.borrow_mut();
+        deliver_request_body(&mut inner, self.vm, self.context, chunk, end_of_stream)
     }
 
     /// `proxy_on_request_trailers(context, count)`.
@@ -311,4 +310,49 @@ impl HttpStream {
     pub fn was_reset(&self) -> bool {
         self.read(|s| s.reset)
     }
+}
+
+/// Calls `proxy_on_request_body` and applies its answer (buffering, forwarding, holding).
+pub(crate) fn deliver_request_body(
+    inner: &mut Inner,
+    vm: VmId,
+    context: u32,
+    chunk: &[u8],
+    end_of_stream: bool,
+) -> Result<Action, HostError> {
+    let size = {
+        let s = stream_state(inner, vm, context)?;
+        if !s.buffering_request_body {
+            s.request_body.clear();
+        }
+        s.request_body.extend_from_slice(chunk);
+        s.request_body.len()
+    };
+    let args = [context as i32, size as i32, end_of_stream as i32];
+    let raw = inner.call(vm, context, "proxy_on_request_body", &args)?;
+    let action = Action::from_raw(raw.unwrap_or(0));
+    let s = stream_state(inner, vm, context)?;
+    s.buffering_request_body = action == Action::Pause && !end_of_stream;
+    if s.local_response.is_none() {
+        match action {
+            Action::Continue => {
+                let body = s.request_body.clone();
+                s.forwarded_request_body.extend_from_slice(&body);
+                s.request_paused = false;
+            }
+            Action::Pause => s.request_paused = true,
+        }
+    }
+    Ok(action)
+}
+
+fn stream_state(inner: &mut Inner, vm: VmId, context: u32) -> Result<&mut StreamState, HostError> {
+    inner
+        .vm(vm)?
+        .state_mut()
+        .streams
+        .get_mut(&context)
+        .ok_or(HostError::StreamCompleted {
+            context_id: context,
+        })
 }

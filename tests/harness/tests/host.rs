@@ -732,3 +732,30 @@ fn a_call_with_a_body_carries_its_content_length() {
     send(&host, vm, &request("call"));
     assert_eq!(host.pending_calls()[0].header("content-length"), Some("4"));
 }
+
+#[test]
+fn body_chunks_are_withheld_while_headers_are_paused_and_delivered_on_resume() {
+    let (host, vm) = started("");
+    let stream = host.http_stream(vm).unwrap();
+    assert_eq!(
+        stream
+            .send_request_headers(&request("call"), false)
+            .unwrap(),
+        Action::Pause
+    );
+    assert_eq!(
+        stream.send_request_body(b"ab", false).unwrap(),
+        Action::Pause
+    );
+    assert_eq!(
+        stream.send_request_body(b"cd", true).unwrap(),
+        Action::Pause
+    );
+    assert!(
+        stream.request_body().is_empty(),
+        "the module has not seen the body yet"
+    );
+    host.respond(host.pending_calls()[0].id, 200, &[], b"keys")
+        .unwrap();
+    assert_eq!(stream.forwarded_request_body(), b"ABCD");
+}
