@@ -620,11 +620,12 @@ fn get_buffer(c: C, kind: i32, start: i32, max: i32, ptr: i32, size: i32) -> Hos
 /// appends; anything else is BadArgument.
 fn set_buffer(c: C, kind: i32, start: i32, size: i32, ptr: i32, len: i32) -> HostResult<Status> {
     let kind = BufferType::from_raw(kind).ok_or(Status::BadArgument)?;
-    if !matches!(kind, BufferType::RequestBody | BufferType::ResponseBody) {
-        return Ok(Status::NotFound);
-    }
     let bytes = read(c, ptr, len)?;
     let data = buffer(c.data_mut(), kind).ok_or(Status::NotFound)?;
+    if !matches!(kind, BufferType::RequestBody | BufferType::ResponseBody) {
+        // Configurations and call responses exist but are read-only in Envoy.
+        return Ok(Status::BadArgument);
+    }
     let (start, size) = (start as u32 as usize, size as u32 as usize);
     if start == 0 {
         let kept = data.get(size.min(data.len())..).unwrap_or_default();
