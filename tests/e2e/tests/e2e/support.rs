@@ -161,18 +161,23 @@ pub fn policy(issuer: &str) -> Value {
     })
 }
 
-/// Sets the value at JSON pointer `ptr` (which must exist up to its parent).
+/// Sets the value at JSON pointer `ptr`: an object member (added if absent) or an existing
+/// array element.
 pub fn set(v: &mut Value, ptr: &str, value: Value) {
     let (parent, key) = ptr.rsplit_once('/').unwrap();
     let parent = if parent.is_empty() {
         &mut *v
     } else {
-        v.pointer_mut(parent).unwrap()
+        v.pointer_mut(parent)
+            .unwrap_or_else(|| panic!("{ptr}: no {parent} in the policy"))
     };
-    parent
-        .as_object_mut()
-        .unwrap()
-        .insert(key.to_owned(), value);
+    match parent {
+        Value::Array(items) => items[key.parse::<usize>().unwrap()] = value,
+        Value::Object(members) => {
+            members.insert(key.to_owned(), value);
+        }
+        other => panic!("{ptr}: parent is {other}"),
+    }
 }
 
 /// A test's world: the IdP serving `key`, the echo upstream, and Envoy running claimcheck.
