@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::http::{Handler, Reply, Request, Response, Server};
 
@@ -15,10 +15,21 @@ pub fn start(addr: &str) -> io::Result<Server> {
     Server::start(addr, handler)
 }
 
-/// The reply: `{"method", "path", "headers": [[name, value], ...]}` with headers in arrival
-/// order, so duplicates (a forged copy next to the real one) stay visible.
+/// The reply: `{"method", "path", "headers": {name: value, ...}}`. A header received more than
+/// once maps to the array of its values in arrival order, so a forged copy next to the real
+/// one stays visible.
 pub fn echo(req: &Request) -> Response {
-    let headers: Vec<Value> = req.headers.iter().map(|(n, v)| json!([n, v])).collect();
+    let mut headers = Map::new();
+    for (name, value) in &req.headers {
+        let value = Value::String(value.clone());
+        match headers.get_mut(name) {
+            None => {
+                headers.insert(name.clone(), value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+        }
+    }
     let body = json!({ "method": req.method, "path": req.target, "headers": headers });
     let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
     text.push(b'\n');
@@ -38,18 +49,18 @@ impl Echoed {
     /// the upstream, e.g. a local reply from the filter).
     pub fn parse(body: &[u8]) -> Option<Echoed> {
         let v: Value = serde_json::from_slice(body).ok()?;
-        let headers = v
-            .get("headers")?
-            .as_array()?
-            .iter()
-            .filter_map(|pair| {
-                let pair = pair.as_array()?;
-                Some((
-                    pair.first()?.as_str()?.to_owned(),
-                    pair.get(1)?.as_str()?.to_owned(),
-                ))
-            })
-            .collect();
+        let mut headers = Vec::new();
+        for (name, value) in v.get("headers")?.as_object()? {
+            match value {
+                Value::String(one) => headers.push((name.clone(), one.clone())),
+                Value::Array(many) => {
+                    for one in many {
+                        headers.push((name.clone(), one.as_str()?.to_owned()));
+                    }
+                }
+                _ => return None,
+            }
+        }
         Some(Echoed {
             method: v.get("method")?.as_str()?.to_owned(),
             path: v.get("path")?.as_str()?.to_owned(),
