@@ -5,6 +5,7 @@
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use claimcheck_e2e::http;
 use claimcheck_e2e::idp::{Mode, DISCOVERY_PATH, JWKS_PATH};
@@ -90,9 +91,54 @@ fn requests_keep_passing_while_the_idp_fails_after_keys_are_known() {
             w.idp.wait_for_any_received(seen + 2, WAIT),
             "refresh attempts did not reach the failing IdP ({mode:?})"
         );
-        let seen = echoed(&w.get("/api/orders", Some(&token), &[]));
-        assert_eq!(seen.header_all("x-user-id"), ["user-1"], "{mode:?}");
+        // A token the filter has not verified before, so no cached verification answers.
+        let sub = format!("after-{mode:?}");
+        let fresh = w.token(json!({ "scope": "api:read", "sub": sub }));
+        let seen = echoed(&w.get("/api/orders", Some(&fresh), &[]));
+        assert_eq!(seen.header_all("x-user-id"), [sub.as_str()], "{mode:?}");
     }
+}
+
+#[test]
+fn requests_get_503_once_the_last_good_keys_are_older_than_max_stale() {
+    let w = Setup::new("idp_down_too_long")
+        .policy(|p| {
+            set(p, "/providers/idp/cold_start/max_wait_ms", json!(500));
+            set(
+                p,
+                "/providers/idp/refresh/interval_s",
+                json!(MIN_REFRESH_INTERVAL_S),
+            );
+            set(
+                p,
+                "/providers/idp/refresh/max_stale_s",
+                json!(MIN_REFRESH_INTERVAL_S),
+            );
+        })
+        .start();
+    echoed(&w.get(
+        "/api/orders",
+        Some(&w.token(json!({ "scope": "api:read" }))),
+        &[],
+    ));
+    w.idp.set_mode(Mode::Status(500));
+    // Poll with tokens never seen before until the keys expire; bounded by WAIT.
+    let deadline = Instant::now() + WAIT * 2;
+    let mut attempt = 0u64;
+    let refused = loop {
+        attempt += 1;
+        let token = w.token(json!({ "scope": "api:read", "jti": attempt.to_string() }));
+        let r = w.get("/api/orders", Some(&token), &[]);
+        if r.status != 200 || Instant::now() >= deadline {
+            break r;
+        }
+        thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(refused.status, 503, "{refused:?} {}", refused.body_text());
+    // Keys past max_stale are gone: the provider is back to a cold start, and with
+    // `on_timeout: "unavailable"` a request that waited out `max_wait_ms` gets this reason.
+    assert_eq!(reason_of(&refused), "keys_wait_timeout");
+    assert!(refused.header("retry-after").is_some(), "{refused:?}");
 }
 
 #[test]
@@ -212,7 +258,7 @@ fn four_workers_make_one_refresh_fetch_between_them() {
         w.idp.wait_for_any_received(before + 1, WAIT),
         "no refresh fetch reached the IdP"
     );
-    thread::sleep(std::time::Duration::from_secs(INTERVAL_S).mul_f64(WATCHED_INTERVALS));
+    thread::sleep(Duration::from_secs(INTERVAL_S).mul_f64(WATCHED_INTERVALS));
     let during = w.idp.total_received() - before;
     w.idp.release();
     assert_eq!(during, 1, "refresh fetches while one was in flight");

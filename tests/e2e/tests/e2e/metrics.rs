@@ -94,6 +94,7 @@ fn a_failed_refresh_is_counted_and_raises_the_stale_gauge() {
         failed.values().any(|&n| n >= 1),
         "no fetch_failed.* counter: {failed:?}"
     );
-    // Keys past a failed refresh still serve.
-    echoed(&w.get("/api/orders", Some(&token), &[]));
+    // Keys past a failed refresh still serve (a token not verified before, so not cached).
+    let fresh = w.token(json!({ "scope": "api:read", "sub": "after-failure" }));
+    echoed(&w.get("/api/orders", Some(&fresh), &[]));
 }
