@@ -328,6 +328,15 @@ mod tests {
     }
 
     #[test]
+    fn a_delayed_answer_still_arrives() {
+        let idp = idp();
+        let addr = ([127, 0, 0, 1], idp.port()).into();
+        idp.set_delay(Duration::from_millis(50));
+        assert_eq!(http::get(addr, JWKS_PATH, &[]).unwrap().status, 200);
+        assert_eq!(idp.served(JWKS_PATH), 1);
+    }
+
+    #[test]
     fn held_requests_are_answered_after_release() {
         let idp = idp();
         let addr = ([127, 0, 0, 1], idp.port()).into();

@@ -54,6 +54,36 @@ fn request_arriving_before_the_keys_waits_for_them_and_is_allowed() {
 }
 
 #[test]
+fn a_key_fetch_that_times_out_is_retried_and_the_waiting_request_then_passes() {
+    // Envoy answers a timed-out callout with its own 504 and a text body
+    // (infra::a_callout_that_times_out_reaches_the_filter_as_status_504_with_a_text_body);
+    // the filter must count that as a failed fetch and retry.
+    let w = Setup::new("fetch_timeout_retry")
+        .before_envoy(|idp| idp.hold())
+        .policy(|p| {
+            set(
+                p,
+                "/providers/idp/jwks/oidc_discovery/timeout_ms",
+                json!(300),
+            )
+        })
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let addr = w.envoy.addr();
+    let client = thread::spawn(move || {
+        let auth = format!("Bearer {token}");
+        http::get(addr, "/api/orders", &[("authorization", &auth)])
+    });
+    assert!(
+        w.idp.wait_for_received(DISCOVERY_PATH, 2, WAIT),
+        "the timed-out discovery fetch was not retried"
+    );
+    w.idp.release();
+    let seen = echoed(&client.join().unwrap().unwrap());
+    assert_eq!(seen.header_all("x-user-id"), ["user-1"]);
+}
+
+#[test]
 fn request_waiting_for_keys_gets_503_when_the_cold_start_wait_runs_out() {
     let w = Setup::new("cold_start_gives_up")
         .before_envoy(|idp| idp.hold())
