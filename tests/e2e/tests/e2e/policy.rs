@@ -218,3 +218,12 @@ fn a_missing_claim_sets_no_identity_header() {
     let seen = echoed(&w.get("/api/orders", Some(&token), &[("x-user-groups", "admin")]));
     assert_eq!(seen.header_all("x-user-groups"), Vec::<&str>::new());
 }
+
+#[test]
+fn a_route_with_the_filter_disabled_in_envoy_skips_claimcheck() {
+    // The template's `/bypass` route sets `typed_per_filter_config` → FilterConfig
+    // `disabled: true`; without it, the policy's default would deny this path.
+    let w = shared();
+    let seen = echoed(&w.get("/bypass/status", None, &[]));
+    assert_eq!(seen.path, "/bypass/status");
+}
