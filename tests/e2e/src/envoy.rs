@@ -339,9 +339,31 @@ pub fn template() -> Result<String, EnvoyError> {
     fs::read_to_string(&path).map_err(|e| EnvoyError::Io(format!("read {}", path.display()), e))
 }
 
+/// Removes run directories left by test processes that have exited, so `target/e2e` holds
+/// only the latest runs (kept after a run for inspection).
+fn prune_old_runs() {
+    let Ok(entries) = fs::read_dir(runs_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.rsplit('-').nth(1))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// A fresh directory for one run: `target/e2e/<name>-<pid>-<n>`.
 fn run_dir(name: &str) -> Result<PathBuf, EnvoyError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PRUNED: OnceLock<()> = OnceLock::new();
+    PRUNED.get_or_init(prune_old_runs);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let safe: String = name
         .chars()
