@@ -1,1 +1,252 @@
-fn main() {}
+//! `claimcheck`: the command line for the claimcheck filter. It reuses the filter's own
+//! core (the same code that runs inside Envoy) to validate configurations and explain
+//! decisions, prints the configuration schema, and makes development keys, tokens and a
+//! local issuer for trying the filter out.
+//!
+//! Exit codes: 0 success (config valid, request allowed); 1 a negative answer (config
+//! invalid, request refused); 2 usage or input/output error (bad arguments, unreadable
+//! file, malformed key).
+
+mod args;
+mod issuer;
+mod keyfile;
+mod keygen;
+mod mint;
+mod output;
+mod signing;
+mod time;
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::args::{Cli, Command, IssuerArgs, KeysArgs, TokenArgs};
+use crate::output::{paint, BAD, DIM, HEADING, WARN};
+
+/// How a command ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: done; the configuration is valid; the request is allowed.
+    Success = 0,
+    /// 1: the answer is no: the configuration is invalid, or the request is refused.
+    Negative = 1,
+}
+
+/// Exit status for usage and input/output errors (clap uses the same for bad arguments).
+pub const EXIT_ERROR: u8 = 2;
+
+/// A failure that stops a command before it can answer.
+#[derive(Debug)]
+pub enum CliError {
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    TooLarge {
+        path: PathBuf,
+        limit: u64,
+    },
+    NotUtf8 {
+        path: PathBuf,
+    },
+    KeyFile {
+        path: PathBuf,
+        error: keyfile::KeyFileError,
+    },
+    Signing {
+        path: PathBuf,
+        error: signing::SigningError,
+    },
+    Token(mint::TokenError),
+    ClaimArg(mint::ClaimArgError),
+    Time(time::TimeError),
+    KeyGen(keygen::KeyGenError),
+    Issuer(issuer::IssuerError),
+    Output(std::io::Error),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Read { path, error } => write!(f, "{}: {error}", path.display()),
+            CliError::TooLarge { path, limit } => {
+                write!(f, "{}: larger than {limit} bytes", path.display())
+            }
+            CliError::NotUtf8 { path } => write!(f, "{}: not UTF-8 text", path.display()),
+            CliError::KeyFile { path, error } => write!(f, "{}: {error}", path.display()),
+            CliError::Signing { path, error } => write!(f, "{}: {error}", path.display()),
+            CliError::Token(error) => error.fmt(f),
+            CliError::ClaimArg(error) => error.fmt(f),
+            CliError::Time(error) => error.fmt(f),
+            CliError::KeyGen(error) => error.fmt(f),
+            CliError::Issuer(error) => error.fmt(f),
+            CliError::Output(error) => write!(f, "cannot write output: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.color.apply();
+    match run(cli.command) {
+        Ok(outcome) => ExitCode::from(outcome as u8),
+        Err(error) => {
+            anstream::eprintln!("{} {error}", paint(BAD, "error:"));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<Outcome, CliError> {
+    match command {
+        Command::Keys(args) => keys(args),
+        Command::Token(args) => token(args),
+        Command::Issuer(args) => run_issuer(args),
+    }
+}
+
+/// Reads a text file of at most `limit` bytes.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, CliError> {
+    let bytes = issuer::read_bounded(path, limit).map_err(|error| match error {
+        issuer::BoundedReadError::TooLarge => CliError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
+        issuer::BoundedReadError::Io(error) => CliError::Read {
+            path: path.to_path_buf(),
+            error,
+        },
+    })?;
+    String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 {
+        path: path.to_path_buf(),
+    })
+}
+
+fn keys(args: KeysArgs) -> Result<Outcome, CliError> {
+    let generated = keygen::generate(args.alg, args.kid, args.bits).map_err(CliError::KeyGen)?;
+    let written = keygen::write(&args.out_dir, &generated, args.force).map_err(CliError::KeyGen)?;
+    anstream::println!(
+        "{} {} key pair {}",
+        paint(HEADING, "generated"),
+        generated.alg,
+        paint(WARN, "(DEVELOPMENT ONLY: never use it in production)")
+    );
+    anstream::println!("  {}  {}", paint(DIM, "kid        "), generated.kid);
+    let private_label = if generated.alg.is_symmetric() {
+        "secret     "
+    } else {
+        "private key"
+    };
+    anstream::println!(
+        "  {}  {}",
+        paint(DIM, private_label),
+        written.private_path.display()
+    );
+    anstream::println!(
+        "  {}  {}",
+        paint(DIM, "jwks       "),
+        written.jwks_path.display()
+    );
+    Ok(Outcome::Success)
+}
+
+fn token(args: TokenArgs) -> Result<Outcome, CliError> {
+    let text = read_text(&args.key, keyfile::MAX_KEY_FILE_BYTES)?;
+    let file = keyfile::parse(&text).map_err(|error| CliError::KeyFile {
+        path: args.key.clone(),
+        error,
+    })?;
+    let key =
+        signing::SigningKey::from_material(&file.material).map_err(|error| CliError::Signing {
+            path: args.key.clone(),
+            error,
+        })?;
+    let now = match &args.now {
+        Some(text) => time::parse_instant(text),
+        None => time::system_now(),
+    }
+    .map_err(CliError::Time)?;
+    let ttl_s = if args.no_exp {
+        None
+    } else {
+        Some(
+            time::parse_duration(&args.ttl)
+                .map_err(CliError::Time)?
+                .as_secs(),
+        )
+    };
+    let not_before = args
+        .nbf
+        .as_deref()
+        .map(|text| time::parse_instant_or_offset(text, now))
+        .transpose()
+        .map_err(CliError::Time)?;
+    let claims_json = args
+        .claims_json
+        .as_deref()
+        .map(mint::parse_claims_json)
+        .transpose()
+        .map_err(CliError::ClaimArg)?
+        .unwrap_or_default();
+    let claims = args
+        .claims
+        .iter()
+        .map(|text| mint::parse_claim(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::ClaimArg)?;
+    let kid = match (args.no_kid, args.kid) {
+        (true, _) => mint::KidChoice::Omit,
+        (false, Some(kid)) => mint::KidChoice::Explicit(kid),
+        (false, None) => mint::KidChoice::FromKey,
+    };
+    let spec = mint::TokenSpec {
+        alg: args.alg,
+        kid,
+        typ: args.typ,
+        issuer: args.iss,
+        subject: args.sub,
+        audiences: args.aud,
+        claims_json,
+        claims,
+        now,
+        ttl_s,
+        not_before,
+    };
+    let hints = mint::KeyHints {
+        alg: file.alg,
+        kid: file.kid,
+    };
+    let token = mint::mint(&key, &hints, &spec).map_err(CliError::Token)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{token}").map_err(CliError::Output)?;
+    Ok(Outcome::Success)
+}
+
+fn run_issuer(args: IssuerArgs) -> Result<Outcome, CliError> {
+    let settings = issuer::IssuerSettings {
+        issuer: args.issuer,
+        jwks_file: args.jwks,
+        jwks_uri: args.jwks_uri,
+        listen: args.listen,
+    };
+    let server = issuer::Issuer::bind(&settings).map_err(CliError::Issuer)?;
+    let addr = server.local_addr().map_err(CliError::Output)?;
+    let (discovery, jwks) = server.paths();
+    anstream::println!("listening on http://{addr}");
+    anstream::println!("  {}  http://{addr}{discovery}", paint(DIM, "discovery"));
+    anstream::println!("  {}  http://{addr}{jwks}", paint(DIM, "jwks     "));
+    anstream::println!(
+        "  {}  {} {}",
+        paint(DIM, "issuer   "),
+        settings.issuer,
+        paint(WARN, "(development issuer: plain HTTP, loopback only)")
+    );
+    std::io::stdout().flush().map_err(CliError::Output)?;
+    server.serve().map_err(CliError::Output)?;
+    Ok(Outcome::Success)
+}
