@@ -7,7 +7,7 @@
 //! is read on every request, so replacing it demonstrates key rotation without a restart.
 
 use std::fmt;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +35,11 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// JWK members that carry private key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037
 /// §2). A key set published for verification must not contain any of them.
 const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// One line on stderr; a closed stderr must not stop the server, so errors are ignored.
+fn log(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// What the issuer serves, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,7 +321,7 @@ impl Issuer {
             let mut stream = match stream {
                 Ok(stream) => stream,
                 Err(error) => {
-                    eprintln!("accept failed: {error}");
+                    log(format_args!("accept failed: {error}"));
                     continue;
                 }
             };
@@ -336,7 +341,7 @@ impl Issuer {
                     active.fetch_sub(1, Ordering::AcqRel);
                 });
             if let Err(error) = spawned {
-                eprintln!("cannot start a connection thread: {error}");
+                log(format_args!("cannot start a connection thread: {error}"));
             }
         }
         Ok(())
@@ -443,7 +448,7 @@ fn route(method: &str, path: &str, routes: &Routes, jwks_file: &Path) -> Respons
         Ok(jwks) if is_jwks => Response::json(&jwks),
         Ok(jwks) => Response::json(&routes.discovery_document(&jwks)),
         Err(error) => {
-            eprintln!("cannot serve keys: {error}");
+            log(format_args!("cannot serve keys: {error}"));
             Response::error(500, "Internal Server Error")
         }
     }
@@ -472,10 +477,10 @@ fn handle_connection(mut stream: TcpStream, routes: &Routes, jwks_file: &Path) {
         };
     let head_only = method == "HEAD";
     if let Err(error) = write_response(&mut stream, head_only, &response) {
-        eprintln!("{method} {path}: write failed: {error}");
+        log(format_args!("{method} {path}: write failed: {error}"));
         return;
     }
-    eprintln!("{method} {path} {}", response.status);
+    log(format_args!("{method} {path} {}", response.status));
 }
 
 fn write_response(

@@ -11,6 +11,7 @@ mod args;
 mod issuer;
 mod keyfile;
 mod keygen;
+mod manifest;
 mod mint;
 mod output;
 mod signing;
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         Err(error) => {
-            anstream::eprintln!("{} {error}", paint(BAD, "error:"));
+            let _ = writeln!(anstream::stderr(), "{} {error}", paint(BAD, "error:"));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -130,28 +131,37 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, CliError> {
 fn keys(args: KeysArgs) -> Result<Outcome, CliError> {
     let generated = keygen::generate(args.alg, args.kid, args.bits).map_err(CliError::KeyGen)?;
     let written = keygen::write(&args.out_dir, &generated, args.force).map_err(CliError::KeyGen)?;
-    anstream::println!(
-        "{} {} key pair {}",
-        paint(HEADING, "generated"),
-        generated.alg,
-        paint(WARN, "(DEVELOPMENT ONLY: never use it in production)")
-    );
-    anstream::println!("  {}  {}", paint(DIM, "kid        "), generated.kid);
     let private_label = if generated.alg.is_symmetric() {
         "secret     "
     } else {
         "private key"
     };
-    anstream::println!(
-        "  {}  {}",
-        paint(DIM, private_label),
-        written.private_path.display()
-    );
-    anstream::println!(
-        "  {}  {}",
-        paint(DIM, "jwks       "),
-        written.jwks_path.display()
-    );
+    let mut stdout = anstream::stdout().lock();
+    writeln!(
+        stdout,
+        "{} {} key pair {}",
+        paint(HEADING, "generated"),
+        generated.alg,
+        paint(WARN, "(DEVELOPMENT ONLY: never use it in production)")
+    )
+    .and_then(|()| writeln!(stdout, "  {}  {}", paint(DIM, "kid        "), generated.kid))
+    .and_then(|()| {
+        writeln!(
+            stdout,
+            "  {}  {}",
+            paint(DIM, private_label),
+            written.private_path.display()
+        )
+    })
+    .and_then(|()| {
+        writeln!(
+            stdout,
+            "  {}  {}",
+            paint(DIM, "jwks       "),
+            written.jwks_path.display()
+        )
+    })
+    .map_err(CliError::Output)?;
     Ok(Outcome::Success)
 }
 
@@ -237,16 +247,29 @@ fn run_issuer(args: IssuerArgs) -> Result<Outcome, CliError> {
     let server = issuer::Issuer::bind(&settings).map_err(CliError::Issuer)?;
     let addr = server.local_addr().map_err(CliError::Output)?;
     let (discovery, jwks) = server.paths();
-    anstream::println!("listening on http://{addr}");
-    anstream::println!("  {}  http://{addr}{discovery}", paint(DIM, "discovery"));
-    anstream::println!("  {}  http://{addr}{jwks}", paint(DIM, "jwks     "));
-    anstream::println!(
-        "  {}  {} {}",
-        paint(DIM, "issuer   "),
-        settings.issuer,
-        paint(WARN, "(development issuer: plain HTTP, loopback only)")
-    );
-    std::io::stdout().flush().map_err(CliError::Output)?;
+    // The server keeps running if nobody reads this (`| head -1`): startup lines are
+    // best-effort, and a closed stdout must not take the issuer down.
+    let mut stdout = anstream::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}")
+        .and_then(|()| {
+            writeln!(
+                stdout,
+                "  {}  http://{addr}{discovery}",
+                paint(DIM, "discovery")
+            )
+        })
+        .and_then(|()| writeln!(stdout, "  {}  http://{addr}{jwks}", paint(DIM, "jwks     ")))
+        .and_then(|()| {
+            writeln!(
+                stdout,
+                "  {}  {} {}",
+                paint(DIM, "issuer   "),
+                settings.issuer,
+                paint(WARN, "(development issuer: plain HTTP, loopback only)")
+            )
+        })
+        .and_then(|()| stdout.flush());
+    drop(stdout);
     server.serve().map_err(CliError::Output)?;
     Ok(Outcome::Success)
 }
