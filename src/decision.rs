@@ -1,1 +1,721 @@
-//! (in progress)
+//! The outcome of a request, and the one place a refusal becomes an HTTP response.
+//!
+//! Every refusal is a [`DenyReason`]; [`Denial::response`] is the only mapping from a
+//! reason to status, `WWW-Authenticate` (RFC 6750 §3), JSON body and metric label.
+//! Adding a reason is one variant plus one row in [`DenyReason::spec`].
+//!
+//! | reason code | status | `WWW-Authenticate: Bearer realm=".."` + |
+//! |---|---|---|
+//! | `token_missing` | 401 | nothing else (RFC 6750 §3.1: no `error` when no credentials were sent) |
+//! | `token_ambiguous` | 400 | `error="invalid_request"` |
+//! | `token_too_large` | 401 | `error="invalid_token"` |
+//! | `token_malformed` | 401 | `error="invalid_token"` |
+//! | `algorithm_not_allowed` | 401 | `error="invalid_token"` |
+//! | `key_not_found` | 401 | `error="invalid_token"` |
+//! | `signature_invalid` | 401 | `error="invalid_token"` |
+//! | `token_expired` | 401 | `error="invalid_token"` |
+//! | `token_not_yet_valid` | 401 | `error="invalid_token"` |
+//! | `token_issued_in_future` | 401 | `error="invalid_token"` |
+//! | `token_lifetime_too_long` | 401 | `error="invalid_token"` |
+//! | `iat_missing` | 401 | `error="invalid_token"` |
+//! | `time_claim_invalid` | 401 | `error="invalid_token"` |
+//! | `exp_missing` | 401 | `error="invalid_token"` |
+//! | `issuer_mismatch` | 401 | `error="invalid_token"` |
+//! | `issuer_unknown` | 401 | `error="invalid_token"` (no provider of the rule has this `iss`) |
+//! | `audience_mismatch` | 401 | `error="invalid_token"` |
+//! | `required_claim_missing` | 401 | `error="invalid_token"` |
+//! | `providers_requirement_failed` | 401 | `error="invalid_token"` (an all-of requirement lacked a provider) |
+//! | `keys_wait_timeout_denied` | 401 | `error="invalid_token"` (cold start, `on_timeout: "deny"`) |
+//! | `claims_condition_failed` | 403 | `error="insufficient_scope"`, `scope=".."` when the failing condition is on `scope`/`scp` |
+//! | `route_denied` | 403 | none: no credential would help |
+//! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
+//! | `keys_unavailable` | 503 | none; `Retry-After` |
+//! | `keys_wait_timeout` | 503 | none; `Retry-After` (cold start, `on_timeout: "unavailable"`) |
+//!
+//! The body is `{"status":401,"reason":"token_expired","message":"the token has expired"}`.
+//! Messages are fixed text: nothing from the token (or the request) is ever echoed, so
+//! a refusal cannot leak claims to a log scraper or reflect attacker input.
+
+use crate::config::ProviderId;
+use crate::extract::HeaderEdit;
+
+/// `Retry-After` for 503 refusals when the caller gives none: the default
+/// `refresh.retry_initial_ms` (1 s) rounded up to a few seconds, so clients neither
+/// hammer a recovering IdP nor wait long after it is back.
+pub const DEFAULT_RETRY_AFTER_S: u32 = 5;
+
+/// The most scopes listed in `scope=".."`; bounds the response header.
+pub const MAX_CHALLENGE_SCOPES: usize = 32;
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Allow),
+    Deny(Denial),
+}
+
+/// Let the request through, after these edits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// The provider whose token was accepted; `None` for anonymous access.
+    pub provider: Option<ProviderId>,
+    /// Identity headers to set (after `headers_to_remove`).
+    pub headers_to_set: Vec<(String, String)>,
+    /// Headers to remove: client-sent identity headers and the token header.
+    pub headers_to_remove: Vec<String>,
+    /// New `:path` when the token was taken out of the query string.
+    pub path_rewrite: Option<String>,
+}
+
+impl Allow {
+    /// Folds the token-removal edits of [`crate::extract::removal_edits`] into this
+    /// decision: removals join `headers_to_remove`, a new `:path` becomes
+    /// `path_rewrite`, other rewrites (the `cookie` header) join `headers_to_set`.
+    pub fn apply_edits(&mut self, edits: Vec<HeaderEdit>) {
+        for edit in edits {
+            match edit {
+                HeaderEdit::Remove { name } => {
+                    if !self.headers_to_remove.contains(&name) {
+                        self.headers_to_remove.push(name);
+                    }
+                }
+                HeaderEdit::Set { name, value } if name == ":path" => {
+                    self.path_rewrite = Some(value);
+                }
+                HeaderEdit::Set { name, value } => self.headers_to_set.push((name, value)),
+            }
+        }
+    }
+}
+
+/// A refusal: the reason plus what the response needs to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: DenyReason,
+    /// Scopes the rule needs, for `scope=".."` on `insufficient_scope`.
+    pub required_scopes: Vec<String>,
+    /// Seconds for `Retry-After` on 503; [`DEFAULT_RETRY_AFTER_S`] when `None`.
+    pub retry_after_s: Option<u32>,
+}
+
+impl Denial {
+    pub fn new(reason: DenyReason) -> Self {
+        Denial {
+            reason,
+            required_scopes: Vec::new(),
+            retry_after_s: None,
+        }
+    }
+
+    pub fn with_scopes(mut self, scopes: Vec<String>) -> Self {
+        self.required_scopes = scopes;
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
+    /// The local response for this refusal. `realm` comes from the configuration
+    /// (validated there to be a safe quoted-string).
+    pub fn response(&self, realm: &str) -> LocalResponse {
+        let spec = self.reason.spec();
+        let www_authenticate = match spec.challenge {
+            Challenge::None => None,
+            Challenge::Bare => Some(format!("Bearer realm=\"{realm}\"")),
+            Challenge::Error(error) => {
+                let mut value = format!(
+                    "Bearer realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
+                    spec.message
+                );
+                let scopes = challenge_scopes(&self.required_scopes);
+                if error == "insufficient_scope" && !scopes.is_empty() {
+                    value.push_str(", scope=\"");
+                    value.push_str(&scopes);
+                    value.push('"');
+                }
+                Some(value)
+            }
+        };
+        let retry_after_s =
+            (spec.status == 503).then(|| self.retry_after_s.unwrap_or(DEFAULT_RETRY_AFTER_S));
+        let body = serde_json::json!({
+            "status": spec.status,
+            "reason": spec.code,
+            "message": spec.message,
+        })
+        .to_string();
+        LocalResponse {
+            status: spec.status,
+            www_authenticate,
+            retry_after_s,
+            body,
+            reason_code: spec.code,
+            metric_label: spec.code,
+        }
+    }
+}
+
+/// The HTTP response for a refusal, as plain data for the host glue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub www_authenticate: Option<String>,
+    /// `Retry-After` seconds (503 only).
+    pub retry_after_s: Option<u32>,
+    /// `application/json` body.
+    pub body: String,
+    /// Stable machine-readable reason (the body's `reason`).
+    pub reason_code: &'static str,
+    /// The metric tag value; equal to the reason code so dashboards and logs agree.
+    pub metric_label: &'static str,
+}
+
+/// Every way claimcheck refuses a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    TokenMissing,
+    TokenAmbiguous,
+    TokenTooLarge,
+    TokenMalformed,
+    AlgorithmNotAllowed,
+    KeyNotFound,
+    SignatureInvalid,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenIssuedInFuture,
+    TokenLifetimeTooLong,
+    IatMissing,
+    TimeClaimInvalid,
+    ExpMissing,
+    IssuerMismatch,
+    IssuerUnknown,
+    AudienceMismatch,
+    RequiredClaimMissing,
+    KeysUnavailable,
+    KeysWaitTimeout,
+    KeysWaitTimeoutDenied,
+    ClaimsConditionFailed,
+    ProvidersRequirementFailed,
+    RouteDenied,
+    NoRuleMatched,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    None,
+    Bare,
+    Error(&'static str),
+}
+
+struct Spec {
+    status: u16,
+    code: &'static str,
+    challenge: Challenge,
+    message: &'static str,
+}
+
+const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
+
+impl DenyReason {
+    pub const ALL: [DenyReason; 25] = [
+        DenyReason::TokenMissing,
+        DenyReason::TokenAmbiguous,
+        DenyReason::TokenTooLarge,
+        DenyReason::TokenMalformed,
+        DenyReason::AlgorithmNotAllowed,
+        DenyReason::KeyNotFound,
+        DenyReason::SignatureInvalid,
+        DenyReason::TokenExpired,
+        DenyReason::TokenNotYetValid,
+        DenyReason::TokenIssuedInFuture,
+        DenyReason::TokenLifetimeTooLong,
+        DenyReason::IatMissing,
+        DenyReason::TimeClaimInvalid,
+        DenyReason::ExpMissing,
+        DenyReason::IssuerMismatch,
+        DenyReason::IssuerUnknown,
+        DenyReason::AudienceMismatch,
+        DenyReason::RequiredClaimMissing,
+        DenyReason::KeysUnavailable,
+        DenyReason::KeysWaitTimeout,
+        DenyReason::KeysWaitTimeoutDenied,
+        DenyReason::ClaimsConditionFailed,
+        DenyReason::ProvidersRequirementFailed,
+        DenyReason::RouteDenied,
+        DenyReason::NoRuleMatched,
+    ];
+
+    /// The stable reason code (body `reason`, metric tag, log field).
+    pub fn code(self) -> &'static str {
+        self.spec().code
+    }
+
+    /// The HTTP status of the refusal.
+    pub fn status(self) -> u16 {
+        self.spec().status
+    }
+
+    fn spec(self) -> Spec {
+        use DenyReason as R;
+        let (status, code, challenge, message) = match self {
+            R::TokenMissing => (
+                401,
+                "token_missing",
+                Challenge::Bare,
+                "a bearer token is required",
+            ),
+            R::TokenAmbiguous => (
+                400,
+                "token_ambiguous",
+                Challenge::Error("invalid_request"),
+                "the request carries more than one token",
+            ),
+            R::TokenTooLarge => (
+                401,
+                "token_too_large",
+                INVALID_TOKEN,
+                "the token is too large",
+            ),
+            R::TokenMalformed => (
+                401,
+                "token_malformed",
+                INVALID_TOKEN,
+                "the token is malformed",
+            ),
+            R::AlgorithmNotAllowed => (
+                401,
+                "algorithm_not_allowed",
+                INVALID_TOKEN,
+                "the token algorithm is not allowed",
+            ),
+            R::KeyNotFound => (
+                401,
+                "key_not_found",
+                INVALID_TOKEN,
+                "no key matches the token",
+            ),
+            R::SignatureInvalid => (
+                401,
+                "signature_invalid",
+                INVALID_TOKEN,
+                "the token signature is invalid",
+            ),
+            R::TokenExpired => (401, "token_expired", INVALID_TOKEN, "the token has expired"),
+            R::TokenNotYetValid => (
+                401,
+                "token_not_yet_valid",
+                INVALID_TOKEN,
+                "the token is not valid yet",
+            ),
+            R::TokenIssuedInFuture => (
+                401,
+                "token_issued_in_future",
+                INVALID_TOKEN,
+                "the token was issued in the future",
+            ),
+            R::TokenLifetimeTooLong => (
+                401,
+                "token_lifetime_too_long",
+                INVALID_TOKEN,
+                "the token lifetime is too long",
+            ),
+            R::IatMissing => (
+                401,
+                "iat_missing",
+                INVALID_TOKEN,
+                "the token has no issued-at time",
+            ),
+            R::TimeClaimInvalid => (
+                401,
+                "time_claim_invalid",
+                INVALID_TOKEN,
+                "a token time claim is invalid",
+            ),
+            R::ExpMissing => (401, "exp_missing", INVALID_TOKEN, "the token has no expiry"),
+            R::IssuerMismatch => (
+                401,
+                "issuer_mismatch",
+                INVALID_TOKEN,
+                "the token issuer is not accepted",
+            ),
+            R::IssuerUnknown => (
+                401,
+                "issuer_unknown",
+                INVALID_TOKEN,
+                "the token issuer is not accepted here",
+            ),
+            R::AudienceMismatch => (
+                401,
+                "audience_mismatch",
+                INVALID_TOKEN,
+                "the token audience is not accepted",
+            ),
+            R::RequiredClaimMissing => (
+                401,
+                "required_claim_missing",
+                INVALID_TOKEN,
+                "the token lacks a required claim",
+            ),
+            R::KeysUnavailable => (
+                503,
+                "keys_unavailable",
+                Challenge::None,
+                "signing keys are unavailable",
+            ),
+            R::KeysWaitTimeout => (
+                503,
+                "keys_wait_timeout",
+                Challenge::None,
+                "timed out waiting for signing keys",
+            ),
+            R::KeysWaitTimeoutDenied => (
+                401,
+                "keys_wait_timeout_denied",
+                INVALID_TOKEN,
+                "the token could not be verified in time",
+            ),
+            R::ClaimsConditionFailed => (
+                403,
+                "claims_condition_failed",
+                Challenge::Error("insufficient_scope"),
+                "the token does not grant access to this resource",
+            ),
+            R::ProvidersRequirementFailed => (
+                401,
+                "providers_requirement_failed",
+                INVALID_TOKEN,
+                "a token from every required provider is needed",
+            ),
+            R::RouteDenied => (
+                403,
+                "route_denied",
+                Challenge::None,
+                "access to this route is denied",
+            ),
+            R::NoRuleMatched => (
+                403,
+                "no_rule_matched",
+                Challenge::None,
+                "no rule allows this request",
+            ),
+        };
+        Spec {
+            status,
+            code,
+            challenge,
+            message,
+        }
+    }
+}
+
+impl From<&crate::claims::ClaimError> for DenyReason {
+    fn from(error: &crate::claims::ClaimError) -> Self {
+        use crate::claims::ClaimError as E;
+        match error {
+            E::TimeClaimInvalid(_) => DenyReason::TimeClaimInvalid,
+            E::ExpMissing => DenyReason::ExpMissing,
+            E::Expired => DenyReason::TokenExpired,
+            E::NotYetValid => DenyReason::TokenNotYetValid,
+            E::IssuedInFuture => DenyReason::TokenIssuedInFuture,
+            E::LifetimeTooLong => DenyReason::TokenLifetimeTooLong,
+            E::IatMissing => DenyReason::IatMissing,
+            E::IssuerMismatch => DenyReason::IssuerMismatch,
+            E::AudienceMismatch => DenyReason::AudienceMismatch,
+            E::RequiredClaimMissing(_) => DenyReason::RequiredClaimMissing,
+        }
+    }
+}
+
+impl From<crate::extract::ExtractError> for DenyReason {
+    fn from(error: crate::extract::ExtractError) -> Self {
+        match error {
+            crate::extract::ExtractError::Ambiguous => DenyReason::TokenAmbiguous,
+            crate::extract::ExtractError::TooLong => DenyReason::TokenTooLarge,
+        }
+    }
+}
+
+/// RFC 6750 §3 / RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`. Scopes
+/// outside that grammar (they come from configured literals) are left out rather than
+/// breaking the quoted-string.
+fn challenge_scopes(scopes: &[String]) -> String {
+    let valid = |s: &&String| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    };
+    scopes
+        .iter()
+        .filter(valid)
+        .take(MAX_CHALLENGE_SCOPES)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_reason_maps_to_its_documented_response() {
+        // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
+        let table: [(DenyReason, u16, &str, Option<&str>); 25] = [
+            (DenyReason::TokenMissing, 401, "token_missing", Some("")),
+            (
+                DenyReason::TokenAmbiguous,
+                400,
+                "token_ambiguous",
+                Some("invalid_request"),
+            ),
+            (
+                DenyReason::TokenTooLarge,
+                401,
+                "token_too_large",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenMalformed,
+                401,
+                "token_malformed",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::AlgorithmNotAllowed,
+                401,
+                "algorithm_not_allowed",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::KeyNotFound,
+                401,
+                "key_not_found",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::SignatureInvalid,
+                401,
+                "signature_invalid",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenExpired,
+                401,
+                "token_expired",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenNotYetValid,
+                401,
+                "token_not_yet_valid",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenIssuedInFuture,
+                401,
+                "token_issued_in_future",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenLifetimeTooLong,
+                401,
+                "token_lifetime_too_long",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::IatMissing,
+                401,
+                "iat_missing",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TimeClaimInvalid,
+                401,
+                "time_claim_invalid",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::ExpMissing,
+                401,
+                "exp_missing",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::IssuerMismatch,
+                401,
+                "issuer_mismatch",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::IssuerUnknown,
+                401,
+                "issuer_unknown",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::AudienceMismatch,
+                401,
+                "audience_mismatch",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::RequiredClaimMissing,
+                401,
+                "required_claim_missing",
+                Some("invalid_token"),
+            ),
+            (DenyReason::KeysUnavailable, 503, "keys_unavailable", None),
+            (DenyReason::KeysWaitTimeout, 503, "keys_wait_timeout", None),
+            (
+                DenyReason::KeysWaitTimeoutDenied,
+                401,
+                "keys_wait_timeout_denied",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::ClaimsConditionFailed,
+                403,
+                "claims_condition_failed",
+                Some("insufficient_scope"),
+            ),
+            (
+                DenyReason::ProvidersRequirementFailed,
+                401,
+                "providers_requirement_failed",
+                Some("invalid_token"),
+            ),
+            (DenyReason::RouteDenied, 403, "route_denied", None),
+            (DenyReason::NoRuleMatched, 403, "no_rule_matched", None),
+        ];
+        assert_eq!(table.len(), DenyReason::ALL.len());
+        for (reason, status, code, error) in table {
+            let r = Denial::new(reason).response("api");
+            assert_eq!(r.status, status, "{reason:?}");
+            assert_eq!(r.reason_code, code, "{reason:?}");
+            assert_eq!(r.metric_label, code, "{reason:?}");
+            match error {
+                None => assert_eq!(r.www_authenticate, None, "{reason:?}"),
+                Some("") => assert_eq!(r.www_authenticate.as_deref(), Some("Bearer realm=\"api\"")),
+                Some(error) => {
+                    let h = r.www_authenticate.unwrap();
+                    assert!(h.starts_with("Bearer realm=\"api\", "), "{h}");
+                    assert!(h.contains(&format!("error=\"{error}\"")), "{h}");
+                    assert!(h.contains("error_description=\""), "{h}");
+                }
+            }
+            assert_eq!(r.retry_after_s.is_some(), status == 503, "{reason:?}");
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body["status"], status, "{reason:?}");
+            assert_eq!(body["reason"], code, "{reason:?}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    #[test]
+    fn reason_codes_are_unique() {
+        let codes: HashSet<&str> = DenyReason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), DenyReason::ALL.len());
+    }
+
+    #[test]
+    fn messages_are_safe_inside_a_quoted_string() {
+        for reason in DenyReason::ALL {
+            let m = reason.spec().message;
+            assert!(!m.contains(['"', '\\', '\r', '\n']), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn insufficient_scope_lists_the_required_scopes() {
+        let d = Denial::new(DenyReason::ClaimsConditionFailed)
+            .with_scopes(vec!["orders:read".into(), "orders:write".into()]);
+        let h = d.response("api").www_authenticate.unwrap();
+        assert!(h.ends_with(", scope=\"orders:read orders:write\""), "{h}");
+    }
+
+    #[test]
+    fn scopes_that_would_break_the_header_are_left_out() {
+        let d = Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(vec![
+            "bad\"scope".into(),
+            "ok".into(),
+            "two words".into(),
+        ]);
+        let h = d.response("api").www_authenticate.unwrap();
+        assert!(h.ends_with(", scope=\"ok\""), "{h}");
+    }
+
+    #[test]
+    fn no_scope_attribute_without_scopes() {
+        let h = Denial::new(DenyReason::ClaimsConditionFailed)
+            .response("api")
+            .www_authenticate
+            .unwrap();
+        assert!(!h.contains("scope=\""), "{h}");
+    }
+
+    #[test]
+    fn retry_after_uses_the_given_value_or_the_default() {
+        let d = Denial::new(DenyReason::KeysUnavailable);
+        assert_eq!(d.response("r").retry_after_s, Some(DEFAULT_RETRY_AFTER_S));
+        assert_eq!(d.with_retry_after(30).response("r").retry_after_s, Some(30));
+    }
+
+    #[test]
+    fn token_removal_edits_fold_into_an_allow() {
+        let mut allow = Allow {
+            headers_to_remove: vec!["x-user-id".into()],
+            ..Allow::default()
+        };
+        allow.apply_edits(vec![
+            HeaderEdit::Remove {
+                name: "authorization".into(),
+            },
+            HeaderEdit::Remove {
+                name: "x-user-id".into(),
+            },
+            HeaderEdit::Set {
+                name: ":path".into(),
+                value: "/x?a=1".into(),
+            },
+            HeaderEdit::Set {
+                name: "cookie".into(),
+                value: "a=1".into(),
+            },
+        ]);
+        assert_eq!(allow.headers_to_remove, ["x-user-id", "authorization"]);
+        assert_eq!(allow.path_rewrite.as_deref(), Some("/x?a=1"));
+        assert_eq!(
+            allow.headers_to_set,
+            [("cookie".to_owned(), "a=1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn claim_errors_map_to_their_reasons() {
+        use crate::claims::{ClaimError as E, TimeClaim};
+        let table = [
+            (
+                E::TimeClaimInvalid(TimeClaim::Nbf),
+                DenyReason::TimeClaimInvalid,
+            ),
+            (E::ExpMissing, DenyReason::ExpMissing),
+            (E::Expired, DenyReason::TokenExpired),
+            (E::NotYetValid, DenyReason::TokenNotYetValid),
+            (E::IssuedInFuture, DenyReason::TokenIssuedInFuture),
+            (E::LifetimeTooLong, DenyReason::TokenLifetimeTooLong),
+            (E::IatMissing, DenyReason::IatMissing),
+            (E::IssuerMismatch, DenyReason::IssuerMismatch),
+            (E::AudienceMismatch, DenyReason::AudienceMismatch),
+            (
+                E::RequiredClaimMissing("sub".into()),
+                DenyReason::RequiredClaimMissing,
+            ),
+        ];
+        for (error, reason) in table {
+            assert_eq!(DenyReason::from(&error), reason, "{error:?}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! The core never calls the host, so it is unit-tested natively and reused by the CLI.
 //! See `docs/ARCHITECTURE.md` for the data flow.
 
+pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod crypto;
@@ -12,6 +13,7 @@ pub mod decision;
 pub mod extract;
 pub mod jwks;
 pub mod jwt;
+pub mod keys;
 pub mod policy;
 pub mod request;
 

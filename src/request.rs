@@ -33,7 +33,9 @@ impl Request {
 
     /// The path without its query string.
     pub fn path_only(&self) -> &str {
-        self.path.split_once('?').map_or(self.path.as_str(), |(path, _)| path)
+        self.path
+            .split_once('?')
+            .map_or(self.path.as_str(), |(path, _)| path)
     }
 
     /// The raw query string (without `?`), if any.

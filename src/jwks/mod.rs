@@ -1,31 +1,148 @@
-//! JWK sets and OIDC discovery documents (in progress: interface only).
+//! JWK sets (RFC 7517) and OIDC discovery documents (OpenID Connect Discovery 1.0).
+//!
+//! A JWKS document becomes a [`KeySet`] of [`VerifyingKey`]s, each bound to the algorithms it
+//! may verify. Keys we cannot use are skipped with a [`SkipReason`] rather than failing the
+//! whole set (RFC 7517 §5: "implementations SHOULD ignore JWKs within a JWK Set that use
+//! 'kty' values that are not understood"); only a set with no usable key at all is an error,
+//! so the caller keeps serving its last good keys.
 
-use crate::jwt::Algorithm;
+mod discovery;
+mod key;
+mod parse;
+mod spki;
+
+pub use discovery::{
+    parse_discovery, split_url, Discovery, DiscoveryError, UrlError, UrlParts, MAX_DISCOVERY_BYTES,
+    MAX_URL_LEN,
+};
+pub use key::{EcCurve, EcPublicKey, KeyMaterial, RsaPublicKey, VerifyingKey};
+pub use parse::{
+    JwksError, SkipReason, SkippedKey, MAX_JWKS_BYTES, MAX_KEYS, MAX_RSA_MODULUS_BITS,
+    MIN_RSA_MODULUS_BITS,
+};
+
+use crate::jwt::{Algorithm, Header, VerifyError};
 
 /// What a provider lets its key set contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPolicy {
     /// The algorithms the provider accepts; keys usable only for others are skipped.
+    /// HMAC keys (`kty: oct`) are only kept when an `HS*` algorithm is listed here.
     pub algorithms: Vec<Algorithm>,
 }
 
-/// A parsed, usable key set.
-#[derive(Debug, Clone, Default)]
-pub struct KeySet {}
+/// A parsed, usable key set: never empty when produced by [`KeySet::parse`].
+///
+/// Duplicate `kid`s: keys that are exactly equal (same `kid`, material and algorithms) collapse
+/// into one; different keys sharing a `kid` are all kept and all tried, because identity
+/// providers do publish the same `kid` for an RSA and an EC key during migrations, and refusing
+/// either would break valid tokens. Trying two keys is no weaker than trying one: a signature
+/// verifies only under the key that made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+    /// The provider's accepted algorithms (the policy), sorted and deduplicated.
+    allowed: Vec<Algorithm>,
+}
 
 /// The outcome of parsing a JWKS document.
 #[derive(Debug, Clone)]
 pub struct ParsedKeySet {
     pub keys: KeySet,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksError {
-    NotJson,
+    /// Keys that were present but not usable, with the reason (for logs and `validate`).
+    pub skipped: Vec<SkippedKey>,
 }
 
 impl KeySet {
-    pub fn parse(_json: &[u8], _policy: &KeyPolicy) -> Result<ParsedKeySet, JwksError> {
-        Err(JwksError::NotJson)
+    /// Parses a JWKS document (`{"keys": [...]}`), keeping only keys usable under `policy`.
+    pub fn parse(json: &[u8], policy: &KeyPolicy) -> Result<ParsedKeySet, JwksError> {
+        parse::parse_jwks(json, policy)
+    }
+
+    /// Builds a set from already-prepared keys (configuration with secrets, tests). Keys whose
+    /// algorithms fall outside `allowed` are narrowed; keys left with none are dropped.
+    pub fn from_keys(keys: Vec<VerifyingKey>, allowed: &[Algorithm]) -> KeySet {
+        let mut allowed = allowed.to_vec();
+        allowed.sort();
+        allowed.dedup();
+        let mut set = KeySet {
+            keys: Vec::with_capacity(keys.len()),
+            allowed,
+        };
+        for mut key in keys {
+            key.algorithms
+                .retain(|alg| set.allowed.contains(alg) && key.material.supports(*alg));
+            key.algorithms.sort();
+            key.algorithms.dedup();
+            if !key.algorithms.is_empty() && !set.keys.contains(&key) {
+                set.keys.push(key);
+            }
+        }
+        set
+    }
+
+    /// Keys that may verify a token with this header, in document order.
+    ///
+    /// - `alg` outside the provider's algorithms: [`VerifyError::AlgorithmNotAllowed`].
+    /// - with `kid`: keys carrying that `kid`; none at all is [`VerifyError::KeyNotFound`]
+    ///   (the caller's cue for an unknown-`kid` refetch); keys with that `kid` but none able
+    ///   to verify `alg` is [`VerifyError::AlgorithmKeyMismatch`].
+    /// - without `kid`: every key that can verify `alg`; none is [`VerifyError::KeyNotFound`].
+    pub fn candidates(&self, header: &Header) -> Result<Vec<&VerifyingKey>, VerifyError> {
+        let alg = header.alg;
+        if !self.allowed.contains(&alg) {
+            return Err(VerifyError::AlgorithmNotAllowed);
+        }
+        match &header.kid {
+            Some(kid) => {
+                let mut kid_seen = false;
+                let found: Vec<&VerifyingKey> = self
+                    .keys
+                    .iter()
+                    .filter(|key| key.kid.as_deref() == Some(kid.as_str()))
+                    .inspect(|_| kid_seen = true)
+                    .filter(|key| key.can_verify(alg))
+                    .collect();
+                match (found.is_empty(), kid_seen) {
+                    (false, _) => Ok(found),
+                    (true, true) => Err(VerifyError::AlgorithmKeyMismatch),
+                    (true, false) => Err(VerifyError::KeyNotFound),
+                }
+            }
+            None => {
+                let found: Vec<&VerifyingKey> =
+                    self.keys.iter().filter(|key| key.can_verify(alg)).collect();
+                if found.is_empty() {
+                    Err(VerifyError::KeyNotFound)
+                } else {
+                    Ok(found)
+                }
+            }
+        }
+    }
+
+    pub fn contains_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The algorithms the provider accepts (its policy), sorted. A token whose `alg` is not
+    /// here is refused before any key is looked at.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.allowed
+    }
+
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
     }
 }
+
+#[cfg(test)]
+mod tests;

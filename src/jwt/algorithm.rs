@@ -5,7 +5,9 @@ use std::fmt;
 /// A signature algorithm a token may name in its `alg` header.
 ///
 /// `none` is deliberately absent: it is not an algorithm we can be asked to accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Algorithm {
     RS256,
@@ -101,5 +103,51 @@ impl Algorithm {
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The digest an algorithm signs over, as the names hosts use (Envoy's `verify_signature`
+/// foreign function takes `"sha256"`, `"sha384"`, `"sha512"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashFunction {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashFunction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashFunction::Sha256 => "sha256",
+            HashFunction::Sha384 => "sha384",
+            HashFunction::Sha512 => "sha512",
+        }
+    }
+
+    /// Output length in bytes; also the minimum HMAC key length (RFC 7518 §3.2).
+    pub fn output_len(self) -> usize {
+        match self {
+            HashFunction::Sha256 => 32,
+            HashFunction::Sha384 => 48,
+            HashFunction::Sha512 => 64,
+        }
+    }
+}
+
+impl Algorithm {
+    /// The digest the signature covers; `None` for EdDSA, which hashes internally (RFC 8032).
+    pub fn hash_function(self) -> Option<HashFunction> {
+        match self {
+            Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 | Algorithm::HS256 => {
+                Some(HashFunction::Sha256)
+            }
+            Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 | Algorithm::HS384 => {
+                Some(HashFunction::Sha384)
+            }
+            Algorithm::RS512 | Algorithm::PS512 | Algorithm::ES512 | Algorithm::HS512 => {
+                Some(HashFunction::Sha512)
+            }
+            Algorithm::EdDSA => None,
+        }
     }
 }

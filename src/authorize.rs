@@ -1,0 +1,373 @@
+//! The request pipeline: select the rule, find and verify the token(s) it needs, check the
+//! claims, and produce a [`Decision`] — or say which provider's keys the request must wait for.
+//!
+//! This is the whole of claimcheck's judgement; the proxy-wasm shell only supplies the
+//! request, the key sets and the clock, and carries out the outcome. Keeping it pure lets the
+//! native tests, the CLI's `explain` and the filter run the very same code.
+//!
+//! Semantics worth knowing:
+//! - `deny` rules refuse before looking at any token (`route_denied`).
+//! - `allow` rules admit anonymous requests, but a token that is present is still verified
+//!   (against the providers whose `issuer` equals its `iss`); an invalid one is refused, so a
+//!   client never believes a broken token was accepted.
+//! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
+//!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
+//!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
+//! - `require` with `all`: every listed provider must verify a token; claim conditions are
+//!   checked against the claims of the first listed provider.
+//! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
+
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::cache::TokenCache;
+use crate::claims;
+use crate::config::{Config, Provider, ProviderId};
+use crate::crypto::SignatureVerifier;
+use crate::decision::{Allow, Decision, Denial, DenyReason};
+use crate::extract::{self, ExtractError};
+use crate::jwks::KeySet;
+use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
+use crate::policy::{self, Action, ProviderSet, Requirement};
+use crate::request::Request;
+
+/// Where a provider's keys stand, as the caller knows them.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyAvailability<'a> {
+    Ready {
+        keys: &'a KeySet,
+        /// Changes whenever the key set does; cached verifications of an older generation
+        /// are not trusted.
+        generation: u64,
+        /// Whether a token with an unknown `kid` may wait for a refetch (rate-limited by
+        /// the caller).
+        refetch_allowed: bool,
+    },
+    /// Not known yet; a fetch is due or running. The request may wait.
+    Loading,
+    /// Not known, and waiting is over (or pointless).
+    Unavailable,
+}
+
+/// The caller's key sets, by provider.
+pub trait KeyLookup {
+    fn keys(&self, provider: ProviderId) -> KeyAvailability<'_>;
+}
+
+/// Why a request must wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCause {
+    /// The provider's keys have not been fetched yet.
+    ColdStart,
+    /// The token names a `kid` the key set lacks; the provider may have rotated keys.
+    UnknownKid,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Decided(Verdict),
+    /// Park the request until `provider`'s keys change, then evaluate it again.
+    Wait {
+        provider: ProviderId,
+        cause: WaitCause,
+    },
+}
+
+/// A decision with what logs and metrics need to know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// The name of the rule that applied (`default` for the default action).
+    pub rule: String,
+    /// The provider whose token was accepted, or whose check refused the request.
+    pub provider: Option<ProviderId>,
+    /// Whether a refusal is only to be logged and counted.
+    pub dry_run: bool,
+    /// `Some(hit)` when a token was looked up in the verified-token cache.
+    pub cache_hit: Option<bool>,
+}
+
+/// A token that passed signature verification, as remembered by the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub provider: ProviderId,
+    /// The key-set generation it was verified against.
+    pub generation: u64,
+    pub jwt: Rc<DecodedJwt>,
+}
+
+pub type VerifiedCache = TokenCache<Verified>;
+
+/// Decides what to do with `request`.
+pub fn authorize(
+    config: &Config,
+    request: &Request,
+    keys: &dyn KeyLookup,
+    verifier: &dyn SignatureVerifier,
+    cache: &mut VerifiedCache,
+    now_s: u64,
+) -> Outcome {
+    let rule = policy::select_rule(config, request);
+    let mut pipeline = Pipeline {
+        config,
+        request,
+        keys,
+        verifier,
+        cache,
+        now_s,
+        cache_hit: None,
+    };
+    let result = match rule.action {
+        Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
+        Action::Allow => pipeline.allow_optional_token(),
+        Action::Require(requirement) => pipeline.require(requirement),
+    };
+    let cache_hit = pipeline.cache_hit;
+    let (decision, provider) = match result {
+        Ok(allowed) => (Decision::Allow(allowed.allow), allowed.provider),
+        Err(Stop::Deny(denial, provider)) => (Decision::Deny(denial), provider),
+        Err(Stop::Wait(provider, cause)) => return Outcome::Wait { provider, cause },
+    };
+    Outcome::Decided(Verdict {
+        decision,
+        rule: rule.name.to_owned(),
+        provider,
+        dry_run: rule.dry_run,
+        cache_hit,
+    })
+}
+
+/// Why the pipeline stopped short of allowing.
+enum Stop {
+    Deny(Denial, Option<ProviderId>),
+    Wait(ProviderId, WaitCause),
+}
+
+impl Stop {
+    fn deny(reason: DenyReason, provider: Option<ProviderId>) -> Stop {
+        Stop::Deny(Denial::new(reason), provider)
+    }
+}
+
+struct Allowed {
+    allow: Allow,
+    provider: Option<ProviderId>,
+}
+
+/// One provider's verified token.
+struct Accepted<'c> {
+    provider: &'c Provider,
+    jwt: Rc<DecodedJwt>,
+}
+
+/// How one provider's check of the request ended, short of success.
+enum Miss {
+    /// The provider's sources carry no token.
+    NoToken,
+    /// A token, but with another provider's `iss`: not this provider's to judge.
+    OtherIssuer,
+    Stop(Stop),
+}
+
+struct Pipeline<'a, 'c> {
+    config: &'c Config,
+    request: &'a Request,
+    keys: &'a dyn KeyLookup,
+    verifier: &'a dyn SignatureVerifier,
+    cache: &'a mut VerifiedCache,
+    now_s: u64,
+    cache_hit: Option<bool>,
+}
+
+impl<'c> Pipeline<'_, 'c> {
+    fn require(&mut self, requirement: &'c Requirement) -> Result<Allowed, Stop> {
+        let accepted = match &requirement.providers {
+            ProviderSet::Any(ids) => vec![self.any_of(ids)?],
+            ProviderSet::All(ids) => self.all_of(ids)?,
+        };
+        let Some(first) = accepted.first() else {
+            return Err(Stop::deny(DenyReason::TokenMissing, None));
+        };
+        if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
+            let denial = Denial::new(DenyReason::ClaimsConditionFailed)
+                .with_scopes(failure.required_scopes);
+            return Err(Stop::Deny(denial, Some(first.provider.id)));
+        }
+        Ok(self.allowed(&accepted))
+    }
+
+    fn any_of(&mut self, ids: &[ProviderId]) -> Result<Accepted<'c>, Stop> {
+        let mut first_failure: Option<Stop> = None;
+        let mut saw_token = false;
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            match self.check(provider) {
+                Ok(accepted) => return Ok(accepted),
+                Err(Miss::NoToken) => {}
+                Err(Miss::OtherIssuer) => saw_token = true,
+                Err(Miss::Stop(stop @ Stop::Wait(..))) => return Err(stop),
+                Err(Miss::Stop(stop)) => {
+                    saw_token = true;
+                    first_failure.get_or_insert(stop);
+                }
+            }
+        }
+        Err(first_failure.unwrap_or(if saw_token {
+            Stop::deny(DenyReason::IssuerUnknown, None)
+        } else {
+            Stop::deny(DenyReason::TokenMissing, None)
+        }))
+    }
+
+    fn all_of(&mut self, ids: &[ProviderId]) -> Result<Vec<Accepted<'c>>, Stop> {
+        let mut accepted = Vec::with_capacity(ids.len());
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            match self.check(provider) {
+                Ok(one) => accepted.push(one),
+                Err(Miss::Stop(stop)) => return Err(stop),
+                Err(Miss::NoToken) if accepted.is_empty() => {
+                    return Err(Stop::deny(DenyReason::TokenMissing, Some(provider.id)))
+                }
+                Err(Miss::NoToken | Miss::OtherIssuer) => {
+                    return Err(Stop::deny(
+                        DenyReason::ProvidersRequirementFailed,
+                        Some(provider.id),
+                    ))
+                }
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// `allow` rules: anonymous is fine, but a token that is present must be valid.
+    fn allow_optional_token(&mut self) -> Result<Allowed, Stop> {
+        let mut saw_token = false;
+        for provider in &self.config.providers {
+            match self.check(provider) {
+                Ok(accepted) => return Ok(self.allowed(&[accepted])),
+                Err(Miss::NoToken) => {}
+                Err(Miss::OtherIssuer) => saw_token = true,
+                Err(Miss::Stop(stop)) => return Err(stop),
+            }
+        }
+        if saw_token {
+            return Err(Stop::deny(DenyReason::IssuerUnknown, None));
+        }
+        Ok(self.allowed(&[]))
+    }
+
+    /// Finds `provider`'s token on the request and verifies it.
+    fn check(&mut self, provider: &'c Provider) -> Result<Accepted<'c>, Miss> {
+        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
+        let found = match extract::find_token(&provider.sources, self.request) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(Miss::NoToken),
+            Err(error @ (ExtractError::Ambiguous | ExtractError::TooLong)) => {
+                return Err(deny(DenyReason::from(error)))
+            }
+        };
+        let jwt = self.verified(provider, &found.token)?;
+        claims::validate(jwt.claims(), &provider.claims, self.now_s)
+            .map_err(|error| deny(DenyReason::from(&error)))?;
+        Ok(Accepted { provider, jwt })
+    }
+
+    /// The decoded token once its signature verified against `provider`'s keys — from the
+    /// cache when this exact token already verified against the current key set.
+    fn verified(&mut self, provider: &Provider, token: &str) -> Result<Rc<DecodedJwt>, Miss> {
+        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
+        let availability = self.keys.keys(provider.id);
+        if let KeyAvailability::Ready { generation, .. } = availability {
+            if let Some(hit) = self.cache.get(token, self.now_s) {
+                if hit.provider == provider.id && hit.generation == generation {
+                    self.cache_hit = Some(true);
+                    return Ok(Rc::clone(&hit.jwt));
+                }
+            }
+        }
+        let jwt = jwt::decode(token).map_err(|error| deny(decode_refusal(&error)))?;
+        let issuer = jwt.claims().get("iss").and_then(Value::as_str);
+        if issuer != Some(provider.issuer.as_str()) {
+            return Err(Miss::OtherIssuer);
+        }
+        let (keys, generation, refetch_allowed) = match availability {
+            KeyAvailability::Ready {
+                keys,
+                generation,
+                refetch_allowed,
+            } => (keys, generation, refetch_allowed),
+            KeyAvailability::Loading if provider.cold_start.max_wait_ms > 0 => {
+                return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::ColdStart)))
+            }
+            KeyAvailability::Loading => return Err(deny(DenyReason::KeysUnavailable)),
+            KeyAvailability::Unavailable => {
+                return Err(deny(provider.cold_start.on_timeout.deny_reason()))
+            }
+        };
+        self.cache_hit = Some(false);
+        match jwt::verify(&jwt, keys, self.verifier) {
+            Ok(()) => {}
+            Err(VerifyError::KeyNotFound) if refetch_allowed => {
+                return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
+            }
+            Err(error) => return Err(deny(verify_refusal(error))),
+        }
+        let jwt = Rc::new(jwt);
+        let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
+        self.cache.insert(
+            token,
+            Verified {
+                provider: provider.id,
+                generation,
+                jwt: Rc::clone(&jwt),
+            },
+            expires_at_s,
+        );
+        Ok(jwt)
+    }
+
+    /// The edits for an allowed request: client-sent identity headers always go; tokens go
+    /// unless their provider forwards them; then the identity of each accepted token is set.
+    fn allowed(&self, accepted: &[Accepted<'c>]) -> Allowed {
+        let mut allow = Allow {
+            provider: accepted.first().map(|one| one.provider.id),
+            headers_to_remove: self.config.identity_header_names().to_vec(),
+            ..Allow::default()
+        };
+        for one in accepted {
+            if !one.provider.forward_token {
+                allow.apply_edits(extract::removal_edits(&one.provider.sources, self.request));
+            }
+            let payload = one
+                .provider
+                .payload_header
+                .as_ref()
+                .map(|_| one.jwt.payload_b64());
+            let plan = policy::output_plan(one.provider, one.jwt.claims(), payload);
+            allow.headers_to_set.extend(plan.set);
+        }
+        Allowed {
+            provider: allow.provider,
+            allow,
+        }
+    }
+}
+
+/// Every decoding failure is a malformed token, except the two that say something precise.
+fn decode_refusal(error: &JwtError) -> DenyReason {
+    match error {
+        JwtError::TooLong => DenyReason::TokenTooLarge,
+        JwtError::AlgNone | JwtError::UnsupportedAlgorithm => DenyReason::AlgorithmNotAllowed,
+        _ => DenyReason::TokenMalformed,
+    }
+}
+
+fn verify_refusal(error: VerifyError) -> DenyReason {
+    match error {
+        VerifyError::AlgorithmNotAllowed | VerifyError::AlgorithmKeyMismatch => {
+            DenyReason::AlgorithmNotAllowed
+        }
+        VerifyError::KeyNotFound => DenyReason::KeyNotFound,
+        VerifyError::SignatureInvalid => DenyReason::SignatureInvalid,
+    }
+}

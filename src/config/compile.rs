@@ -1,0 +1,1039 @@
+//! Validation and compilation: [`RawConfig`] → [`Config`], collecting every error.
+
+use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
+use super::raw::*;
+use super::{
+    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, TokenCache,
+};
+use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
+use crate::extract::TokenSource;
+use crate::jwks::{KeyPolicy, KeySet};
+use crate::jwt::Algorithm;
+use crate::policy::{
+    Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
+    PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
+    MAX_CONDITION_DEPTH,
+};
+use serde_json::Value;
+
+/// Bounds on list sizes. Each is far above real use (Istio's largest published
+/// policies have tens of rules) and keeps per-request work and memory bounded.
+pub const MAX_PROVIDERS: usize = 64;
+pub const MAX_RULES: usize = 1024;
+/// Sources per provider: header, query and cookie, with room for aliases.
+pub const MAX_SOURCES: usize = 8;
+pub const MAX_CLAIMS_TO_HEADERS: usize = 32;
+/// Methods, hosts, header matchers, providers in a set, condition lists, literals.
+pub const MAX_LIST: usize = 256;
+/// Longest provider id; ids appear in metric names.
+pub const MAX_PROVIDER_ID_LEN: usize = 64;
+pub const MAX_REALM_LEN: usize = 128;
+
+/// `(default, min, max)` of every duration and size setting.
+pub const TIMEOUT_MS: (u64, u64, u64) = (5_000, 1, 60_000);
+pub const REFRESH_INTERVAL_S: (u64, u64, u64) = (600, 10, 86_400);
+pub const MAX_STALE_S: (u64, u64, u64) = (86_400, 10, 30 * 86_400);
+pub const RETRY_INITIAL_MS: (u64, u64, u64) = (1_000, 100, 600_000);
+pub const RETRY_MAX_MS: (u64, u64, u64) = (60_000, 100, 3_600_000);
+pub const UNKNOWN_KID_MIN_INTERVAL_S: (u64, u64, u64) = (30, 1, 3_600);
+pub const COLD_START_MAX_WAIT_MS: (u64, u64, u64) = (3_000, 0, 60_000);
+/// Ten minutes of skew is already a broken clock; more would accept expired tokens.
+pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
+pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
+pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
+
+const DEFAULT_REALM: &str = "claimcheck";
+const DEFAULT_JOIN: &str = ",";
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+
+/// Headers the filter must never set: they frame or route the request, or carry the
+/// client's own state.
+const RESERVED_OUTPUT_HEADERS: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "cookie",
+];
+
+const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
+const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
+const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
+const SOURCE_CHOICES: &[&str] = &["header", "query", "cookie"];
+const SET_CHOICES: &[&str] = &["any", "all"];
+const NODE_CHOICES: &[&str] = &["claim", "all", "any", "not"];
+const OPERATORS: &[&str] = &[
+    "equals",
+    "one_of",
+    "contains",
+    "contains_all",
+    "contains_any",
+    "prefix",
+    "suffix",
+    "regex",
+    "exists",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+];
+
+struct Compiler {
+    errors: Vec<ConfigError>,
+    provider_names: Vec<String>,
+}
+
+pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
+    let mut c = Compiler {
+        errors: Vec::new(),
+        provider_names: raw
+            .providers
+            .0
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
+    };
+    if raw.providers.0.len() > MAX_PROVIDERS {
+        c.err("providers", K::TooMany { max: MAX_PROVIDERS });
+    }
+    if raw.rules.len() > MAX_RULES {
+        c.err("rules", K::TooMany { max: MAX_RULES });
+    }
+
+    let mut providers = Vec::new();
+    for (index, (name, p)) in raw.providers.0.iter().enumerate() {
+        if let Some(provider) = c.provider(ProviderId(index), name, p) {
+            providers.push(provider);
+        }
+    }
+    c.check_identity_headers(&providers);
+
+    let mut rules = Vec::new();
+    for (i, r) in raw.rules.iter().enumerate() {
+        let path = format!("rules[{i}]");
+        let name = match &r.name {
+            Some(n) if n.is_empty() => {
+                c.err(format!("{path}.name"), K::EmptyString);
+                path.clone()
+            }
+            Some(n) => n.clone(),
+            None => path.clone(),
+        };
+        if rules.iter().any(|x: &Rule| x.name == name) {
+            c.err(format!("{path}.name"), K::DuplicateRuleName(name.clone()));
+        }
+        let matcher = match &r.matcher {
+            Some(m) => c.request_match(&format!("{path}.match"), m),
+            None => Some(RequestMatch::default()),
+        };
+        let action = c.action(&path, r.action, r.require.as_ref());
+        if let (Some(matcher), Some(action)) = (matcher, action) {
+            rules.push(Rule {
+                name,
+                matcher,
+                action,
+                dry_run: r.dry_run.unwrap_or(raw.dry_run),
+            });
+        }
+    }
+    let default = c.action("default", raw.default.action, raw.default.require.as_ref());
+
+    let max_entries = match &raw.token_cache {
+        Some(tc) => c.range(
+            "token_cache.max_entries",
+            Some(tc.max_entries),
+            TOKEN_CACHE_ENTRIES,
+        ),
+        None => TOKEN_CACHE_ENTRIES.0,
+    };
+    let realm = match &raw.realm {
+        Some(realm) => {
+            let ok = !realm.is_empty()
+                && realm.len() <= MAX_REALM_LEN
+                && realm
+                    .bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                c.err("realm", K::InvalidRealm);
+            }
+            realm.clone()
+        }
+        None => DEFAULT_REALM.to_owned(),
+    };
+
+    match default {
+        Some(default) if c.errors.is_empty() => {
+            let mut identity_headers: Vec<String> = Vec::new();
+            for p in &providers {
+                let headers = p
+                    .claims_to_headers
+                    .iter()
+                    .map(|o| &o.header)
+                    .chain(p.payload_header.as_ref());
+                for h in headers {
+                    if !identity_headers.contains(h) {
+                        identity_headers.push(h.clone());
+                    }
+                }
+            }
+            Ok(Config {
+                providers,
+                rules,
+                default,
+                dry_run: raw.dry_run,
+                token_cache: TokenCache {
+                    max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
+                },
+                realm,
+                identity_headers,
+            })
+        }
+        _ => Err(ConfigErrors(c.errors)),
+    }
+}
+
+/// Counts the `Some`s among a set of optional fields.
+macro_rules! count_some {
+    ($($field:expr),+ $(,)?) => { 0usize $(+ usize::from($field.is_some()))+ };
+}
+
+impl Compiler {
+    fn err(&mut self, path: impl Into<String>, kind: K) {
+        self.errors.push(ConfigError::new(path, kind));
+    }
+
+    fn range(
+        &mut self,
+        path: &str,
+        value: Option<u64>,
+        (default, min, max): (u64, u64, u64),
+    ) -> u64 {
+        match value {
+            None => default,
+            Some(v) if v < min || v > max => {
+                self.err(path, K::OutOfRange { value: v, min, max });
+                default
+            }
+            Some(v) => v,
+        }
+    }
+
+    fn non_empty(&mut self, path: &str, value: &str) -> bool {
+        if value.is_empty() {
+            self.err(path, K::EmptyString);
+        }
+        !value.is_empty()
+    }
+
+    fn list_len<T>(&mut self, path: &str, list: &[T], allow_empty: bool) {
+        if list.is_empty() && !allow_empty {
+            self.err(path, K::EmptyList);
+        } else if list.len() > MAX_LIST {
+            self.err(path, K::TooMany { max: MAX_LIST });
+        }
+    }
+
+    fn provider_id(&mut self, path: &str, name: &str) -> Option<ProviderId> {
+        match self.provider_names.iter().position(|n| n == name) {
+            Some(i) => Some(ProviderId(i)),
+            None => {
+                self.err(path, K::UnknownProvider(name.to_owned()));
+                None
+            }
+        }
+    }
+
+    fn provider(&mut self, id: ProviderId, name: &str, p: &RawProvider) -> Option<Provider> {
+        let base = format!("providers.{name}");
+        let before = self.errors.len();
+        let valid_id = !name.is_empty()
+            && name.len() <= MAX_PROVIDER_ID_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_id {
+            self.err(base.clone(), K::InvalidProviderId(name.to_owned()));
+        }
+        self.non_empty(&format!("{base}.issuer"), &p.issuer);
+        for (i, aud) in p.audiences.iter().enumerate() {
+            self.non_empty(&format!("{base}.audiences[{i}]"), aud);
+        }
+
+        let algorithms = match &p.algorithms {
+            None => Algorithm::ALL
+                .into_iter()
+                .filter(|a| !a.is_symmetric())
+                .collect(),
+            Some(list) => {
+                self.list_len(&format!("{base}.algorithms"), list, false);
+                let mut algs: Vec<Algorithm> = Vec::new();
+                for (i, alg) in list.iter().enumerate() {
+                    if algs.contains(alg) {
+                        self.err(
+                            format!("{base}.algorithms[{i}]"),
+                            K::DuplicateAlgorithm(alg.as_str().to_owned()),
+                        );
+                    } else {
+                        algs.push(*alg);
+                    }
+                }
+                algs
+            }
+        };
+        let jwks = self.jwks(&base, p, &algorithms);
+
+        let r = p.refresh.as_ref();
+        let rp = format!("{base}.refresh");
+        let refresh = Refresh {
+            interval_s: self.range(
+                &format!("{rp}.interval_s"),
+                r.and_then(|r| r.interval_s),
+                REFRESH_INTERVAL_S,
+            ),
+            max_stale_s: self.range(
+                &format!("{rp}.max_stale_s"),
+                r.and_then(|r| r.max_stale_s),
+                MAX_STALE_S,
+            ),
+            retry_initial_ms: self.range(
+                &format!("{rp}.retry_initial_ms"),
+                r.and_then(|r| r.retry_initial_ms),
+                RETRY_INITIAL_MS,
+            ),
+            retry_max_ms: self.range(
+                &format!("{rp}.retry_max_ms"),
+                r.and_then(|r| r.retry_max_ms),
+                RETRY_MAX_MS,
+            ),
+            unknown_kid_min_interval_s: self.range(
+                &format!("{rp}.unknown_kid_min_interval_s"),
+                r.and_then(|r| r.unknown_kid_min_interval_s),
+                UNKNOWN_KID_MIN_INTERVAL_S,
+            ),
+        };
+        if refresh.max_stale_s < refresh.interval_s {
+            self.err(
+                format!("{rp}.max_stale_s"),
+                K::MaxStaleBelowInterval {
+                    max_stale_s: refresh.max_stale_s,
+                    interval_s: refresh.interval_s,
+                },
+            );
+        }
+        if refresh.retry_max_ms < refresh.retry_initial_ms {
+            self.err(
+                format!("{rp}.retry_max_ms"),
+                K::RetryMaxBelowInitial {
+                    retry_max_ms: refresh.retry_max_ms,
+                    retry_initial_ms: refresh.retry_initial_ms,
+                },
+            );
+        }
+        let cs = p.cold_start.as_ref();
+        let cold_start = ColdStart {
+            max_wait_ms: self.range(
+                &format!("{base}.cold_start.max_wait_ms"),
+                cs.and_then(|c| c.max_wait_ms),
+                COLD_START_MAX_WAIT_MS,
+            ),
+            on_timeout: match cs.and_then(|c| c.on_timeout) {
+                None | Some(RawOnTimeout::Unavailable) => OnTimeout::Unavailable,
+                Some(RawOnTimeout::Deny) => OnTimeout::Deny,
+            },
+        };
+
+        let sources = match &p.sources {
+            None => vec![TokenSource::Header {
+                name: "authorization".to_owned(),
+                prefix: "Bearer ".to_owned(),
+            }],
+            Some(list) => {
+                let sp = format!("{base}.sources");
+                if list.is_empty() {
+                    self.err(sp.clone(), K::EmptyList);
+                } else if list.len() > MAX_SOURCES {
+                    self.err(sp.clone(), K::TooMany { max: MAX_SOURCES });
+                }
+                list.iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| self.source(&format!("{sp}[{i}]"), s))
+                    .collect()
+            }
+        };
+
+        let mut claims = ClaimRequirements::new(p.issuer.clone());
+        claims.audiences = p.audiences.clone();
+        claims.clock_skew_s = self.range(
+            &format!("{base}.clock_skew_s"),
+            p.clock_skew_s,
+            CLOCK_SKEW_S,
+        );
+        claims.max_lifetime_s = p
+            .max_lifetime_s
+            .map(|v| self.range(&format!("{base}.max_lifetime_s"), Some(v), MAX_LIFETIME_S));
+        claims.require_exp = p.require_exp.unwrap_or(true);
+        for (i, text) in p.required_claims.iter().enumerate() {
+            match ClaimPath::parse(text) {
+                Ok(path) => claims.required_claims.push(path),
+                Err(e) => self.err(
+                    format!("{base}.required_claims[{i}]"),
+                    K::InvalidClaimPath(e),
+                ),
+            }
+        }
+
+        let mut outputs: Vec<HeaderOutput> = Vec::new();
+        let op = format!("{base}.claims_to_headers");
+        if p.claims_to_headers.len() > MAX_CLAIMS_TO_HEADERS {
+            self.err(
+                op.clone(),
+                K::TooMany {
+                    max: MAX_CLAIMS_TO_HEADERS,
+                },
+            );
+        }
+        for (i, o) in p.claims_to_headers.iter().enumerate() {
+            let path = format!("{op}[{i}]");
+            let claim = ClaimPath::parse(&o.claim)
+                .map_err(|e| self.err(format!("{path}.claim"), K::InvalidClaimPath(e)))
+                .ok();
+            let header = self.output_header(&format!("{path}.header"), &o.header);
+            let join = o.join.clone().unwrap_or_else(|| DEFAULT_JOIN.to_owned());
+            if join.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                self.err(format!("{path}.join"), K::InvalidHeaderValue);
+            }
+            if let Some(h) = &header {
+                if outputs.iter().any(|x| x.header == *h) {
+                    self.err(format!("{path}.header"), K::DuplicateHeader(h.clone()));
+                }
+            }
+            if let (Some(claim), Some(header)) = (claim, header) {
+                outputs.push(HeaderOutput {
+                    claim,
+                    header,
+                    join,
+                });
+            }
+        }
+        let payload_header = p.payload_header.as_ref().and_then(|h| {
+            let path = format!("{base}.payload_header");
+            let h = self.output_header(&path, h)?;
+            if outputs.iter().any(|x| x.header == h) {
+                self.err(path, K::DuplicateHeader(h.clone()));
+            }
+            Some(h)
+        });
+
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(Provider {
+            id,
+            name: name.to_owned(),
+            issuer: p.issuer.clone(),
+            algorithms,
+            jwks: jwks?,
+            refresh,
+            cold_start,
+            sources,
+            claims,
+            forward_token: p.forward_token,
+            claims_to_headers: outputs,
+            payload_header,
+        })
+    }
+
+    fn jwks(
+        &mut self,
+        base: &str,
+        p: &RawProvider,
+        algorithms: &[Algorithm],
+    ) -> Option<JwksSource> {
+        let path = format!("{base}.jwks");
+        let j = &p.jwks;
+        if count_some!(j.remote, j.oidc_discovery, j.inline) != 1 {
+            self.err(path, K::ExactlyOneOf(JWKS_CHOICES));
+            return None;
+        }
+        let hmac = algorithms.iter().any(|a| a.is_symmetric());
+        if hmac && j.inline.is_none() {
+            self.err(format!("{base}.algorithms"), K::HmacWithoutSecret);
+        }
+        if let Some(remote) = &j.remote {
+            let rp = format!("{path}.remote");
+            let target = self.target(&rp, &remote.cluster, &remote.uri, remote.timeout_ms);
+            return target.map(JwksSource::Remote);
+        }
+        if let Some(d) = &j.oidc_discovery {
+            let dp = format!("{path}.oidc_discovery");
+            let uri = match &d.uri {
+                Some(uri) => uri.clone(),
+                None => format!("{}{DISCOVERY_SUFFIX}", p.issuer.trim_end_matches('/')),
+            };
+            let at = if d.uri.is_some() {
+                format!("{dp}.uri")
+            } else {
+                dp.clone()
+            };
+            if split_url(&uri).is_none() {
+                self.err(at, K::NotAbsoluteUrl(uri.clone()));
+                return None;
+            }
+            return self
+                .target(&dp, &d.cluster, &uri, d.timeout_ms)
+                .map(JwksSource::OidcDiscovery);
+        }
+        let inline = j.inline.as_ref()?;
+        let ip = format!("{path}.inline");
+        let document: Value = match inline {
+            Value::Object(_) => inline.clone(),
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    self.err(ip, K::InlineJwksNotObject);
+                    return None;
+                }
+            },
+            _ => {
+                self.err(ip, K::InlineJwksNotObject);
+                return None;
+            }
+        };
+        let has_oct = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .is_some_and(|keys| {
+                keys.iter()
+                    .any(|k| k.get("kty").and_then(Value::as_str) == Some("oct"))
+            });
+        if hmac && !has_oct {
+            self.err(format!("{base}.algorithms"), K::HmacWithoutSecret);
+            return None;
+        }
+        if has_oct && !hmac {
+            self.err(ip, K::SecretWithoutHmac);
+            return None;
+        }
+        let bytes = document.to_string();
+        let policy = KeyPolicy {
+            algorithms: algorithms.to_vec(),
+        };
+        match KeySet::parse(bytes.as_bytes(), &policy) {
+            Ok(parsed) => Some(JwksSource::Inline(parsed)),
+            Err(e) => {
+                self.err(ip, K::InlineJwks(e));
+                None
+            }
+        }
+    }
+
+    fn target(
+        &mut self,
+        path: &str,
+        cluster: &str,
+        uri: &str,
+        timeout_ms: Option<u64>,
+    ) -> Option<HttpTarget> {
+        let cluster_ok = self.non_empty(&format!("{path}.cluster"), cluster);
+        let timeout_ms = self.range(&format!("{path}.timeout_ms"), timeout_ms, TIMEOUT_MS);
+        let Some((authority, request_path)) = split_url(uri) else {
+            self.err(format!("{path}.uri"), K::NotAbsoluteUrl(uri.to_owned()));
+            return None;
+        };
+        cluster_ok.then(|| HttpTarget {
+            cluster: cluster.to_owned(),
+            uri: uri.to_owned(),
+            authority,
+            path: request_path,
+            timeout_ms,
+        })
+    }
+
+    fn source(&mut self, path: &str, s: &RawSource) -> Option<TokenSource> {
+        if count_some!(s.header, s.query, s.cookie) != 1 {
+            self.err(path, K::ExactlyOneOf(SOURCE_CHOICES));
+            return None;
+        }
+        if s.prefix.is_some() && s.header.is_none() {
+            self.err(format!("{path}.prefix"), K::PrefixWithoutHeader);
+            return None;
+        }
+        if let Some(header) = &s.header {
+            let name = self.header_name(&format!("{path}.header"), header)?;
+            let prefix = s.prefix.clone().unwrap_or_default();
+            if prefix.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+                self.err(format!("{path}.prefix"), K::InvalidHeaderValue);
+                return None;
+            }
+            return Some(TokenSource::Header { name, prefix });
+        }
+        if let Some(param) = &s.query {
+            return self
+                .non_empty(&format!("{path}.query"), param)
+                .then(|| TokenSource::Query {
+                    param: param.clone(),
+                });
+        }
+        let cookie = s.cookie.as_ref()?;
+        let p = format!("{path}.cookie");
+        if !self.non_empty(&p, cookie) {
+            return None;
+        }
+        if !cookie.bytes().all(is_tchar) {
+            self.err(p, K::InvalidHeaderName(cookie.clone()));
+            return None;
+        }
+        Some(TokenSource::Cookie {
+            name: cookie.clone(),
+        })
+    }
+
+    /// A header name to match or read: valid token, not a pseudo-header; lowercased.
+    fn header_name(&mut self, path: &str, name: &str) -> Option<String> {
+        if name.starts_with(':') {
+            self.err(path, K::PseudoHeader(name.to_owned()));
+            return None;
+        }
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            self.err(path, K::InvalidHeaderName(name.to_owned()));
+            return None;
+        }
+        Some(name.to_ascii_lowercase())
+    }
+
+    /// A header name the filter sets.
+    fn output_header(&mut self, path: &str, name: &str) -> Option<String> {
+        let name = self.header_name(path, name)?;
+        if RESERVED_OUTPUT_HEADERS.contains(&name.as_str()) {
+            self.err(path, K::ReservedHeader(name));
+            return None;
+        }
+        Some(name)
+    }
+
+    /// Identity headers are stripped from client requests before the token is read;
+    /// one that is also a token source header would strip the token.
+    fn check_identity_headers(&mut self, providers: &[Provider]) {
+        let sources: Vec<&str> = providers
+            .iter()
+            .flat_map(|p| &p.sources)
+            .filter_map(|s| match s {
+                TokenSource::Header { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        for p in providers {
+            for (i, o) in p.claims_to_headers.iter().enumerate() {
+                if sources.contains(&o.header.as_str()) {
+                    self.err(
+                        format!("providers.{}.claims_to_headers[{i}].header", p.name),
+                        K::IdentityHeaderIsTokenSource(o.header.clone()),
+                    );
+                }
+            }
+            if let Some(h) = &p.payload_header {
+                if sources.contains(&h.as_str()) {
+                    self.err(
+                        format!("providers.{}.payload_header", p.name),
+                        K::IdentityHeaderIsTokenSource(h.clone()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn action(
+        &mut self,
+        path: &str,
+        kind: RawActionKind,
+        require: Option<&RawRequire>,
+    ) -> Option<Action> {
+        match (kind, require) {
+            (RawActionKind::Allow, None) => Some(Action::Allow),
+            (RawActionKind::Deny, None) => Some(Action::Deny),
+            (RawActionKind::Allow | RawActionKind::Deny, Some(_)) => {
+                self.err(format!("{path}.require"), K::RequireNotAllowed);
+                None
+            }
+            (RawActionKind::Require, None) => {
+                self.err(format!("{path}.require"), K::RequireMissing);
+                None
+            }
+            (RawActionKind::Require, Some(r)) => {
+                let rp = format!("{path}.require");
+                let providers = self.provider_set(&format!("{rp}.providers"), &r.providers);
+                let claims = match &r.claims {
+                    Some(c) => Some(self.condition(&format!("{rp}.claims"), c, 1)?),
+                    None => None,
+                };
+                Some(Action::Require(Requirement {
+                    providers: providers?,
+                    claims,
+                }))
+            }
+        }
+    }
+
+    fn provider_set(&mut self, path: &str, set: &RawProviderSet) -> Option<ProviderSet> {
+        let (names, key, all) = match (&set.any, &set.all) {
+            (Some(any), None) => (any, "any", false),
+            (None, Some(all)) => (all, "all", true),
+            _ => {
+                self.err(path, K::ExactlyOneOf(SET_CHOICES));
+                return None;
+            }
+        };
+        let lp = format!("{path}.{key}");
+        self.list_len(&lp, names, false);
+        let mut ids = Vec::new();
+        let mut ok = !names.is_empty();
+        for (i, name) in names.iter().enumerate() {
+            match self.provider_id(&format!("{lp}[{i}]"), name) {
+                Some(id) if !ids.contains(&id) => ids.push(id),
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(if all {
+            ProviderSet::All(ids)
+        } else {
+            ProviderSet::Any(ids)
+        })
+    }
+
+    fn request_match(&mut self, path: &str, m: &RawMatch) -> Option<RequestMatch> {
+        let before = self.errors.len();
+        let mut out = RequestMatch::default();
+        if let Some(p) = &m.path {
+            out.path = self.path_matcher(&format!("{path}.path"), p);
+        }
+        if let Some(methods) = &m.methods {
+            let mp = format!("{path}.methods");
+            self.list_len(&mp, methods, false);
+            for (i, method) in methods.iter().enumerate() {
+                if method.is_empty() || !method.bytes().all(is_tchar) {
+                    self.err(format!("{mp}[{i}]"), K::InvalidMethod(method.clone()));
+                } else {
+                    out.methods.push(method.to_ascii_uppercase());
+                }
+            }
+        }
+        if let Some(hosts) = &m.hosts {
+            let hp = format!("{path}.hosts");
+            self.list_len(&hp, hosts, false);
+            for (i, host) in hosts.iter().enumerate() {
+                match HostPattern::parse(host) {
+                    Some(h) => out.hosts.push(h),
+                    None => self.err(format!("{hp}[{i}]"), K::InvalidHost(host.clone())),
+                }
+            }
+        }
+        if let Some(headers) = &m.headers {
+            let hp = format!("{path}.headers");
+            self.list_len(&hp, headers, true);
+            for (i, h) in headers.iter().enumerate() {
+                if let Some(matcher) = self.header_matcher(&format!("{hp}[{i}]"), h) {
+                    out.headers.push(matcher);
+                }
+            }
+        }
+        if let Some(route) = &m.route_name {
+            if self.non_empty(&format!("{path}.route_name"), route) {
+                out.route_name = Some(route.clone());
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    fn path_matcher(&mut self, path: &str, p: &RawPathMatch) -> Option<PathMatcher> {
+        if count_some!(p.exact, p.prefix, p.template, p.regex) != 1 {
+            self.err(path, K::ExactlyOneOf(PATH_CHOICES));
+            return None;
+        }
+        if let Some(exact) = &p.exact {
+            return self
+                .non_empty(&format!("{path}.exact"), exact)
+                .then(|| PathMatcher::Exact(exact.clone()));
+        }
+        if let Some(prefix) = &p.prefix {
+            return self
+                .non_empty(&format!("{path}.prefix"), prefix)
+                .then(|| PathMatcher::Prefix(prefix.clone()));
+        }
+        if let Some(template) = &p.template {
+            return match PathTemplate::parse(template) {
+                Ok(t) => Some(PathMatcher::Template(t)),
+                Err(e) => {
+                    self.err(format!("{path}.template"), K::InvalidTemplate(e));
+                    None
+                }
+            };
+        }
+        let regex = p.regex.as_ref()?;
+        self.pattern(&format!("{path}.regex"), regex)
+            .map(PathMatcher::Regex)
+    }
+
+    fn pattern(&mut self, path: &str, source: &str) -> Option<Pattern> {
+        match Pattern::new(source) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.err(path, K::InvalidRegex(e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn header_matcher(&mut self, path: &str, h: &RawHeaderMatch) -> Option<HeaderMatcher> {
+        let name = self.header_name(&format!("{path}.name"), &h.name);
+        if count_some!(h.exact, h.prefix, h.regex, h.present) != 1 {
+            self.err(path, K::ExactlyOneOf(HEADER_CHOICES));
+            return None;
+        }
+        let test = if let Some(v) = &h.exact {
+            HeaderTest::Exact(v.clone())
+        } else if let Some(v) = &h.prefix {
+            HeaderTest::Prefix(v.clone())
+        } else if let Some(v) = &h.regex {
+            HeaderTest::Regex(self.pattern(&format!("{path}.regex"), v)?)
+        } else {
+            HeaderTest::Present(h.present?)
+        };
+        Some(HeaderMatcher { name: name?, test })
+    }
+
+    fn condition(&mut self, path: &str, c: &RawCondition, depth: usize) -> Option<Condition> {
+        if depth > MAX_CONDITION_DEPTH {
+            self.err(
+                path,
+                K::TooDeep {
+                    max: MAX_CONDITION_DEPTH,
+                },
+            );
+            return None;
+        }
+        let operators = count_some!(
+            c.equals,
+            c.one_of,
+            c.contains,
+            c.contains_all,
+            c.contains_any,
+            c.prefix,
+            c.suffix,
+            c.regex,
+            c.exists,
+            c.gt,
+            c.gte,
+            c.lt,
+            c.lte,
+        );
+        let combinators = count_some!(c.all, c.any, c.not);
+        let Some(claim) = &c.claim else {
+            if operators > 0 || combinators != 1 {
+                self.err(path, K::ExactlyOneOf(NODE_CHOICES));
+                return None;
+            }
+            return self.combinator(path, c, depth);
+        };
+        if combinators > 0 {
+            self.err(path, K::ExactlyOneOf(NODE_CHOICES));
+            return None;
+        }
+        if operators != 1 {
+            self.err(path, K::ExactlyOneOf(OPERATORS));
+            return None;
+        }
+        let claim_path = match ClaimPath::parse(claim) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.err(format!("{path}.claim"), K::InvalidClaimPath(e));
+                None
+            }
+        };
+        let op = self.operator(path, c)?;
+        Some(Condition::Claim {
+            path: claim_path?,
+            op,
+        })
+    }
+
+    fn combinator(&mut self, path: &str, c: &RawCondition, depth: usize) -> Option<Condition> {
+        if let Some(inner) = &c.not {
+            let inner = self.condition(&format!("{path}.not"), inner, depth + 1)?;
+            return Some(Condition::Not(Box::new(inner)));
+        }
+        let (items, key, all) = match (&c.all, &c.any) {
+            (Some(items), _) => (items, "all", true),
+            (_, Some(items)) => (items, "any", false),
+            _ => return None,
+        };
+        let lp = format!("{path}.{key}");
+        self.list_len(&lp, items, false);
+        let before = self.errors.len();
+        let compiled: Vec<Condition> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.condition(&format!("{lp}[{i}]"), item, depth + 1))
+            .collect();
+        if self.errors.len() != before || compiled.is_empty() {
+            return None;
+        }
+        Some(if all {
+            Condition::All(compiled)
+        } else {
+            Condition::Any(compiled)
+        })
+    }
+
+    fn operator(&mut self, path: &str, c: &RawCondition) -> Option<Operator> {
+        if let Some(v) = &c.equals {
+            return self
+                .scalar(&format!("{path}.equals"), v)
+                .map(Operator::Equals);
+        }
+        if let Some(v) = &c.contains {
+            return self
+                .scalar(&format!("{path}.contains"), v)
+                .map(Operator::Contains);
+        }
+        if let Some(list) = &c.one_of {
+            return self
+                .scalars(&format!("{path}.one_of"), list)
+                .map(Operator::OneOf);
+        }
+        if let Some(list) = &c.contains_all {
+            return self
+                .scalars(&format!("{path}.contains_all"), list)
+                .map(Operator::ContainsAll);
+        }
+        if let Some(list) = &c.contains_any {
+            return self
+                .scalars(&format!("{path}.contains_any"), list)
+                .map(Operator::ContainsAny);
+        }
+        if let Some(v) = &c.prefix {
+            return Some(Operator::Prefix(v.clone()));
+        }
+        if let Some(v) = &c.suffix {
+            return Some(Operator::Suffix(v.clone()));
+        }
+        if let Some(v) = &c.regex {
+            return self
+                .pattern(&format!("{path}.regex"), v)
+                .map(Operator::Regex);
+        }
+        if let Some(v) = c.exists {
+            return Some(Operator::Exists(v));
+        }
+        type MakeNumeric = fn(serde_json::Number) -> Operator;
+        let numeric: [(&str, &Option<Value>, MakeNumeric); 4] = [
+            ("gt", &c.gt, Operator::Gt),
+            ("gte", &c.gte, Operator::Gte),
+            ("lt", &c.lt, Operator::Lt),
+            ("lte", &c.lte, Operator::Lte),
+        ];
+        for (key, value, make) in numeric {
+            match value {
+                Some(Value::Number(n)) => return Some(make(n.clone())),
+                Some(_) => {
+                    self.err(format!("{path}.{key}"), K::NotANumber);
+                    return None;
+                }
+                None => {}
+            }
+        }
+        None
+    }
+
+    fn scalar(&mut self, path: &str, value: &Value) -> Option<Scalar> {
+        match value {
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Number(n) => Some(Scalar::Number(n.clone())),
+            Value::String(s) => Some(Scalar::String(s.clone())),
+            _ => {
+                self.err(path, K::NotAScalar);
+                None
+            }
+        }
+    }
+
+    fn scalars(&mut self, path: &str, list: &[Value]) -> Option<Vec<Scalar>> {
+        self.list_len(path, list, false);
+        let before = self.errors.len();
+        let out: Vec<Scalar> = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.scalar(&format!("{path}[{i}]"), v))
+            .collect();
+        (self.errors.len() == before && !out.is_empty()).then_some(out)
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`: the characters of a header name (and method, cookie name).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `(authority, path)` of an absolute `http`/`https` URL without userinfo; the
+/// fragment is dropped, an empty path becomes `/`.
+fn split_url(uri: &str) -> Option<(String, String)> {
+    let lower = uri
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        uri.get(8..)?
+    } else if lower.starts_with("http://") {
+        uri.get(7..)?
+    } else {
+        return None;
+    };
+    if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    let rest = rest.split('#').next().unwrap_or("");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = rest.get(..end)?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let path = rest.get(end..)?;
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    Some((authority.to_owned(), path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_authority_and_path() {
+        let cases = [
+            (
+                "https://idp.example.com/.well-known/jwks.json",
+                Some(("idp.example.com", "/.well-known/jwks.json")),
+            ),
+            ("http://idp:8080", Some(("idp:8080", "/"))),
+            ("HTTPS://idp?x=1#frag", Some(("idp", "/?x=1"))),
+            ("idp.example.com/jwks", None),
+            ("ftp://idp/jwks", None),
+            ("https:///jwks", None),
+            ("https://user@idp/jwks", None),
+            ("https://idp/a b", None),
+        ];
+        for (uri, want) in cases {
+            let got = split_url(uri);
+            let want = want.map(|(a, p)| (a.to_owned(), p.to_owned()));
+            assert_eq!(got, want, "{uri}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The configuration as the user writes it. Every struct refuses unknown fields, so
+//! a typo (`audience` for `audiences`) is an error with its path, not a silently
+//! ignored security setting. "Exactly one of" choices are optional fields checked in
+//! `compile`, so the error names the choice and its path.
+
+use crate::jwt::Algorithm;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt;
+use std::marker::PhantomData;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Configuration")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "claimcheck configuration"))]
+pub struct RawConfig {
+    /// Token issuers, by id. The id is used in rules and in metric names.
+    #[serde(default)]
+    pub providers: OrderedMap<RawProvider>,
+    /// Tried in order; the first rule whose `match` holds decides.
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    /// The action when no rule matches.
+    pub default: RawDefault,
+    /// Evaluate, log and count would-be refusals, but let every request through.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub token_cache: Option<RawTokenCache>,
+    /// `realm` of `WWW-Authenticate` (default `claimcheck`).
+    pub realm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Provider")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawProvider {
+    /// Exact `iss` value of this provider's tokens.
+    pub issuer: String,
+    /// Accepted `aud` values (any of); omitted = no audience check.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Accepted algorithms. Default: every asymmetric algorithm; HS* only when listed.
+    pub algorithms: Option<Vec<Algorithm>>,
+    pub jwks: RawJwks,
+    pub refresh: Option<RawRefresh>,
+    pub cold_start: Option<RawColdStart>,
+    /// Where the token is. Default: `Authorization: Bearer`.
+    pub sources: Option<Vec<RawSource>>,
+    pub clock_skew_s: Option<u64>,
+    pub max_lifetime_s: Option<u64>,
+    pub require_exp: Option<bool>,
+    /// Claims (dot paths) that must be present.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Keep the token on the request sent upstream (default false: removed).
+    #[serde(default)]
+    pub forward_token: bool,
+    #[serde(default)]
+    pub claims_to_headers: Vec<RawClaimToHeader>,
+    /// Header receiving the token's base64url payload segment.
+    pub payload_header: Option<String>,
+}
+
+/// Exactly one of `remote`, `oidc_discovery`, `inline`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Jwks")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawJwks {
+    pub remote: Option<RawRemote>,
+    pub oidc_discovery: Option<RawDiscovery>,
+    /// A JWKS object, or a string holding one.
+    pub inline: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Remote")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRemote {
+    /// Envoy cluster that reaches the JWKS host.
+    pub cluster: String,
+    /// Absolute http(s) URL of the JWKS.
+    pub uri: String,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Discovery")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawDiscovery {
+    pub cluster: String,
+    /// Default: `<issuer>/.well-known/openid-configuration`.
+    pub uri: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Refresh")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRefresh {
+    pub interval_s: Option<u64>,
+    pub max_stale_s: Option<u64>,
+    pub retry_initial_ms: Option<u64>,
+    pub retry_max_ms: Option<u64>,
+    pub unknown_kid_min_interval_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ColdStart")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawColdStart {
+    pub max_wait_ms: Option<u64>,
+    pub on_timeout: Option<RawOnTimeout>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "OnTimeout")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawOnTimeout {
+    /// 503 with `Retry-After`.
+    Unavailable,
+    /// 401 `invalid_token`.
+    Deny,
+}
+
+/// Exactly one of `header` (with optional `prefix`), `query`, `cookie`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Source")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawSource {
+    pub header: Option<String>,
+    /// Scheme and separator, e.g. `"Bearer "`; the scheme compares case-insensitively.
+    pub prefix: Option<String>,
+    pub query: Option<String>,
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ClaimToHeader")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawClaimToHeader {
+    pub claim: String,
+    pub header: String,
+    /// Separator for array claims (default `,`).
+    pub join: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "TokenCache")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawTokenCache {
+    /// Verified tokens kept per worker; 0 disables the cache.
+    pub max_entries: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Rule")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRule {
+    /// Shown in logs, metrics and explain output (default `rules[i]`).
+    pub name: Option<String>,
+    #[serde(rename = "match")]
+    pub matcher: Option<RawMatch>,
+    pub action: RawActionKind,
+    /// Mandatory when `action` is `require`.
+    pub require: Option<RawRequire>,
+    /// Overrides the global `dry_run` for this rule (staged roll-out).
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "DefaultAction")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawDefault {
+    pub action: RawActionKind,
+    pub require: Option<RawRequire>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "Action")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawActionKind {
+    Allow,
+    Deny,
+    Require,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Match")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawMatch {
+    pub path: Option<RawPathMatch>,
+    /// Any of.
+    pub methods: Option<Vec<String>>,
+    /// Any of; a leading `*.` matches subdomains; the port is ignored.
+    pub hosts: Option<Vec<String>>,
+    /// All of.
+    pub headers: Option<Vec<RawHeaderMatch>>,
+    /// Envoy's `xds.route_name`.
+    pub route_name: Option<String>,
+}
+
+/// Exactly one of `exact`, `prefix`, `template`, `regex` (full match).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "PathMatch")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawPathMatch {
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    /// `{name}` or `*` = one segment, `**` (last) = any rest.
+    pub template: Option<String>,
+    pub regex: Option<String>,
+}
+
+/// `name` and exactly one of `exact`, `prefix`, `regex` (full match), `present`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "HeaderMatch")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawHeaderMatch {
+    pub name: String,
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    pub regex: Option<String>,
+    pub present: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Require")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRequire {
+    pub providers: RawProviderSet,
+    pub claims: Option<RawCondition>,
+}
+
+/// Exactly one of `any`, `all`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ProviderSet")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawProviderSet {
+    pub any: Option<Vec<String>>,
+    pub all: Option<Vec<String>>,
+}
+
+/// Either `claim` with exactly one operator, or exactly one of `all`, `any`, `not`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Condition")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawCondition {
+    /// Dot path of the claim, e.g. `org.tier`.
+    pub claim: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<SchemaScalar>"))]
+    pub equals: Option<Value>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SchemaScalar>>"))]
+    pub one_of: Option<Vec<Value>>,
+    /// Array element, or space-delimited word of a string claim (`scope`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<SchemaScalar>"))]
+    pub contains: Option<Value>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SchemaScalar>>"))]
+    pub contains_all: Option<Vec<Value>>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SchemaScalar>>"))]
+    pub contains_any: Option<Vec<Value>>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    /// Full match.
+    pub regex: Option<String>,
+    /// `true`: present (not null); `false`: absent or null.
+    pub exists: Option<bool>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
+    pub gt: Option<Value>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
+    pub gte: Option<Value>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
+    pub lt: Option<Value>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
+    pub lte: Option<Value>,
+    pub all: Option<Vec<RawCondition>>,
+    pub any: Option<Vec<RawCondition>>,
+    pub not: Option<Box<RawCondition>>,
+}
+
+/// A JSON scalar, for the schema of condition literals.
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged, rename = "Scalar")]
+#[allow(dead_code)]
+enum SchemaScalar {
+    String(String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// A JSON object read in document order that refuses duplicate keys: serde's maps
+/// keep the last duplicate silently, which would let a second `"corp"` provider
+/// replace the first unnoticed. Order matters: provider ids follow it.
+#[derive(Debug)]
+pub struct OrderedMap<T>(pub Vec<(String, T)>);
+
+impl<T> Default for OrderedMap<T> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrderedMap<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for MapVisitor<T> {
+            type Value = OrderedMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, T)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if entries.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate key {key:?}"
+                        )));
+                    }
+                    let value = map.next_value::<T>()?;
+                    entries.push((key, value));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema> schemars::JsonSchema for OrderedMap<T> {
+    fn schema_name() -> String {
+        format!("Map_of_{}", T::schema_name())
+    }
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        gen.subschema_for::<std::collections::BTreeMap<String, T>>()
+    }
+}

@@ -1,0 +1,104 @@
+//! Carrying out a decision on the current stream: edit the request headers and continue, or
+//! send the refusal. Written against raw host calls so the root context can use it too, for a
+//! parked request, after `set_effective_context`.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+use crate::authorize::Verdict;
+use crate::decision::{Allow, Decision, Denial};
+use crate::request::Request;
+
+use super::metrics;
+use super::state::VmState;
+
+/// What the stream should do after the decision was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    /// A local response was sent; the request must not go upstream.
+    Stop,
+}
+
+pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
+    match &verdict.decision {
+        Decision::Allow(allow) => {
+            allow_request(allow);
+            count_allowed(state, verdict);
+            Next::Continue
+        }
+        Decision::Deny(denial) => refuse(state, request, verdict, denial),
+    }
+}
+
+fn allow_request(allow: &Allow) {
+    for name in &allow.headers_to_remove {
+        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    }
+    if let Some(path) = &allow.path_rewrite {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
+    }
+    for (name, value) in &allow.headers_to_set {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+}
+
+fn count_allowed(state: &VmState, verdict: &Verdict) {
+    state.metrics.increment(metrics::ALLOWED);
+    if let Some(name) = provider_name(state, verdict) {
+        state.metrics.increment(&metrics::provider_allowed(name));
+    }
+}
+
+fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial) -> Next {
+    let response = denial.response(&state.config.realm);
+    let reason = response.reason_code;
+    let provider = provider_name(state, verdict).unwrap_or("-");
+    let rule = verdict.rule.as_deref().unwrap_or("default");
+    if state.config.dry_run {
+        log::info!(
+            "claimcheck: dry-run would deny {} {} rule={rule} provider={provider} reason={reason} status={}",
+            request.method,
+            request.path_only(),
+            response.status
+        );
+        state.metrics.increment(&metrics::dry_run_denied(reason));
+        for name in state.config.identity_header_names() {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+        }
+        return Next::Continue;
+    }
+    log::info!(
+        "claimcheck: denied {} {} rule={rule} provider={provider} reason={reason} status={}",
+        request.method,
+        request.path_only(),
+        response.status
+    );
+    state.metrics.increment(metrics::DENIED);
+    state.metrics.increment(&metrics::denied(reason));
+    if verdict.provider.is_some() {
+        state
+            .metrics
+            .increment(&metrics::provider_denied(provider, reason));
+    }
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    if let Some(challenge) = &response.www_authenticate {
+        headers.push(("www-authenticate", challenge));
+    }
+    if let Some(retry_after) = &response.retry_after {
+        headers.push(("retry-after", retry_after));
+    }
+    let _ = hostcalls::send_http_response(
+        u32::from(response.status),
+        headers,
+        Some(response.body.as_bytes()),
+    );
+    Next::Stop
+}
+
+fn provider_name<'a>(state: &'a VmState, verdict: &Verdict) -> Option<&'a str> {
+    verdict
+        .provider
+        .and_then(|id| state.config.providers.get(id))
+        .map(|provider| provider.name.as_str())
+}

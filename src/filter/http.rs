@@ -1,0 +1,108 @@
+//! The HTTP context: one per request. It copies the request out of the host once, asks the
+//! core for a decision, and applies it — or parks the request with the root until the keys it
+//! needs arrive.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+use crate::authorize::{Outcome, WaitCause};
+use crate::request::Request;
+
+use super::apply::{apply, Next};
+use super::metrics;
+use super::root::now_ms;
+use super::state::{Parked, VmState};
+
+pub struct Http {
+    pub context_id: u32,
+    pub state: Rc<RefCell<VmState>>,
+}
+
+impl Context for Http {
+    /// The stream ended (possibly the client gave up while parked): forget it.
+    fn on_done(&mut self) -> bool {
+        let mut state = self.state.borrow_mut();
+        state
+            .parked
+            .retain(|parked| parked.context_id != self.context_id);
+        true
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let mut state = self.state.borrow_mut();
+        let request = read_request(state.config.uses_route_name);
+        let now = now_ms();
+        match state.evaluate(&request, now, false) {
+            Outcome::Decided(verdict) => {
+                count_cache(&state, verdict.cache_hit);
+                match apply(&state, &request, &verdict) {
+                    Next::Continue => Action::Continue,
+                    Next::Stop => Action::Pause,
+                }
+            }
+            Outcome::Wait { provider, cause } => {
+                let wait_ms = state
+                    .config
+                    .providers
+                    .get(provider)
+                    .map_or(0, |p| p.cold_start.max_wait_ms);
+                if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
+                    remote.request_refetch();
+                }
+                log::debug!(
+                    "claimcheck: request waits for keys of provider {provider} ({cause:?})"
+                );
+                state.metrics.increment(metrics::PAUSED);
+                state.parked.push(Parked {
+                    context_id: self.context_id,
+                    request,
+                    provider,
+                    deadline_ms: now.saturating_add(wait_ms),
+                });
+                Action::Pause
+            }
+        }
+    }
+}
+
+pub(super) fn count_cache(state: &VmState, hit: Option<bool>) {
+    match hit {
+        Some(true) => state.metrics.increment(metrics::CACHE_HIT),
+        Some(false) => state.metrics.increment(metrics::CACHE_MISS),
+        None => {}
+    }
+}
+
+/// Copies what the core needs out of the host. The route name is a property lookup (a host
+/// call), so it is read only when some rule matches on it.
+fn read_request(with_route_name: bool) -> Request {
+    let mut request = Request::default();
+    let pairs = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+    let mut headers = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        match name.as_str() {
+            ":method" => request.method = value,
+            ":path" => request.path = value,
+            ":authority" => request.host = value,
+            "host" if request.host.is_empty() => {
+                request.host = value.clone();
+                headers.push((name, value));
+            }
+            _ => headers.push((name.to_ascii_lowercase(), value)),
+        }
+    }
+    request.headers = headers;
+    if with_route_name {
+        request.route_name = hostcalls::get_property(vec!["xds", "route_name"])
+            .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+    }
+    request
+}

@@ -1,0 +1,88 @@
+//! Every statistic the filter emits, in one list.
+//!
+//! Envoy shows them under `/stats` with the prefix `wasmcustom.`. Names are stable API:
+//! dashboards and alerts are built on them.
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `claimcheck.requests.allowed` | counter | requests let through |
+//! | `claimcheck.requests.denied` | counter | requests refused (all reasons) |
+//! | `claimcheck.requests.denied.<reason>` | counter | refused, per reason code |
+//! | `claimcheck.requests.dry_run_denied.<reason>` | counter | would have been refused (dry run) |
+//! | `claimcheck.requests.paused` | counter | requests that waited for keys |
+//! | `claimcheck.provider.<provider>.allowed` | counter | allowed with this provider's token |
+//! | `claimcheck.provider.<provider>.denied.<reason>` | counter | refused while checking this provider |
+//! | `claimcheck.jwks.<provider>.fetch_ok` | counter | fetches that produced usable keys (this VM) |
+//! | `claimcheck.jwks.<provider>.fetch_failed.<failure>` | counter | failed fetches, per failure code |
+//! | `claimcheck.jwks.<provider>.stale` | gauge | 1 while serving keys past a failed refresh |
+//! | `claimcheck.cache.hit` / `claimcheck.cache.miss` | counter | verified-token cache lookups |
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+/// Lazily defined metrics of one VM. Defining is a host call, so each name is defined once
+/// and its id remembered.
+#[derive(Default)]
+pub struct Metrics {
+    ids: RefCell<HashMap<String, u32>>,
+}
+
+impl Metrics {
+    pub fn increment(&self, name: &str) {
+        if let Some(id) = self.id(MetricType::Counter, name) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    pub fn set_gauge(&self, name: &str, value: u64) {
+        if let Some(id) = self.id(MetricType::Gauge, name) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
+    fn id(&self, kind: MetricType, name: &str) -> Option<u32> {
+        if let Some(id) = self.ids.borrow().get(name) {
+            return Some(*id);
+        }
+        let id = hostcalls::define_metric(kind, name).ok()?;
+        self.ids.borrow_mut().insert(name.to_owned(), id);
+        Some(id)
+    }
+}
+
+pub const ALLOWED: &str = "claimcheck.requests.allowed";
+pub const DENIED: &str = "claimcheck.requests.denied";
+pub const PAUSED: &str = "claimcheck.requests.paused";
+pub const CACHE_HIT: &str = "claimcheck.cache.hit";
+pub const CACHE_MISS: &str = "claimcheck.cache.miss";
+
+pub fn denied(reason: &str) -> String {
+    format!("claimcheck.requests.denied.{reason}")
+}
+
+pub fn dry_run_denied(reason: &str) -> String {
+    format!("claimcheck.requests.dry_run_denied.{reason}")
+}
+
+pub fn provider_allowed(provider: &str) -> String {
+    format!("claimcheck.provider.{provider}.allowed")
+}
+
+pub fn provider_denied(provider: &str, reason: &str) -> String {
+    format!("claimcheck.provider.{provider}.denied.{reason}")
+}
+
+pub fn fetch_ok(provider: &str) -> String {
+    format!("claimcheck.jwks.{provider}.fetch_ok")
+}
+
+pub fn fetch_failed(provider: &str, failure: &str) -> String {
+    format!("claimcheck.jwks.{provider}.fetch_failed.{failure}")
+}
+
+pub fn stale(provider: &str) -> String {
+    format!("claimcheck.jwks.{provider}.stale")
+}

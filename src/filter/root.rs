@@ -1,0 +1,265 @@
+//! The root context: one per VM. It compiles the configuration, keeps each provider's keys
+//! fresh (fetching on ticks, never from `on_configure`, which not every host allows), and
+//! finishes the requests parked while keys load.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+
+use crate::authorize::{Outcome, VerifiedCache};
+use crate::config::{self, Config, JwksSource, Provider};
+use crate::keys::FetchPolicy;
+
+use super::apply::apply;
+use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
+use super::http::{count_cache, Http};
+use super::metrics::{self, Metrics};
+use super::state::{ProviderKeys, VmState};
+
+/// Tick period while requests wait or keys load: bounds the extra latency of a cold start.
+const FAST_TICK: Duration = Duration::from_millis(50);
+/// Tick period otherwise: refresh times are in seconds, so this is precise enough.
+const SLOW_TICK: Duration = Duration::from_millis(1000);
+
+#[derive(Default)]
+pub struct Root {
+    state: Option<Rc<RefCell<VmState>>>,
+    fast_ticks: Option<bool>,
+}
+
+/// Milliseconds since the epoch, from the host's clock.
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(state) = self.state.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let progress = {
+            let mut state = state.borrow_mut();
+            let found = state.providers.iter_mut().enumerate().find_map(|(id, keys)| match keys {
+                ProviderKeys::Remote(remote) if remote.owns_call(token_id) => Some(id),
+                _ => None,
+            });
+            let Some(id) = found else {
+                return;
+            };
+            let Some(remote) = state.remote(id) else {
+                return;
+            };
+            let progress = remote.on_response(now, num_headers, body_size);
+            note_progress(&mut state, id, progress);
+            progress
+        };
+        if progress.record_changed {
+            finish_parked(&state, now);
+        }
+        self.schedule_ticks();
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = if plugin_configuration_size == 0 {
+            Vec::new()
+        } else {
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let config = match config::load(&bytes) {
+            Ok(config) => config,
+            Err(errors) => {
+                log::error!("claimcheck: configuration rejected: {errors}");
+                return false;
+            }
+        };
+        let vm = random_u64();
+        let providers = config
+            .providers
+            .iter()
+            .map(|provider| provider_keys(provider, vm))
+            .collect();
+        log::info!(
+            "claimcheck: configured {} provider(s), {} rule(s){}",
+            config.providers.len(),
+            config.rules.len(),
+            if config.dry_run { ", dry run" } else { "" }
+        );
+        self.state = Some(Rc::new(RefCell::new(VmState {
+            cache: VerifiedCache::new(config.token_cache_entries),
+            config: Rc::new(config),
+            providers,
+            parked: Vec::new(),
+            metrics: Metrics::default(),
+            vm,
+        })));
+        self.fast_ticks = None;
+        self.schedule_ticks();
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(state) = self.state.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let mut changed = false;
+        {
+            let mut state = state.borrow_mut();
+            let vm = state.vm;
+            for id in 0..state.providers.len() {
+                let Some(remote) = state.remote(id) else {
+                    continue;
+                };
+                let progress = remote.tick(vm, now);
+                changed |= progress.record_changed;
+                note_progress(&mut state, id, progress);
+            }
+        }
+        let _ = changed;
+        finish_parked(&state, now);
+        self.schedule_ticks();
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let state = self.state.clone()?;
+        Some(Box::new(Http { context_id, state }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    /// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
+    /// change.
+    fn schedule_ticks(&mut self) {
+        let busy = self
+            .state
+            .as_ref()
+            .is_some_and(|state| state.borrow().is_busy());
+        if self.fast_ticks != Some(busy) {
+            let period = if busy { FAST_TICK } else { SLOW_TICK };
+            let _ = hostcalls::set_tick_period(period);
+            self.fast_ticks = Some(busy);
+        }
+    }
+}
+
+/// Metrics for a fetch, and cache invalidation when a provider's keys changed.
+fn note_progress(state: &mut VmState, id: usize, progress: Progress) {
+    let Some(name) = state.config.providers.get(id).map(|p| p.name.clone()) else {
+        return;
+    };
+    match progress.fetched {
+        Some(Ok(())) => state.metrics.increment(&metrics::fetch_ok(&name)),
+        Some(Err(failure)) => state
+            .metrics
+            .increment(&metrics::fetch_failed(&name, failure.code())),
+        None => {}
+    }
+    if progress.keys_replaced {
+        state
+            .cache
+            .remove_where(|verified| verified.provider == id);
+    }
+    if progress.record_changed {
+        let stale = state.remote(id).is_some_and(|remote| remote.is_stale());
+        state.metrics.set_gauge(&metrics::stale(&name), u64::from(stale));
+    }
+}
+
+/// Re-runs every parked request whose provider moved or whose wait ran out, and finishes the
+/// ones that now have a decision: apply it on their stream and resume (or refuse).
+fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
+    let parked = std::mem::take(&mut state.borrow_mut().parked);
+    let mut still_waiting = Vec::new();
+    for request in parked {
+        let mut vm = state.borrow_mut();
+        let waited_out = now >= request.deadline_ms;
+        match vm.evaluate(&request.request, now, waited_out) {
+            Outcome::Wait { .. } if !waited_out => still_waiting.push(request),
+            Outcome::Wait { provider, .. } => {
+                log::warn!(
+                    "claimcheck: provider {provider} still waiting after the deadline; refusing"
+                );
+            }
+            Outcome::Decided(verdict) => {
+                if hostcalls::set_effective_context(request.context_id).is_err() {
+                    continue;
+                }
+                count_cache(&vm, verdict.cache_hit);
+                if apply(&vm, &request.request, &verdict) == super::apply::Next::Continue {
+                    let _ = hostcalls::resume_http_request();
+                }
+            }
+        }
+    }
+    state.borrow_mut().parked.extend(still_waiting);
+}
+
+/// Builds the fetcher of a provider whose keys are remote.
+fn provider_keys(provider: &Provider, vm: u64) -> ProviderKeys {
+    let _ = vm;
+    let (cluster, first_step, timeout_ms) = match &provider.jwks {
+        JwksSource::Inline(keys) => return ProviderKeys::Inline(Rc::new(keys.clone())),
+        JwksSource::Remote(remote) => (
+            remote.cluster.clone(),
+            Step::Jwks {
+                authority: remote.authority.clone(),
+                path: remote.path.clone(),
+            },
+            remote.timeout_ms,
+        ),
+        JwksSource::Discovery(discovery) => (
+            discovery.cluster.clone(),
+            Step::Discovery {
+                authority: discovery.authority.clone(),
+                path: discovery.path.clone(),
+                issuer: provider.issuer.clone(),
+            },
+            discovery.timeout_ms,
+        ),
+    };
+    let refresh = &provider.refresh;
+    ProviderKeys::Remote(RemoteKeys::new(FetchSpec {
+        provider: provider.name.clone(),
+        shared_key: format!("claimcheck/v1/{}/{:016x}", provider.name, provider.source_digest()),
+        cluster,
+        first_step,
+        timeout: Duration::from_millis(timeout_ms),
+        max_body_bytes: refresh.max_body_bytes,
+        key_policy: provider.key_policy(),
+        fetch_policy: FetchPolicy {
+            interval_ms: refresh.interval_s.saturating_mul(1000),
+            jitter_permille: REFRESH_JITTER_PERMILLE,
+            max_stale_ms: refresh.max_stale_s.saturating_mul(1000),
+            retry_initial_ms: refresh.retry_initial_ms,
+            retry_max_ms: refresh.retry_max_ms,
+            unknown_kid_min_interval_ms: refresh.unknown_kid_min_interval_s.saturating_mul(1000),
+            fetch_timeout_ms: timeout_ms,
+        },
+    }))
+}
+
+/// Up to 10% of the refresh interval is taken off at random.
+const REFRESH_JITTER_PERMILLE: u64 = 100;

@@ -1,0 +1,104 @@
+//! What one VM knows: the compiled configuration, each provider's keys, the verified-token
+//! cache and the requests parked until keys arrive. Shared by the root context and the HTTP
+//! contexts of the VM (a VM is single-threaded, hence `Rc<RefCell<_>>`).
+
+use std::rc::Rc;
+
+use crate::authorize::{self, KeyAvailability, KeyLookup, Outcome, VerifiedCache};
+use crate::config::{Config, ProviderId};
+use crate::crypto::RingVerifier;
+use crate::jwks::KeySet;
+use crate::request::Request;
+
+use super::fetch::RemoteKeys;
+use super::metrics::Metrics;
+
+pub struct VmState {
+    pub config: Rc<Config>,
+    pub providers: Vec<ProviderKeys>,
+    pub parked: Vec<Parked>,
+    pub cache: VerifiedCache,
+    pub metrics: Metrics,
+    /// Random identity of this VM, for fetch leases.
+    pub vm: u64,
+}
+
+/// Where a provider's keys live in this VM.
+pub enum ProviderKeys {
+    /// Keys from the configuration: always ready.
+    Inline(Rc<KeySet>),
+    Remote(RemoteKeys),
+}
+
+/// A request paused until its provider's keys arrive (or its wait runs out).
+pub struct Parked {
+    pub context_id: u32,
+    pub request: Request,
+    pub provider: ProviderId,
+    pub deadline_ms: u64,
+}
+
+impl VmState {
+    /// Runs the core's pipeline for `request`. With `waited_out`, keys still loading count as
+    /// unavailable and no refetch is offered: the request has waited as long as it may.
+    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waited_out: bool) -> Outcome {
+        let lookup = Lookup {
+            providers: &self.providers,
+            now_ms,
+            waited_out,
+        };
+        authorize::authorize(
+            &self.config,
+            request,
+            &lookup,
+            &RingVerifier,
+            &mut self.cache,
+            now_ms / 1000,
+        )
+    }
+
+    pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {
+        match self.providers.get_mut(provider) {
+            Some(ProviderKeys::Remote(remote)) => Some(remote),
+            _ => None,
+        }
+    }
+
+    /// Whether the root should tick fast: requests waiting, or keys loading.
+    pub fn is_busy(&self) -> bool {
+        !self.parked.is_empty()
+            || self.providers.iter().any(|provider| match provider {
+                ProviderKeys::Inline(_) => false,
+                ProviderKeys::Remote(remote) => remote.is_busy(),
+            })
+    }
+}
+
+struct Lookup<'a> {
+    providers: &'a [ProviderKeys],
+    now_ms: u64,
+    waited_out: bool,
+}
+
+impl KeyLookup for Lookup<'_> {
+    fn keys(&self, provider: ProviderId) -> KeyAvailability<'_> {
+        match self.providers.get(provider) {
+            None => KeyAvailability::Unavailable,
+            Some(ProviderKeys::Inline(keys)) => KeyAvailability::Ready {
+                keys,
+                generation: 0,
+                refetch_allowed: false,
+            },
+            Some(ProviderKeys::Remote(remote)) => match remote.keys() {
+                Some(keys) => KeyAvailability::Ready {
+                    keys,
+                    generation: remote.generation(),
+                    refetch_allowed: !self.waited_out
+                        && remote.unknown_kid_refetch_allowed(self.now_ms),
+                },
+                None if self.waited_out => KeyAvailability::Unavailable,
+                None => KeyAvailability::Loading,
+            },
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Signature verification of a decoded token against a provider's key set.
+
+use std::fmt;
+
+use super::DecodedJwt;
+use crate::crypto::SignatureVerifier;
+use crate::jwks::KeySet;
+
+/// Every way a syntactically valid token fails verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The token's `alg` is not one the provider accepts (RFC 8725 §3.1: the verifier, not the
+    /// token, decides the algorithms).
+    AlgorithmNotAllowed,
+    /// No key matches: the token's `kid` is unknown, or no key can verify its `alg`. Distinct
+    /// on purpose: the caller answers it with a (rate-limited) key-set refetch, since the
+    /// provider may have rotated keys.
+    KeyNotFound,
+    /// A key with the token's `kid` exists but cannot verify the token's `alg` (e.g. an RSA
+    /// key named by an HS256 token: the RS→HS confusion of RFC 8725 §2.1).
+    AlgorithmKeyMismatch,
+    /// Candidate keys exist and none verifies the signature.
+    SignatureInvalid,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VerifyError::AlgorithmNotAllowed => "token alg is not allowed for this provider",
+            VerifyError::KeyNotFound => "no key found for the token",
+            VerifyError::AlgorithmKeyMismatch => "the token's key cannot verify its alg",
+            VerifyError::SignatureInvalid => "signature verification failed",
+        })
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Verifies `jwt`'s signature with the keys of `keys` that may verify it (see
+/// [`KeySet::candidates`]). Succeeds if any candidate verifies.
+pub fn verify(
+    jwt: &DecodedJwt,
+    keys: &KeySet,
+    verifier: &dyn SignatureVerifier,
+) -> Result<(), VerifyError> {
+    let alg = jwt.header().alg;
+    let candidates = keys.candidates(jwt.header())?;
+    let verified = candidates.into_iter().any(|key| {
+        verifier
+            .verify(alg, key, jwt.signing_input(), jwt.signature())
+            .is_ok()
+    });
+    if verified {
+        Ok(())
+    } else {
+        Err(VerifyError::SignatureInvalid)
+    }
+}

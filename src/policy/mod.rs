@@ -1,0 +1,248 @@
+//! Route policy: which rule applies to a request, what it requires, and what an
+//! accepted token adds to the request.
+//!
+//! Rules are tried in order and the first match wins; when none matches, the
+//! configuration's explicit `default` action applies. [`select_rule`] is the request
+//! path; [`explain`] is the same matching, reporting why each rule did or did not
+//! match (for the CLI).
+
+mod condition;
+mod matcher;
+mod output;
+
+pub use condition::{
+    compare_numbers, Condition, ConditionFailure, ConditionTrace, LeafNote, Operator, Scalar,
+    MAX_CONDITION_DEPTH,
+};
+pub use matcher::{
+    host_without_port, HeaderMatcher, HeaderTest, HostPattern, Mismatch, PathMatcher, PathTemplate,
+    RequestMatch, TemplateError, MAX_TEMPLATE_SEGMENTS,
+};
+pub use output::{
+    output_plan, render_claim, HeaderOutput, OutputPlan, SkipReason, SkippedHeader,
+    MAX_HEADER_VALUE_LEN,
+};
+
+use crate::claims::ClaimsObject;
+use crate::config::{Config, ProviderId};
+use crate::request::Request;
+
+/// Compiled-program size limit for one regex. regex-lite's default is 10 MiB per
+/// pattern; 256 KiB is far above any realistic route or claim pattern and keeps a
+/// configuration with many regexes small in the VM.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Nesting limit for regex groups; bounds the parser's recursion.
+pub const REGEX_NEST_LIMIT: u32 = 64;
+
+/// A regex that must match the whole input (`^(?:...)$`), as Envoy's `safe_regex`
+/// does: an unanchored `admin` would otherwise also accept `notadmin`.
+/// regex-lite matches in linear time, so no pattern can stall a request.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex_lite::Regex,
+}
+
+impl Pattern {
+    pub fn new(source: &str) -> Result<Pattern, regex_lite::Error> {
+        let build = |pattern: &str| {
+            regex_lite::RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .nest_limit(REGEX_NEST_LIMIT)
+                .build()
+        };
+        // Validate the pattern on its own first: `a)|(b` is invalid alone but would
+        // compile once wrapped, silently escaping the anchors.
+        build(source)?;
+        let regex = build(&format!("^(?:{source})$"))?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub matcher: RequestMatch,
+    pub action: Action,
+    /// Log and count refusals but let requests through (rule override of the global
+    /// `dry_run`).
+    pub dry_run: bool,
+}
+
+/// What to do with a request that a rule (or the default) selects.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// No token needed; a token that is present is still verified.
+    Allow,
+    Deny,
+    Require(Requirement),
+}
+
+/// The token(s) a request must carry and the conditions on their claims.
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    pub providers: ProviderSet,
+    /// Evaluated on the claims of the accepted token (for `all`, on each token).
+    pub claims: Option<Condition>,
+}
+
+/// Which providers must vouch for the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSet {
+    /// One valid token from any of these.
+    Any(Vec<ProviderId>),
+    /// A valid token from each of these.
+    All(Vec<ProviderId>),
+}
+
+impl ProviderSet {
+    pub fn providers(&self) -> &[ProviderId] {
+        match self {
+            ProviderSet::Any(ids) | ProviderSet::All(ids) => ids,
+        }
+    }
+}
+
+impl Requirement {
+    /// The condition tree with each node's result, for explain; `None` without conditions.
+    pub fn trace_claims<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Option<ConditionTrace> {
+        self.claims.as_ref().map(|c| c.trace(claims))
+    }
+
+    /// Checks the rule's claim conditions on a verified token's claims.
+    pub fn check_claims<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+    ) -> Result<(), ConditionFailure> {
+        match &self.claims {
+            Some(condition) => condition.check(claims),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The rule that applies to a request.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectedRule<'c> {
+    /// Index in `rules`; `None` for the default.
+    pub index: Option<usize>,
+    /// The rule name; `"default"` for the default.
+    pub name: &'c str,
+    pub action: &'c Action,
+    /// Whether refusals under this rule are only logged and counted.
+    pub dry_run: bool,
+}
+
+/// The name reported when the default action applies.
+pub const DEFAULT_RULE_NAME: &str = "default";
+
+/// The first rule whose match holds, else the default.
+pub fn select_rule<'c>(config: &'c Config, req: &Request) -> SelectedRule<'c> {
+    config
+        .rules
+        .iter()
+        .enumerate()
+        .find(|(_, rule)| rule.matcher.matches(req))
+        .map_or_else(
+            || default_rule(config),
+            |(index, rule)| SelectedRule {
+                index: Some(index),
+                name: &rule.name,
+                action: &rule.action,
+                dry_run: rule.dry_run,
+            },
+        )
+}
+
+fn default_rule(config: &Config) -> SelectedRule<'_> {
+    SelectedRule {
+        index: None,
+        name: DEFAULT_RULE_NAME,
+        action: &config.default,
+        dry_run: config.dry_run,
+    }
+}
+
+/// One rule's verdict in an explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTrace {
+    pub index: usize,
+    pub name: String,
+    /// Empty when the rule matched; otherwise one sentence per failing part.
+    pub mismatches: Vec<String>,
+}
+
+/// Why a request got the rule it got.
+#[derive(Debug, Clone)]
+pub struct Explanation<'c> {
+    /// Rules up to and including the selected one (later rules are never tried).
+    pub rules: Vec<RuleTrace>,
+    pub selected: SelectedRule<'c>,
+}
+
+/// [`select_rule`], with the reasons each earlier rule did not match.
+pub fn explain<'c>(config: &'c Config, req: &Request) -> Explanation<'c> {
+    let mut rules = Vec::new();
+    for (index, rule) in config.rules.iter().enumerate() {
+        let mismatches: Vec<String> = rule
+            .matcher
+            .mismatches(req)
+            .iter()
+            .map(|m| m.describe(&rule.matcher, req))
+            .collect();
+        let matched = mismatches.is_empty();
+        rules.push(RuleTrace {
+            index,
+            name: rule.name.clone(),
+            mismatches,
+        });
+        if matched {
+            return Explanation {
+                rules,
+                selected: SelectedRule {
+                    index: Some(index),
+                    name: &rule.name,
+                    action: &rule.action,
+                    dry_run: rule.dry_run,
+                },
+            };
+        }
+    }
+    Explanation {
+        rules,
+        selected: default_rule(config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_the_whole_input() {
+        let p = Pattern::new("admin|ops").unwrap();
+        assert!(p.is_match("admin"));
+        assert!(p.is_match("ops"));
+        assert!(!p.is_match("notadmin"));
+        assert!(!p.is_match("opsx"));
+    }
+
+    #[test]
+    fn a_pattern_cannot_escape_its_anchors() {
+        assert!(Pattern::new("a)|(b").is_err());
+        assert!(Pattern::new("x)|(?:.*").is_err());
+    }
+}

@@ -1,0 +1,876 @@
+//! Configuration loading: the agreed shape compiles, and every error names its path.
+// Test helpers may panic: a panic here is a failed test, not a crashed VM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use claimcheck::config::{self, ConfigErrorKind as K, JwksSource, OnTimeout, ProviderId};
+use claimcheck::extract::TokenSource;
+use claimcheck::jwt::Algorithm;
+use claimcheck::policy::{Action, ProviderSet};
+use serde_json::{json, Value};
+
+/// A configuration without inline keys, so it loads without the key parser.
+fn base() -> Value {
+    json!({
+        "providers": {
+            "corp": {
+                "issuer": "https://idp.example.com",
+                "audiences": ["orders-api"],
+                "algorithms": ["RS256", "ES256"],
+                "jwks": { "remote": { "cluster": "idp", "uri": "https://idp.example.com/.well-known/jwks.json", "timeout_ms": 5000 } },
+                "refresh": { "interval_s": 600, "max_stale_s": 86400, "retry_initial_ms": 1000, "retry_max_ms": 60000, "unknown_kid_min_interval_s": 30 },
+                "cold_start": { "max_wait_ms": 3000, "on_timeout": "unavailable" },
+                "sources": [ { "header": "Authorization", "prefix": "Bearer " }, { "query": "access_token" }, { "cookie": "session" } ],
+                "clock_skew_s": 60,
+                "max_lifetime_s": 86400,
+                "require_exp": true,
+                "required_claims": ["sub"],
+                "forward_token": false,
+                "claims_to_headers": [
+                    { "claim": "sub", "header": "X-User-Id" },
+                    { "claim": "groups", "header": "x-user-groups", "join": "," },
+                    { "claim": "org.tier", "header": "x-org-tier" }
+                ],
+                "payload_header": "x-jwt-payload"
+            },
+            "partners": {
+                "issuer": "https://login.partner.example",
+                "jwks": { "oidc_discovery": { "cluster": "partner-idp", "timeout_ms": 5000 } },
+                "claims_to_headers": [ { "claim": "sub", "header": "x-user-id" } ]
+            }
+        },
+        "rules": [
+            { "name": "health", "match": { "path": { "prefix": "/healthz" } }, "action": "allow" },
+            { "name": "admin-writes",
+              "match": { "path": { "template": "/admin/{tenant}/**" }, "methods": ["POST", "put", "DELETE"],
+                         "hosts": ["api.example.com", "*.example.com"],
+                         "headers": [ { "name": "x-env", "exact": "prod" } ],
+                         "route_name": "admin" },
+              "action": "require",
+              "require": {
+                "providers": { "any": ["corp"] },
+                "claims": { "all": [
+                  { "claim": "groups", "contains": "admin" },
+                  { "claim": "scope", "contains_all": ["orders:read", "orders:write"] },
+                  { "claim": "email_verified", "equals": true },
+                  { "claim": "org.tier", "gte": 2 },
+                  { "not": { "claim": "sub", "prefix": "svc-" } },
+                  { "any": [ { "claim": "region", "one_of": ["eu", "us"] }, { "claim": "global", "exists": true } ] }
+                ] }
+              }
+            },
+            { "name": "legacy", "match": { "path": { "regex": "^/v0/.*" } }, "action": "deny" }
+        ],
+        "default": { "action": "require", "require": { "providers": { "any": ["corp", "partners"] } } },
+        "dry_run": false,
+        "token_cache": { "max_entries": 1024 },
+        "realm": "claimcheck"
+    })
+}
+
+fn load(v: &Value) -> Result<config::Config, config::ConfigErrors> {
+    config::load(v.to_string().as_bytes())
+}
+
+/// Applies `edit` to the base config and returns its (path, kind) errors.
+fn errors_after(edit: impl FnOnce(&mut Value)) -> Vec<(String, K)> {
+    let mut v = base();
+    edit(&mut v);
+    match load(&v) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.into_iter().map(|e| (e.path, e.kind)).collect(),
+    }
+}
+
+fn one_error(edit: impl FnOnce(&mut Value)) -> (String, K) {
+    let errors = errors_after(edit);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_agreed_shape_compiles() {
+    let c = load(&base()).unwrap();
+    assert_eq!(c.providers.len(), 2);
+    let corp = c.provider(ProviderId(0)).unwrap();
+    assert_eq!(corp.name, "corp");
+    assert_eq!(corp.algorithms, vec![Algorithm::RS256, Algorithm::ES256]);
+    assert_eq!(
+        corp.sources[0],
+        TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into()
+        }
+    );
+    match &corp.jwks {
+        JwksSource::Remote(t) => {
+            assert_eq!(t.cluster, "idp");
+            assert_eq!(t.authority, "idp.example.com");
+            assert_eq!(t.path, "/.well-known/jwks.json");
+            assert_eq!(t.timeout_ms, 5000);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(corp.claims.max_lifetime_s, Some(86400));
+    assert_eq!(corp.claims_to_headers[0].header, "x-user-id");
+    assert_eq!(corp.cold_start.on_timeout, OnTimeout::Unavailable);
+    let partners = c.provider_by_name("partners").unwrap();
+    match &partners.jwks {
+        JwksSource::OidcDiscovery(t) => {
+            assert_eq!(
+                t.uri,
+                "https://login.partner.example/.well-known/openid-configuration"
+            );
+            assert_eq!(t.path, "/.well-known/openid-configuration");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.rules.len(), 3);
+    assert_eq!(c.rules[1].matcher.methods, vec!["POST", "PUT", "DELETE"]);
+    match &c.default {
+        Action::Require(r) => {
+            assert_eq!(
+                r.providers,
+                ProviderSet::Any(vec![ProviderId(0), ProviderId(1)])
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.realm, "claimcheck");
+    assert_eq!(c.token_cache.max_entries, 1024);
+}
+
+#[test]
+fn defaults_apply_to_a_minimal_provider() {
+    let c = config::load(
+        br#"{"providers": {"p": {"issuer": "https://i", "jwks": {"remote": {"cluster": "c", "uri": "https://i/jwks"}}}},
+            "default": {"action": "deny"}}"#,
+    )
+    .unwrap();
+    let p = &c.providers[0];
+    assert!(p.algorithms.iter().all(|a| !a.is_symmetric()));
+    assert_eq!(p.algorithms.len(), 10);
+    assert_eq!(
+        p.sources,
+        vec![TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into()
+        }]
+    );
+    assert_eq!(p.claims.clock_skew_s, 60);
+    assert!(p.claims.require_exp);
+    assert_eq!(p.refresh.interval_s, 600);
+    assert_eq!(p.refresh.max_stale_s, 86400);
+    assert_eq!(p.cold_start.max_wait_ms, 3000);
+    assert!(!p.forward_token);
+    assert_eq!(c.realm, "claimcheck");
+    assert!(!c.dry_run);
+}
+
+#[test]
+fn identity_headers_cover_every_provider_once() {
+    let c = load(&base()).unwrap();
+    assert_eq!(
+        c.identity_header_names(),
+        ["x-user-id", "x-user-groups", "x-org-tier", "x-jwt-payload"]
+    );
+}
+
+#[test]
+fn a_double_encoded_configuration_is_accepted() {
+    let text = serde_json::to_string(&base().to_string()).unwrap();
+    assert!(text.starts_with('"'));
+    assert_eq!(config::load(text.as_bytes()).unwrap().rules.len(), 3);
+}
+
+#[test]
+fn a_triple_encoded_configuration_is_refused() {
+    let once = base().to_string();
+    let twice = serde_json::to_string(&once).unwrap();
+    let thrice = serde_json::to_string(&twice).unwrap();
+    let e = config::load(thrice.as_bytes()).unwrap_err();
+    assert!(matches!(e.0[0].kind, K::Invalid(_)), "{e}");
+}
+
+#[test]
+fn empty_and_oversized_documents_are_refused() {
+    assert_eq!(config::load(b"  \n").unwrap_err().0[0].kind, K::Empty);
+    let big = vec![b' '; config::MAX_CONFIG_BYTES + 1];
+    assert_eq!(
+        config::load(&big).unwrap_err().0[0].kind,
+        K::TooLarge {
+            max: config::MAX_CONFIG_BYTES
+        }
+    );
+}
+
+#[test]
+fn type_errors_carry_their_json_path() {
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"default": {"action": "deny"}, "dry_run": "yes"}),
+            "dry_run",
+        ),
+        (json!({"default": {"action": "maybe"}}), "default.action"),
+        (
+            json!({"default": {"action": "deny"}, "rules": [{"action": "allow", "match": {"path": {"prefx": "/"}}}]}),
+            "rules[0].match.path.prefx",
+        ),
+        (
+            json!({"default": {"action": "deny"}, "providers": {"p": {"issuer": "i", "jwks": {}, "audience": "x"}}}),
+            "providers.p.audience",
+        ),
+        (
+            json!({"default": {"action": "deny"}, "providers": {"p": {"issuer": "i", "jwks": {}, "algorithms": ["none"]}}}),
+            "providers.p.algorithms[0]",
+        ),
+        (json!({"rules": []}), ""),
+    ];
+    for (doc, path) in cases {
+        let e = load(&doc).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].path, path, "{e}");
+        assert!(matches!(e.0[0].kind, K::Invalid(_)), "{e}");
+    }
+}
+
+#[test]
+fn duplicate_provider_ids_are_refused() {
+    let text = r#"{"providers": {"p": {"issuer": "a", "jwks": {"remote": {"cluster": "c", "uri": "https://a/j"}}},
+                                  "p": {"issuer": "b", "jwks": {"remote": {"cluster": "c", "uri": "https://b/j"}}}},
+                   "default": {"action": "deny"}}"#;
+    let e = config::load(text.as_bytes()).unwrap_err();
+    assert_eq!(e.0[0].path, "providers");
+    assert!(e.to_string().contains("duplicate key \"p\""), "{e}");
+}
+
+#[test]
+fn trailing_content_is_refused() {
+    let text = format!("{} {{}}", base());
+    assert!(config::load(text.as_bytes()).is_err());
+}
+
+#[test]
+fn unknown_provider_error_renders_once_with_its_path() {
+    let e = load(&{
+        let mut v = base();
+        v["rules"][1]["require"]["providers"]["any"][0] = json!("crop");
+        v
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rules[1].require.providers.any[0]: unknown provider \"crop\""
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let errors = errors_after(|v| {
+        v["rules"][0]["match"]["path"] = json!({"regex": "("});
+        v["rules"][2]["match"]["methods"] = json!([]);
+        v["default"]["require"]["providers"]["all"] = json!(["corp"]);
+        v["providers"]["corp"]["clock_skew_s"] = json!(100000);
+    });
+    let paths: Vec<&str> = errors.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "providers.corp.clock_skew_s",
+            "rules[0].match.path.regex",
+            "rules[2].match.methods",
+            "default.require.providers"
+        ]
+    );
+}
+
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
+#[test]
+fn each_semantic_error_has_its_path_and_kind() {
+    let corp = "providers.corp";
+    let cases: Vec<(&str, Edit, String, K)> = vec![
+        (
+            "unknown provider",
+            Box::new(|v| v["default"]["require"]["providers"]["any"][1] = json!("nope")),
+            "default.require.providers.any[1]".into(),
+            K::UnknownProvider("nope".into()),
+        ),
+        (
+            "empty any",
+            Box::new(|v| v["default"]["require"]["providers"]["any"] = json!([])),
+            "default.require.providers.any".into(),
+            K::EmptyList,
+        ),
+        (
+            "any and all",
+            Box::new(|v| v["default"]["require"]["providers"]["all"] = json!(["corp"])),
+            "default.require.providers".into(),
+            K::ExactlyOneOf(&["any", "all"]),
+        ),
+        (
+            "empty all combinator",
+            Box::new(|v| v["rules"][1]["require"]["claims"] = json!({"all": []})),
+            "rules[1].require.claims.all".into(),
+            K::EmptyList,
+        ),
+        (
+            "bad claim regex",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][0] =
+                    json!({"claim": "sub", "regex": "[a-"})
+            }),
+            "rules[1].require.claims.all[0].regex".into(),
+            K::InvalidRegex(String::new()),
+        ),
+        (
+            "bad path regex",
+            Box::new(|v| v["rules"][2]["match"]["path"]["regex"] = json!("(")),
+            "rules[2].match.path.regex".into(),
+            K::InvalidRegex(String::new()),
+        ),
+        (
+            "bad header regex",
+            Box::new(|v| v["rules"][1]["match"]["headers"][0] = json!({"name": "x", "regex": "*"})),
+            "rules[1].match.headers[0].regex".into(),
+            K::InvalidRegex(String::new()),
+        ),
+        (
+            "bad template",
+            Box::new(|v| v["rules"][1]["match"]["path"]["template"] = json!("/a/**/b")),
+            "rules[1].match.path.template".into(),
+            K::InvalidTemplate(claimcheck::policy::TemplateError::RestNotLast),
+        ),
+        (
+            "two path matchers",
+            Box::new(|v| v["rules"][0]["match"]["path"]["exact"] = json!("/x")),
+            "rules[0].match.path".into(),
+            K::ExactlyOneOf(&["exact", "prefix", "template", "regex"]),
+        ),
+        (
+            "no path matcher",
+            Box::new(|v| v["rules"][0]["match"]["path"] = json!({})),
+            "rules[0].match.path".into(),
+            K::ExactlyOneOf(&["exact", "prefix", "template", "regex"]),
+        ),
+        (
+            "empty prefix",
+            Box::new(|v| v["rules"][0]["match"]["path"]["prefix"] = json!("")),
+            "rules[0].match.path.prefix".into(),
+            K::EmptyString,
+        ),
+        (
+            "header matcher without test",
+            Box::new(|v| v["rules"][1]["match"]["headers"][0] = json!({"name": "x-env"})),
+            "rules[1].match.headers[0]".into(),
+            K::ExactlyOneOf(&["exact", "prefix", "regex", "present"]),
+        ),
+        (
+            "pseudo-header matcher",
+            Box::new(|v| v["rules"][1]["match"]["headers"][0]["name"] = json!(":authority")),
+            "rules[1].match.headers[0].name".into(),
+            K::PseudoHeader(":authority".into()),
+        ),
+        (
+            "invalid header name",
+            Box::new(|v| v["rules"][1]["match"]["headers"][0]["name"] = json!("x env")),
+            "rules[1].match.headers[0].name".into(),
+            K::InvalidHeaderName("x env".into()),
+        ),
+        (
+            "invalid method",
+            Box::new(|v| v["rules"][1]["match"]["methods"][0] = json!("PO ST")),
+            "rules[1].match.methods[0]".into(),
+            K::InvalidMethod("PO ST".into()),
+        ),
+        (
+            "invalid host",
+            Box::new(|v| v["rules"][1]["match"]["hosts"][1] = json!("api.*.com")),
+            "rules[1].match.hosts[1]".into(),
+            K::InvalidHost("api.*.com".into()),
+        ),
+        (
+            "empty route name",
+            Box::new(|v| v["rules"][1]["match"]["route_name"] = json!("")),
+            "rules[1].match.route_name".into(),
+            K::EmptyString,
+        ),
+        (
+            "duplicate rule name",
+            Box::new(|v| v["rules"][2]["name"] = json!("health")),
+            "rules[2].name".into(),
+            K::DuplicateRuleName("health".into()),
+        ),
+        (
+            "require without block",
+            Box::new(|v| {
+                v["rules"][1]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("require")
+                    .map(drop)
+                    .unwrap_or(())
+            }),
+            "rules[1].require".into(),
+            K::RequireMissing,
+        ),
+        (
+            "block without require",
+            Box::new(|v| v["rules"][0]["require"] = json!({"providers": {"any": ["corp"]}})),
+            "rules[0].require".into(),
+            K::RequireNotAllowed,
+        ),
+        (
+            "condition with two operators",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][0]["equals"] = json!("x")),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&[
+                "equals",
+                "one_of",
+                "contains",
+                "contains_all",
+                "contains_any",
+                "prefix",
+                "suffix",
+                "regex",
+                "exists",
+                "gt",
+                "gte",
+                "lt",
+                "lte",
+            ]),
+        ),
+        (
+            "condition with claim and combinator",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][0]["not"] =
+                    json!({"claim": "a", "exists": true})
+            }),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
+        ),
+        (
+            "operator without claim",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][0] = json!({"contains": "admin"})
+            }),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
+        ),
+        (
+            "non-number comparison",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][3]["gte"] = json!("2")),
+            "rules[1].require.claims.all[3].gte".into(),
+            K::NotANumber,
+        ),
+        (
+            "non-scalar equals",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][2]["equals"] = json!([true])),
+            "rules[1].require.claims.all[2].equals".into(),
+            K::NotAScalar,
+        ),
+        (
+            "non-scalar list element",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][1]["contains_all"][1] = json!({"a": 1})
+            }),
+            "rules[1].require.claims.all[1].contains_all[1]".into(),
+            K::NotAScalar,
+        ),
+        (
+            "empty one_of",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][5]["any"][0]["one_of"] = json!([])
+            }),
+            "rules[1].require.claims.all[5].any[0].one_of".into(),
+            K::EmptyList,
+        ),
+        (
+            "bad claim path",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][3]["claim"] = json!("org..tier")
+            }),
+            "rules[1].require.claims.all[3].claim".into(),
+            K::InvalidClaimPath(claimcheck::claims::ClaimPathError::EmptySegment),
+        ),
+        (
+            "empty issuer",
+            Box::new(|v| v["providers"]["corp"]["issuer"] = json!("")),
+            format!("{corp}.issuer"),
+            K::EmptyString,
+        ),
+        (
+            "empty algorithms",
+            Box::new(|v| v["providers"]["corp"]["algorithms"] = json!([])),
+            format!("{corp}.algorithms"),
+            K::EmptyList,
+        ),
+        (
+            "duplicate algorithm",
+            Box::new(|v| v["providers"]["corp"]["algorithms"] = json!(["RS256", "RS256"])),
+            format!("{corp}.algorithms[1]"),
+            K::DuplicateAlgorithm("RS256".into()),
+        ),
+        (
+            "HS with remote keys",
+            Box::new(|v| v["providers"]["corp"]["algorithms"] = json!(["HS256"])),
+            format!("{corp}.algorithms"),
+            K::HmacWithoutSecret,
+        ),
+        (
+            "HS without oct key",
+            Box::new(|v| {
+                v["providers"]["corp"]["algorithms"] = json!(["HS256"]);
+                v["providers"]["corp"]["jwks"] =
+                    json!({"inline": {"keys": [{"kty": "RSA", "n": "x", "e": "AQAB"}]}});
+            }),
+            format!("{corp}.algorithms"),
+            K::HmacWithoutSecret,
+        ),
+        (
+            "oct key without HS",
+            Box::new(|v| {
+                v["providers"]["corp"]["jwks"] =
+                    json!({"inline": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}})
+            }),
+            format!("{corp}.jwks.inline"),
+            K::SecretWithoutHmac,
+        ),
+        (
+            "inline JWKS not an object",
+            Box::new(|v| v["providers"]["corp"]["jwks"] = json!({"inline": "[1]"})),
+            format!("{corp}.jwks.inline"),
+            K::InlineJwksNotObject,
+        ),
+        (
+            "two JWKS sources",
+            Box::new(|v| {
+                v["providers"]["corp"]["jwks"]["oidc_discovery"] = json!({"cluster": "c"})
+            }),
+            format!("{corp}.jwks"),
+            K::ExactlyOneOf(&["remote", "oidc_discovery", "inline"]),
+        ),
+        (
+            "relative JWKS uri",
+            Box::new(|v| v["providers"]["corp"]["jwks"]["remote"]["uri"] = json!("/jwks.json")),
+            format!("{corp}.jwks.remote.uri"),
+            K::NotAbsoluteUrl("/jwks.json".into()),
+        ),
+        (
+            "empty cluster",
+            Box::new(|v| v["providers"]["corp"]["jwks"]["remote"]["cluster"] = json!("")),
+            format!("{corp}.jwks.remote.cluster"),
+            K::EmptyString,
+        ),
+        (
+            "timeout out of range",
+            Box::new(|v| v["providers"]["corp"]["jwks"]["remote"]["timeout_ms"] = json!(0)),
+            format!("{corp}.jwks.remote.timeout_ms"),
+            K::OutOfRange {
+                value: 0,
+                min: 1,
+                max: 60_000,
+            },
+        ),
+        (
+            "discovery for a non-URL issuer",
+            Box::new(|v| v["providers"]["partners"]["issuer"] = json!("partners")),
+            "providers.partners.jwks.oidc_discovery".into(),
+            K::NotAbsoluteUrl("partners/.well-known/openid-configuration".into()),
+        ),
+        (
+            "interval out of range",
+            Box::new(|v| v["providers"]["corp"]["refresh"]["interval_s"] = json!(1)),
+            format!("{corp}.refresh.interval_s"),
+            K::OutOfRange {
+                value: 1,
+                min: 10,
+                max: 86_400,
+            },
+        ),
+        (
+            "max stale below interval",
+            Box::new(|v| v["providers"]["corp"]["refresh"]["max_stale_s"] = json!(300)),
+            format!("{corp}.refresh.max_stale_s"),
+            K::MaxStaleBelowInterval {
+                max_stale_s: 300,
+                interval_s: 600,
+            },
+        ),
+        (
+            "retry max below initial",
+            Box::new(|v| v["providers"]["corp"]["refresh"]["retry_max_ms"] = json!(500)),
+            format!("{corp}.refresh.retry_max_ms"),
+            K::RetryMaxBelowInitial {
+                retry_max_ms: 500,
+                retry_initial_ms: 1000,
+            },
+        ),
+        (
+            "cold start wait out of range",
+            Box::new(|v| v["providers"]["corp"]["cold_start"]["max_wait_ms"] = json!(600_000)),
+            format!("{corp}.cold_start.max_wait_ms"),
+            K::OutOfRange {
+                value: 600_000,
+                min: 0,
+                max: 60_000,
+            },
+        ),
+        (
+            "lifetime out of range",
+            Box::new(|v| v["providers"]["corp"]["max_lifetime_s"] = json!(0)),
+            format!("{corp}.max_lifetime_s"),
+            K::OutOfRange {
+                value: 0,
+                min: 1,
+                max: 365 * 86_400,
+            },
+        ),
+        (
+            "source with two kinds",
+            Box::new(|v| v["providers"]["corp"]["sources"][1]["cookie"] = json!("c")),
+            format!("{corp}.sources[1]"),
+            K::ExactlyOneOf(&["header", "query", "cookie"]),
+        ),
+        (
+            "prefix on a query source",
+            Box::new(|v| v["providers"]["corp"]["sources"][1]["prefix"] = json!("Bearer ")),
+            format!("{corp}.sources[1].prefix"),
+            K::PrefixWithoutHeader,
+        ),
+        (
+            "empty sources",
+            Box::new(|v| v["providers"]["corp"]["sources"] = json!([])),
+            format!("{corp}.sources"),
+            K::EmptyList,
+        ),
+        (
+            "pseudo-header source",
+            Box::new(|v| v["providers"]["corp"]["sources"][0]["header"] = json!(":path")),
+            format!("{corp}.sources[0].header"),
+            K::PseudoHeader(":path".into()),
+        ),
+        (
+            "empty query parameter",
+            Box::new(|v| v["providers"]["corp"]["sources"][1]["query"] = json!("")),
+            format!("{corp}.sources[1].query"),
+            K::EmptyString,
+        ),
+        (
+            "duplicate output header",
+            Box::new(|v| {
+                v["providers"]["corp"]["claims_to_headers"][1]["header"] = json!("X-USER-ID")
+            }),
+            format!("{corp}.claims_to_headers[1].header"),
+            K::DuplicateHeader("x-user-id".into()),
+        ),
+        (
+            "payload header duplicates an output",
+            Box::new(|v| v["providers"]["corp"]["payload_header"] = json!("x-org-tier")),
+            format!("{corp}.payload_header"),
+            K::DuplicateHeader("x-org-tier".into()),
+        ),
+        (
+            "pseudo-header output",
+            Box::new(|v| v["providers"]["corp"]["claims_to_headers"][0]["header"] = json!(":path")),
+            format!("{corp}.claims_to_headers[0].header"),
+            K::PseudoHeader(":path".into()),
+        ),
+        (
+            "reserved output",
+            Box::new(|v| v["providers"]["corp"]["claims_to_headers"][0]["header"] = json!("Host")),
+            format!("{corp}.claims_to_headers[0].header"),
+            K::ReservedHeader("host".into()),
+        ),
+        (
+            "output header is a token source",
+            Box::new(|v| {
+                v["providers"]["partners"]["claims_to_headers"][0]["header"] =
+                    json!("authorization")
+            }),
+            "providers.partners.claims_to_headers[0].header".into(),
+            K::IdentityHeaderIsTokenSource("authorization".into()),
+        ),
+        (
+            "join with a newline",
+            Box::new(|v| v["providers"]["corp"]["claims_to_headers"][1]["join"] = json!("\n")),
+            format!("{corp}.claims_to_headers[1].join"),
+            K::InvalidHeaderValue,
+        ),
+        (
+            "bad required claim",
+            Box::new(|v| v["providers"]["corp"]["required_claims"][0] = json!("")),
+            format!("{corp}.required_claims[0]"),
+            K::InvalidClaimPath(claimcheck::claims::ClaimPathError::Empty),
+        ),
+        (
+            "bad provider id",
+            Box::new(|v| {
+                let p = v["providers"]["partners"].take();
+                v["providers"].as_object_mut().unwrap().remove("partners");
+                v["providers"]["bad id"] = p;
+                v["default"]["require"]["providers"]["any"][1] = json!("bad id");
+            }),
+            "providers.bad id".into(),
+            K::InvalidProviderId("bad id".into()),
+        ),
+        (
+            "realm with a quote",
+            Box::new(|v| v["realm"] = json!("a\"b")),
+            "realm".into(),
+            K::InvalidRealm,
+        ),
+        (
+            "cache out of range",
+            Box::new(|v| v["token_cache"]["max_entries"] = json!(1_000_000)),
+            "token_cache.max_entries".into(),
+            K::OutOfRange {
+                value: 1_000_000,
+                min: 0,
+                max: 65_536,
+            },
+        ),
+    ];
+    for (name, edit, path, kind) in cases {
+        let (got_path, got_kind) = one_error(edit);
+        assert_eq!(got_path, path, "{name}");
+        match (&kind, &got_kind) {
+            // The regex engine's message is its own; the kind is what we assert.
+            (K::InvalidRegex(_), K::InvalidRegex(message)) => {
+                assert!(!message.is_empty(), "{name}")
+            }
+            _ => assert_eq!(got_kind, kind, "{name}"),
+        }
+    }
+}
+
+#[test]
+fn conditions_nested_too_deep_are_refused() {
+    let mut cond = json!({"claim": "sub", "exists": true});
+    for _ in 0..claimcheck::policy::MAX_CONDITION_DEPTH {
+        cond = json!({"not": cond});
+    }
+    let (path, kind) = one_error(|v| v["rules"][1]["require"]["claims"] = cond);
+    assert_eq!(
+        kind,
+        K::TooDeep {
+            max: claimcheck::policy::MAX_CONDITION_DEPTH
+        }
+    );
+    assert!(
+        path.starts_with("rules[1].require.claims.not.not"),
+        "{path}"
+    );
+}
+
+#[test]
+fn inline_jwks_parse_errors_carry_the_inline_path() {
+    // The key material is unusable for any parser: one RSA key with no modulus.
+    let (path, kind) = one_error(|v| {
+        v["providers"]["corp"]["jwks"] = json!({"inline": {"keys": [{"kty": "RSA", "e": "AQAB"}]}})
+    });
+    assert_eq!(path, "providers.corp.jwks.inline");
+    assert!(matches!(kind, K::InlineJwks(_)), "{kind:?}");
+}
+
+#[test]
+fn inline_jwks_given_as_a_string_is_parsed_the_same_way() {
+    let (path, kind) = one_error(|v| {
+        v["providers"]["corp"]["jwks"] =
+            json!({"inline": "{\"keys\": [{\"kty\": \"RSA\", \"e\": \"AQAB\"}]}"})
+    });
+    assert_eq!(path, "providers.corp.jwks.inline");
+    assert!(matches!(kind, K::InlineJwks(_)), "{kind:?}");
+}
+
+#[test]
+fn a_rule_without_name_is_named_by_its_index() {
+    let mut v = base();
+    v["rules"][2].as_object_mut().unwrap().remove("name");
+    let c = load(&v).unwrap();
+    assert_eq!(c.rules[2].name, "rules[2]");
+}
+
+#[test]
+fn rule_dry_run_overrides_the_global_setting() {
+    let mut v = base();
+    v["dry_run"] = json!(true);
+    v["rules"][0]["dry_run"] = json!(false);
+    let c = load(&v).unwrap();
+    assert!(!c.rules[0].dry_run);
+    assert!(c.rules[1].dry_run);
+}
+
+#[test]
+fn cold_start_deny_maps_to_a_401_reason() {
+    let mut v = base();
+    v["providers"]["corp"]["cold_start"]["on_timeout"] = json!("deny");
+    let c = load(&v).unwrap();
+    let reason = c.providers[0].cold_start.on_timeout.deny_reason();
+    assert_eq!(reason.status(), 401);
+    assert_eq!(
+        OnTimeout::Unavailable.deny_reason().status(),
+        503,
+        "unavailable answers 503"
+    );
+}
+
+#[test]
+fn list_and_count_limits_are_enforced() {
+    let many: Vec<Value> = (0..300).map(|i| json!(format!("M{i}"))).collect();
+    let (path, kind) = one_error(|v| v["rules"][1]["match"]["methods"] = json!(many));
+    assert_eq!(path, "rules[1].match.methods");
+    assert_eq!(kind, K::TooMany { max: 256 });
+
+    let sources: Vec<Value> = (0..9).map(|i| json!({"query": format!("t{i}")})).collect();
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["sources"] = json!(sources));
+    assert_eq!(path, "providers.corp.sources");
+    assert_eq!(kind, K::TooMany { max: 8 });
+
+    let rules: Vec<Value> = (0..1025).map(|_| json!({"action": "allow"})).collect();
+    let errors = errors_after(|v| v["rules"] = json!(rules));
+    assert_eq!(errors[0], ("rules".to_owned(), K::TooMany { max: 1024 }));
+}
+
+#[test]
+fn invalid_source_names_and_prefixes_are_refused() {
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["sources"][2]["cookie"] = json!("a;b"));
+    assert_eq!(path, "providers.corp.sources[2].cookie");
+    assert_eq!(kind, K::InvalidHeaderName("a;b".into()));
+    let (path, kind) =
+        one_error(|v| v["providers"]["corp"]["sources"][0]["prefix"] = json!("Bearer\n"));
+    assert_eq!(path, "providers.corp.sources[0].prefix");
+    assert_eq!(kind, K::InvalidHeaderValue);
+    let (path, kind) = one_error(|v| v["providers"]["corp"]["audiences"][0] = json!(""));
+    assert_eq!(path, "providers.corp.audiences[0]");
+    assert_eq!(kind, K::EmptyString);
+}
+
+#[test]
+fn providers_are_found_by_issuer() {
+    let c = load(&base()).unwrap();
+    let names: Vec<&str> = c
+        .providers_for_issuer("https://idp.example.com")
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["corp"]);
+    assert_eq!(c.providers_for_issuer("https://evil.example").count(), 0);
+}
+
+#[test]
+fn a_header_source_without_prefix_reads_the_raw_value() {
+    let mut v = base();
+    v["providers"]["corp"]["sources"] = json!([{"header": "X-Token"}]);
+    let c = load(&v).unwrap();
+    assert_eq!(
+        c.providers[0].sources,
+        vec![TokenSource::Header {
+            name: "x-token".into(),
+            prefix: String::new()
+        }]
+    );
+}
