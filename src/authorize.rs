@@ -190,8 +190,8 @@ impl<'c> Pipeline<'_, 'c> {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
         if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
-            let denial = Denial::new(DenyReason::ClaimsConditionFailed)
-                .with_scopes(failure.required_scopes);
+            let denial =
+                Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(failure.required_scopes);
             return Err(Stop::Deny(denial, Some(first.provider.id)));
         }
         Ok(self.allowed(&accepted))

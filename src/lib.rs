@@ -5,6 +5,7 @@
 //! The core never calls the host, so it is unit-tested natively and reused by the CLI.
 //! See `docs/ARCHITECTURE.md` for the data flow.
 
+pub mod authorize;
 pub mod cache;
 pub mod claims;
 pub mod config;

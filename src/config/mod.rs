@@ -78,6 +78,14 @@ impl Config {
     pub fn identity_header_names(&self) -> &[String] {
         &self.identity_headers
     }
+
+    /// Whether some rule matches on Envoy's route name, which costs a property lookup per
+    /// request to read.
+    pub fn uses_route_name(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.matcher.route_name.is_some())
+    }
 }
 
 /// One token issuer.

@@ -54,8 +54,8 @@ fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial
     let response = denial.response(&state.config.realm);
     let reason = response.reason_code;
     let provider = provider_name(state, verdict).unwrap_or("-");
-    let rule = verdict.rule.as_deref().unwrap_or("default");
-    if state.config.dry_run {
+    let rule = &verdict.rule;
+    if verdict.dry_run {
         log::info!(
             "claimcheck: dry-run would deny {} {} rule={rule} provider={provider} reason={reason} status={}",
             request.method,
@@ -85,8 +85,9 @@ fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial
     if let Some(challenge) = &response.www_authenticate {
         headers.push(("www-authenticate", challenge));
     }
-    if let Some(retry_after) = &response.retry_after {
-        headers.push(("retry-after", retry_after));
+    let retry_after = response.retry_after_s.map(|seconds| seconds.to_string());
+    if let Some(seconds) = &retry_after {
+        headers.push(("retry-after", seconds));
     }
     let _ = hostcalls::send_http_response(
         u32::from(response.status),
@@ -99,6 +100,6 @@ fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial
 fn provider_name<'a>(state: &'a VmState, verdict: &Verdict) -> Option<&'a str> {
     verdict
         .provider
-        .and_then(|id| state.config.providers.get(id))
+        .and_then(|id| state.config.provider(id))
         .map(|provider| provider.name.as_str())
 }

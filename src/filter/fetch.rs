@@ -98,7 +98,9 @@ impl RemoteKeys {
     /// Whether a request with an unknown `kid` may wait for a refetch.
     pub fn unknown_kid_refetch_allowed(&self, now_ms: u64) -> bool {
         self.in_flight.is_some()
-            || self.record.unknown_kid_refetch_allowed(&self.spec.fetch_policy, now_ms)
+            || self
+                .record
+                .unknown_kid_refetch_allowed(&self.spec.fetch_policy, now_ms)
     }
 
     pub fn request_refetch(&mut self) {
@@ -111,7 +113,9 @@ impl RemoteKeys {
     }
 
     pub fn owns_call(&self, token: u32) -> bool {
-        self.in_flight.as_ref().is_some_and(|call| call.token == token)
+        self.in_flight
+            .as_ref()
+            .is_some_and(|call| call.token == token)
     }
 
     /// Picks up what other VMs published, then starts a fetch if one is due and this VM wins
@@ -132,7 +136,10 @@ impl RemoteKeys {
             return progress;
         }
         self.refetch_wanted = false;
-        log::debug!("claimcheck: fetching keys for provider {}", self.spec.provider);
+        log::debug!(
+            "claimcheck: fetching keys for provider {}",
+            self.spec.provider
+        );
         if let Err(failure) = self.dispatch(self.spec.first_step.clone()) {
             progress = self.finish(Err(failure), now_ms);
         }
@@ -181,7 +188,11 @@ impl RemoteKeys {
             }
             self.seen = Some(identity);
         }
-        if self.keys.is_some() && record.usable_jwks(&self.spec.fetch_policy, now_ms).is_none() {
+        if self.keys.is_some()
+            && record
+                .usable_jwks(&self.spec.fetch_policy, now_ms)
+                .is_none()
+        {
             log::warn!(
                 "claimcheck: keys of provider {} are older than max_stale_s; no longer used",
                 self.spec.provider
@@ -248,7 +259,13 @@ impl RemoteKeys {
             ("accept", "application/json"),
             ("user-agent", "claimcheck"),
         ];
-        match hostcalls::dispatch_http_call(&self.spec.cluster, headers, None, vec![], self.spec.timeout) {
+        match hostcalls::dispatch_http_call(
+            &self.spec.cluster,
+            headers,
+            None,
+            vec![],
+            self.spec.timeout,
+        ) {
             Ok(token) => {
                 self.in_flight = Some(InFlight { token, step });
                 Ok(())
@@ -317,7 +334,10 @@ impl RemoteKeys {
         for _ in 0..PUBLISH_ATTEMPTS {
             let (current, cas) = match hostcalls::get_shared_data(&key) {
                 Ok((bytes, cas)) => (
-                    bytes.as_deref().and_then(KeyRecord::decode).unwrap_or_default(),
+                    bytes
+                        .as_deref()
+                        .and_then(KeyRecord::decode)
+                        .unwrap_or_default(),
                     cas,
                 ),
                 Err(_) => (KeyRecord::default(), None),

@@ -36,7 +36,7 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let mut state = self.state.borrow_mut();
-        let request = read_request(state.config.uses_route_name);
+        let request = read_request(state.config.uses_route_name());
         let now = now_ms();
         match state.evaluate(&request, now, false) {
             Outcome::Decided(verdict) => {
@@ -49,20 +49,19 @@ impl HttpContext for Http {
             Outcome::Wait { provider, cause } => {
                 let wait_ms = state
                     .config
-                    .providers
-                    .get(provider)
+                    .provider(provider)
                     .map_or(0, |p| p.cold_start.max_wait_ms);
                 if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
                     remote.request_refetch();
                 }
                 log::debug!(
-                    "claimcheck: request waits for keys of provider {provider} ({cause:?})"
+                    "claimcheck: request waits for keys of provider {} ({cause:?})",
+                    provider.index()
                 );
                 state.metrics.increment(metrics::PAUSED);
                 state.parked.push(Parked {
                     context_id: self.context_id,
                     request,
-                    provider,
                     deadline_ms: now.saturating_add(wait_ms),
                 });
                 Action::Pause

@@ -10,11 +10,13 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, VerifiedCache};
-use crate::config::{self, Config, JwksSource, Provider};
+use crate::authorize::{Outcome, Verdict, VerifiedCache};
+use crate::config::{self, JwksSource, Provider, ProviderId};
+use crate::decision::{Decision, Denial, DenyReason};
+use crate::jwks::{KeyPolicy, MAX_JWKS_BYTES};
 use crate::keys::FetchPolicy;
 
-use super::apply::apply;
+use super::apply::{apply, Next};
 use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
 use super::http::{count_cache, Http};
 use super::metrics::{self, Metrics};
@@ -36,7 +38,9 @@ pub fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 impl Context for Root {
@@ -53,10 +57,16 @@ impl Context for Root {
         let now = now_ms();
         let progress = {
             let mut state = state.borrow_mut();
-            let found = state.providers.iter_mut().enumerate().find_map(|(id, keys)| match keys {
-                ProviderKeys::Remote(remote) if remote.owns_call(token_id) => Some(id),
-                _ => None,
-            });
+            let found = state
+                .providers
+                .iter()
+                .enumerate()
+                .find_map(|(index, keys)| match keys {
+                    ProviderKeys::Remote(remote) if remote.owns_call(token_id) => {
+                        Some(ProviderId(index))
+                    }
+                    _ => None,
+                });
             let Some(id) = found else {
                 return;
             };
@@ -79,10 +89,14 @@ impl RootContext for Root {
         let bytes = if plugin_configuration_size == 0 {
             Vec::new()
         } else {
-            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            hostcalls::get_buffer(
+                BufferType::PluginConfiguration,
+                0,
+                plugin_configuration_size,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default()
         };
         let config = match config::load(&bytes) {
             Ok(config) => config,
@@ -92,11 +106,7 @@ impl RootContext for Root {
             }
         };
         let vm = random_u64();
-        let providers = config
-            .providers
-            .iter()
-            .map(|provider| provider_keys(provider, vm))
-            .collect();
+        let providers = config.providers.iter().map(provider_keys).collect();
         log::info!(
             "claimcheck: configured {} provider(s), {} rule(s){}",
             config.providers.len(),
@@ -104,7 +114,7 @@ impl RootContext for Root {
             if config.dry_run { ", dry run" } else { "" }
         );
         self.state = Some(Rc::new(RefCell::new(VmState {
-            cache: VerifiedCache::new(config.token_cache_entries),
+            cache: VerifiedCache::new(config.token_cache.max_entries),
             config: Rc::new(config),
             providers,
             parked: Vec::new(),
@@ -121,20 +131,18 @@ impl RootContext for Root {
             return;
         };
         let now = now_ms();
-        let mut changed = false;
         {
             let mut state = state.borrow_mut();
             let vm = state.vm;
-            for id in 0..state.providers.len() {
+            for index in 0..state.providers.len() {
+                let id = ProviderId(index);
                 let Some(remote) = state.remote(id) else {
                     continue;
                 };
                 let progress = remote.tick(vm, now);
-                changed |= progress.record_changed;
                 note_progress(&mut state, id, progress);
             }
         }
-        let _ = changed;
         finish_parked(&state, now);
         self.schedule_ticks();
     }
@@ -166,8 +174,8 @@ impl Root {
 }
 
 /// Metrics for a fetch, and cache invalidation when a provider's keys changed.
-fn note_progress(state: &mut VmState, id: usize, progress: Progress) {
-    let Some(name) = state.config.providers.get(id).map(|p| p.name.clone()) else {
+fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
+    let Some(name) = state.config.provider(id).map(|p| p.name.clone()) else {
         return;
     };
     match progress.fetched {
@@ -178,13 +186,13 @@ fn note_progress(state: &mut VmState, id: usize, progress: Progress) {
         None => {}
     }
     if progress.keys_replaced {
-        state
-            .cache
-            .remove_where(|verified| verified.provider == id);
+        state.cache.remove_where(|verified| verified.provider == id);
     }
     if progress.record_changed {
         let stale = state.remote(id).is_some_and(|remote| remote.is_stale());
-        state.metrics.set_gauge(&metrics::stale(&name), u64::from(stale));
+        state
+            .metrics
+            .set_gauge(&metrics::stale(&name), u64::from(stale));
     }
 }
 
@@ -196,32 +204,37 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     for request in parked {
         let mut vm = state.borrow_mut();
         let waited_out = now >= request.deadline_ms;
-        match vm.evaluate(&request.request, now, waited_out) {
-            Outcome::Wait { .. } if !waited_out => still_waiting.push(request),
-            Outcome::Wait { provider, .. } => {
-                log::warn!(
-                    "claimcheck: provider {provider} still waiting after the deadline; refusing"
-                );
+        let verdict = match vm.evaluate(&request.request, now, waited_out) {
+            Outcome::Decided(verdict) => verdict,
+            Outcome::Wait { .. } if !waited_out => {
+                still_waiting.push(request);
+                continue;
             }
-            Outcome::Decided(verdict) => {
-                if hostcalls::set_effective_context(request.context_id).is_err() {
-                    continue;
-                }
-                count_cache(&vm, verdict.cache_hit);
-                if apply(&vm, &request.request, &verdict) == super::apply::Next::Continue {
-                    let _ = hostcalls::resume_http_request();
-                }
-            }
+            // The core never asks a request that waited out to wait again; should it, the
+            // request is refused rather than left hanging.
+            Outcome::Wait { provider, .. } => Verdict {
+                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
+                rule: String::new(),
+                provider: Some(provider),
+                dry_run: false,
+                cache_hit: None,
+            },
+        };
+        if hostcalls::set_effective_context(request.context_id).is_err() {
+            continue;
+        }
+        count_cache(&vm, verdict.cache_hit);
+        if apply(&vm, &request.request, &verdict) == Next::Continue {
+            let _ = hostcalls::resume_http_request();
         }
     }
     state.borrow_mut().parked.extend(still_waiting);
 }
 
 /// Builds the fetcher of a provider whose keys are remote.
-fn provider_keys(provider: &Provider, vm: u64) -> ProviderKeys {
-    let _ = vm;
-    let (cluster, first_step, timeout_ms) = match &provider.jwks {
-        JwksSource::Inline(keys) => return ProviderKeys::Inline(Rc::new(keys.clone())),
+fn provider_keys(provider: &Provider) -> ProviderKeys {
+    let (cluster, first_step, timeout_ms, uri) = match &provider.jwks {
+        JwksSource::Inline(parsed) => return ProviderKeys::Inline(Rc::new(parsed.keys.clone())),
         JwksSource::Remote(remote) => (
             remote.cluster.clone(),
             Step::Jwks {
@@ -229,8 +242,9 @@ fn provider_keys(provider: &Provider, vm: u64) -> ProviderKeys {
                 path: remote.path.clone(),
             },
             remote.timeout_ms,
+            &remote.uri,
         ),
-        JwksSource::Discovery(discovery) => (
+        JwksSource::OidcDiscovery(discovery) => (
             discovery.cluster.clone(),
             Step::Discovery {
                 authority: discovery.authority.clone(),
@@ -238,17 +252,20 @@ fn provider_keys(provider: &Provider, vm: u64) -> ProviderKeys {
                 issuer: provider.issuer.clone(),
             },
             discovery.timeout_ms,
+            &discovery.uri,
         ),
     };
     let refresh = &provider.refresh;
-    ProviderKeys::Remote(RemoteKeys::new(FetchSpec {
+    ProviderKeys::Remote(Box::new(RemoteKeys::new(FetchSpec {
         provider: provider.name.clone(),
-        shared_key: format!("claimcheck/v1/{}/{:016x}", provider.name, provider.source_digest()),
+        shared_key: shared_key(provider, &cluster, uri),
         cluster,
         first_step,
         timeout: Duration::from_millis(timeout_ms),
-        max_body_bytes: refresh.max_body_bytes,
-        key_policy: provider.key_policy(),
+        max_body_bytes: MAX_JWKS_BYTES,
+        key_policy: KeyPolicy {
+            algorithms: provider.algorithms.clone(),
+        },
         fetch_policy: FetchPolicy {
             interval_ms: refresh.interval_s.saturating_mul(1000),
             jitter_permille: REFRESH_JITTER_PERMILLE,
@@ -258,7 +275,22 @@ fn provider_keys(provider: &Provider, vm: u64) -> ProviderKeys {
             unknown_kid_min_interval_ms: refresh.unknown_kid_min_interval_s.saturating_mul(1000),
             fetch_timeout_ms: timeout_ms,
         },
-    }))
+    })))
+}
+
+/// The shared-data prefix of a provider's record and lease. Listeners that configure the same
+/// provider name with another issuer, cluster or URI must not share keys, so the prefix holds
+/// a digest of all three.
+fn shared_key(provider: &Provider, cluster: &str, uri: &str) -> String {
+    let source = [provider.issuer.as_str(), cluster, uri].join("\n");
+    let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
+    let short: String = digest
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("claimcheck/v1/{}/{short}", provider.name)
 }
 
 /// Up to 10% of the refresh interval is taken off at random.

@@ -27,14 +27,13 @@ pub struct VmState {
 pub enum ProviderKeys {
     /// Keys from the configuration: always ready.
     Inline(Rc<KeySet>),
-    Remote(RemoteKeys),
+    Remote(Box<RemoteKeys>),
 }
 
 /// A request paused until its provider's keys arrive (or its wait runs out).
 pub struct Parked {
     pub context_id: u32,
     pub request: Request,
-    pub provider: ProviderId,
     pub deadline_ms: u64,
 }
 
@@ -58,7 +57,7 @@ impl VmState {
     }
 
     pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {
-        match self.providers.get_mut(provider) {
+        match self.providers.get_mut(provider.index()) {
             Some(ProviderKeys::Remote(remote)) => Some(remote),
             _ => None,
         }
@@ -82,7 +81,7 @@ struct Lookup<'a> {
 
 impl KeyLookup for Lookup<'_> {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_> {
-        match self.providers.get(provider) {
+        match self.providers.get(provider.index()) {
             None => KeyAvailability::Unavailable,
             Some(ProviderKeys::Inline(keys)) => KeyAvailability::Ready {
                 keys,

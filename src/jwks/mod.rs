@@ -59,8 +59,10 @@ impl KeySet {
         parse::parse_jwks(json, policy)
     }
 
-    /// Builds a set from already-prepared keys (configuration with secrets, tests). Keys whose
-    /// algorithms fall outside `allowed` are narrowed; keys left with none are dropped.
+    /// Builds a set from already-prepared keys (configuration with secrets, tests). Each key's
+    /// algorithms are narrowed to `allowed`, to its key family, and for HMAC to algorithms whose
+    /// hash is no longer than the secret (RFC 7518 §3.2); keys left with none are dropped, exact
+    /// duplicates collapse.
     pub fn from_keys(keys: Vec<VerifyingKey>, allowed: &[Algorithm]) -> KeySet {
         let mut allowed = allowed.to_vec();
         allowed.sort();
@@ -70,8 +72,12 @@ impl KeySet {
             allowed,
         };
         for mut key in keys {
-            key.algorithms
-                .retain(|alg| set.allowed.contains(alg) && key.material.supports(*alg));
+            let material = &key.material;
+            key.algorithms.retain(|alg| {
+                set.allowed.contains(alg)
+                    && material.supports(*alg)
+                    && parse::hmac_secret_long_enough(material, *alg)
+            });
             key.algorithms.sort();
             key.algorithms.dedup();
             if !key.algorithms.is_empty() && !set.keys.contains(&key) {

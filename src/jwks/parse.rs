@@ -243,13 +243,10 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
         return Err(SkipReason::AlgorithmNotAllowed);
     }
     let algorithms: Vec<Algorithm> = match &material {
-        KeyMaterial::Hmac(secret) => {
+        KeyMaterial::Hmac(_) => {
             let long_enough: Vec<Algorithm> = permitted
                 .into_iter()
-                .filter(|alg| {
-                    alg.hash_function()
-                        .is_some_and(|hash| secret.len() >= hash.output_len())
-                })
+                .filter(|alg| hmac_secret_long_enough(&material, *alg))
                 .collect();
             if long_enough.is_empty() {
                 return Err(SkipReason::HmacSecretTooShort);
@@ -345,4 +342,15 @@ fn okp_material(jwk: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
     let x = required_b64(jwk, "x")?;
     let key: [u8; 32] = x.try_into().map_err(|_| SkipReason::CoordinateLength)?;
     Ok(KeyMaterial::Ed25519(key))
+}
+
+/// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. True for every
+/// non-HMAC key.
+pub(super) fn hmac_secret_long_enough(material: &KeyMaterial, alg: Algorithm) -> bool {
+    match material {
+        KeyMaterial::Hmac(secret) => alg
+            .hash_function()
+            .is_some_and(|hash| secret.len() >= hash.output_len()),
+        _ => true,
+    }
 }
