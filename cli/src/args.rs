@@ -19,7 +19,9 @@ Colour is used on terminals only; NO_COLOR=1 or --color never turns it off.
 Try it out:
   claimcheck keys --alg ES256 --out-dir dev-keys
   claimcheck issuer --jwks dev-keys/jwks.json --issuer http://127.0.0.1:9000 --listen 127.0.0.1:9000 &
-  claimcheck token --key dev-keys/private-key.pem --iss http://127.0.0.1:9000 --sub alice --aud orders-api";
+  claimcheck token --key dev-keys/private-key.pem --iss http://127.0.0.1:9000 --sub alice --aud orders-api
+  claimcheck validate policy.json
+  claimcheck explain policy.json --token-file token.jwt --jwks dev-keys/jwks.json --path /orders";
 
 #[derive(Debug, Parser)]
 #[command(name = "claimcheck", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -55,12 +57,108 @@ impl ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a configuration (JSON/YAML, or inside Istio/Kuma/Envoy manifests).
+    Validate(ValidateArgs),
+    /// Explain the decision for a request and token: rules, token, claims, response.
+    Explain(ExplainArgs),
+    /// Print the configuration's JSON Schema.
+    #[command(after_help = SCHEMA_AFTER_HELP)]
+    Schema,
     /// Generate a development key pair: private key file + jwks.json.
     Keys(KeysArgs),
     /// Mint a signed development token.
     Token(TokenArgs),
     /// Serve OIDC discovery and a JWKS over HTTP on loopback (development issuer).
     Issuer(IssuerArgs),
+}
+
+const SCHEMA_AFTER_HELP: &str = "\
+The schema is generated from the configuration types the filter deserialises, so it never
+drifts from what the filter accepts (semantic checks, such as unknown provider names, are
+validate's job).
+
+Examples:
+  claimcheck schema > claimcheck.schema.json
+  claimcheck schema | jq '.properties.rules'";
+
+const VALIDATE_AFTER_HELP: &str = "\
+Accepts the plugin configuration itself (JSON or YAML), an Istio WasmPlugin
+(spec.pluginConfig) or TrafficExtension (spec.wasm.pluginConfig), a Kuma MeshProxyPatch
+(the Wasm filter in spec.default.appendModifications[].httpFilter.value), or an Envoy
+configuration with envoy.filters.http.wasm filters; multi-document YAML is searched whole.
+Validation is the filter's own: what passes here passes on_configure in Envoy.
+Exit status 0 when every configuration found is valid, 1 otherwise.
+
+Examples:
+  claimcheck validate policy-examples/api-gateway.json
+  claimcheck validate deploy/istio/wasmplugin.yaml
+  claimcheck validate --json deploy/kuma/meshproxypatch.yaml";
+
+#[derive(Debug, Args)]
+#[command(after_help = VALIDATE_AFTER_HELP)]
+pub struct ValidateArgs {
+    /// Configuration or manifest file.
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const EXPLAIN_AFTER_HELP: &str = "\
+The decision is the filter's own pipeline; the trace shows which rule matched and why earlier
+ones did not, where the token was found, its header and claims, the signature and registered
+claims per provider, each claim condition, and the response (status, WWW-Authenticate,
+reason). --token is put where the rule's first provider reads tokens (default
+`authorization: Bearer`). Providers with inline keys are verified against them, others
+against --jwks; with no keys the signature is not checked and the output says UNVERIFIED.
+Exit status 0 when the request is allowed, 1 when it is refused.
+
+Examples:
+  claimcheck explain policy.json --token \"$(cat token.jwt)\" --jwks dev-keys/jwks.json \\
+      --method POST --path /admin/acme/users --host api.example.com --header x-env:prod
+  claimcheck explain deploy/istio/wasmplugin.yaml --token-file token.jwt --json
+  claimcheck explain policy.json --path /healthz                     # no token at all";
+
+#[derive(Debug, Args)]
+#[command(after_help = EXPLAIN_AFTER_HELP)]
+pub struct ExplainArgs {
+    /// Configuration or manifest file.
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The token (JWS compact form).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the token.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Request path, with query string.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Request host (:authority).
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// A request header as NAME:VALUE; repeatable.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Envoy route name (xds.route_name).
+    #[arg(long)]
+    pub route_name: Option<String>,
+    /// JWKS for providers without inline keys.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Option<PathBuf>,
+    /// The current time (Unix seconds or RFC 3339); default: the system clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Which configuration to use when the file holds several (1-based, as listed by validate).
+    #[arg(long, value_name = "N")]
+    pub select: Option<usize>,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const KEYS_AFTER_HELP: &str = "\

@@ -8,6 +8,7 @@
 //! file, malformed key).
 
 mod args;
+mod explain;
 mod issuer;
 mod keyfile;
 mod keygen;
@@ -16,6 +17,7 @@ mod mint;
 mod output;
 mod signing;
 mod time;
+mod validate;
 
 use std::fmt;
 use std::io::Write as _;
@@ -24,8 +26,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::args::{Cli, Command, IssuerArgs, KeysArgs, TokenArgs};
-use crate::output::{paint, BAD, DIM, HEADING, WARN};
+use crate::args::{Cli, Command, ExplainArgs, IssuerArgs, KeysArgs, TokenArgs, ValidateArgs};
+use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
 
 /// How a command ended, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,25 @@ pub enum CliError {
     KeyGen(keygen::KeyGenError),
     Issuer(issuer::IssuerError),
     Output(std::io::Error),
+    /// `explain` needs exactly one configuration.
+    Manifest(manifest::ManifestError),
+    InvalidConfig {
+        origin: String,
+        errors: Vec<validate::Finding>,
+    },
+    SeveralConfigs {
+        count: usize,
+    },
+    NoSuchConfig {
+        select: usize,
+        count: usize,
+    },
+    /// `--header` without a colon, or with an empty name.
+    HeaderArg(String),
+    EmptyToken {
+        path: PathBuf,
+    },
+    Jwks(explain::JwksFileError),
 }
 
 impl fmt::Display for CliError {
@@ -85,6 +106,32 @@ impl fmt::Display for CliError {
             CliError::KeyGen(error) => error.fmt(f),
             CliError::Issuer(error) => error.fmt(f),
             CliError::Output(error) => write!(f, "cannot write output: {error}"),
+            CliError::Manifest(error) => error.fmt(f),
+            CliError::InvalidConfig { origin, errors } => {
+                let at = if origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({origin})")
+                };
+                write!(f, "the configuration{at} is invalid (run validate):")?;
+                for error in errors {
+                    write!(f, "\n  {}: {}", path_label(&error.path), error.message)?;
+                }
+                Ok(())
+            }
+            CliError::SeveralConfigs { count } => write!(
+                f,
+                "the file holds {count} configurations: choose one with --select 1..{count}"
+            ),
+            CliError::NoSuchConfig { select, count } => {
+                write!(
+                    f,
+                    "--select {select}: the file holds {count} configuration(s)"
+                )
+            }
+            CliError::HeaderArg(text) => write!(f, "--header {text:?} is not NAME:VALUE"),
+            CliError::EmptyToken { path } => write!(f, "{}: no token in the file", path.display()),
+            CliError::Jwks(error) => error.fmt(f),
         }
     }
 }
@@ -105,6 +152,9 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<Outcome, CliError> {
     match command {
+        Command::Validate(args) => run_validate(args),
+        Command::Explain(args) => run_explain(args),
+        Command::Schema => schema(),
         Command::Keys(args) => keys(args),
         Command::Token(args) => token(args),
         Command::Issuer(args) => run_issuer(args),
@@ -125,6 +175,209 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, CliError> {
     })?;
     String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 {
         path: path.to_path_buf(),
+    })
+}
+
+/// A JSON path for display; the empty path is the document itself.
+fn path_label(path: &str) -> &str {
+    if path.is_empty() {
+        "(document)"
+    } else {
+        path
+    }
+}
+
+fn schema() -> Result<Outcome, CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(claimcheck::config::json_schema_string().as_bytes())
+        .map_err(CliError::Output)?;
+    Ok(Outcome::Success)
+}
+
+fn run_validate(args: ValidateArgs) -> Result<Outcome, CliError> {
+    let text = read_text(&args.config, manifest::MAX_CONFIG_FILE_BYTES)?;
+    let file = args.config.display().to_string();
+    let reports = match validate::validate_text(&text) {
+        Ok(reports) => reports,
+        // A file in which no configuration can be found is an invalid input, not an I/O
+        // failure: report it like any other invalid configuration.
+        Err(error) => {
+            if args.json {
+                let report = serde_json::json!({
+                    "file": file,
+                    "valid": false,
+                    "error": error.to_string(),
+                    "configurations": [],
+                });
+                writeln!(std::io::stdout().lock(), "{report:#}").map_err(CliError::Output)?;
+            } else {
+                writeln!(
+                    anstream::stdout().lock(),
+                    "{file}: {} {error}",
+                    paint(BAD, "invalid:")
+                )
+                .map_err(CliError::Output)?;
+            }
+            return Ok(Outcome::Negative);
+        }
+    };
+    let valid = reports.iter().all(validate::ConfigReport::is_valid);
+    let mut stdout = anstream::stdout().lock();
+    if args.json {
+        let report = serde_json::json!({
+            "file": file,
+            "valid": valid,
+            "configurations": reports.iter().map(validate::ConfigReport::to_json).collect::<Vec<_>>(),
+        });
+        writeln!(stdout, "{report:#}").map_err(CliError::Output)?;
+    } else {
+        for (index, report) in reports.iter().enumerate() {
+            let mut name = file.clone();
+            if reports.len() > 1 {
+                name.push_str(&format!(" [{}]", index + 1));
+            }
+            if !report.origin.is_empty() {
+                name.push_str(&format!(" ({})", report.origin));
+            }
+            if report.is_valid() {
+                writeln!(stdout, "{name}: {}", paint(OK, "ok")).map_err(CliError::Output)?;
+            } else {
+                let count = report.errors.len();
+                let noun = if count == 1 { "error" } else { "errors" };
+                writeln!(stdout, "{name}: {}", paint(BAD, format!("{count} {noun}")))
+                    .map_err(CliError::Output)?;
+                for error in &report.errors {
+                    writeln!(
+                        stdout,
+                        "  {}: {}",
+                        paint(HEADING, path_label(&error.path)),
+                        error.message
+                    )
+                    .map_err(CliError::Output)?;
+                }
+            }
+            for warning in &report.warnings {
+                writeln!(
+                    stdout,
+                    "  {} {}: {}",
+                    paint(WARN, "warning:"),
+                    path_label(&warning.path),
+                    warning.message
+                )
+                .map_err(CliError::Output)?;
+            }
+        }
+    }
+    Ok(if valid {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+/// Largest token file read: the core refuses tokens over 16 KiB
+/// (`extract::MAX_TOKEN_LEN`); 64 KiB leaves room for whitespace and comments around it.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
+fn run_explain(args: ExplainArgs) -> Result<Outcome, CliError> {
+    let text = read_text(&args.config, manifest::MAX_CONFIG_FILE_BYTES)?;
+    let found = manifest::find_configs(&text).map_err(CliError::Manifest)?;
+    let count = found.len();
+    let chosen = match (args.select, count) {
+        (None, 1) => found.into_iter().next(),
+        (None, _) => return Err(CliError::SeveralConfigs { count }),
+        (Some(select), _) => found.into_iter().nth(select.wrapping_sub(1)),
+    };
+    let Some(chosen) = chosen else {
+        return Err(CliError::NoSuchConfig {
+            select: args.select.unwrap_or_default(),
+            count,
+        });
+    };
+    let config =
+        claimcheck::config::load(&chosen.json).map_err(|errors| CliError::InvalidConfig {
+            origin: chosen.origin.clone(),
+            errors: errors
+                .0
+                .into_iter()
+                .map(|error| validate::Finding {
+                    path: error.path,
+                    message: error.kind.to_string(),
+                })
+                .collect(),
+        })?;
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.trim().to_owned()),
+        (None, Some(path)) => {
+            let text = read_text(path, MAX_TOKEN_FILE_BYTES)?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(CliError::EmptyToken { path: path.clone() });
+            }
+            Some(token.to_owned())
+        }
+        (None, None) => None,
+    };
+    let jwks = match &args.jwks {
+        Some(path) => Some(
+            issuer::read_bounded(path, issuer::MAX_JWKS_FILE_BYTES).map_err(
+                |error| match error {
+                    issuer::BoundedReadError::TooLarge => CliError::TooLarge {
+                        path: path.clone(),
+                        limit: issuer::MAX_JWKS_FILE_BYTES,
+                    },
+                    issuer::BoundedReadError::Io(error) => CliError::Read {
+                        path: path.clone(),
+                        error,
+                    },
+                },
+            )?,
+        ),
+        None => None,
+    };
+    let now_s = match &args.now {
+        Some(text) => time::parse_instant(text),
+        None => time::system_now(),
+    }
+    .map_err(CliError::Time)?;
+    let mut headers = Vec::with_capacity(args.headers.len());
+    for text in &args.headers {
+        let (name, value) = text
+            .split_once(':')
+            .filter(|(name, _)| !name.trim().is_empty())
+            .ok_or_else(|| CliError::HeaderArg(text.clone()))?;
+        headers.push((
+            name.trim().to_ascii_lowercase(),
+            value.trim_start().to_owned(),
+        ));
+    }
+    let request = claimcheck::request::Request {
+        method: args.method.to_ascii_uppercase(),
+        path: args.path,
+        host: args.host,
+        headers,
+        route_name: args.route_name,
+    };
+    let explanation = explain::explain(explain::ExplainInput {
+        config,
+        request,
+        token,
+        jwks,
+        now_s,
+    })
+    .map_err(CliError::Jwks)?;
+    if args.json {
+        writeln!(std::io::stdout().lock(), "{:#}", explanation.to_json())
+            .map_err(CliError::Output)?;
+    } else {
+        let mut stdout = anstream::stdout().lock();
+        explanation.render(&mut stdout).map_err(CliError::Output)?;
+    }
+    Ok(if explanation.allowed() {
+        Outcome::Success
+    } else {
+        Outcome::Negative
     })
 }
 

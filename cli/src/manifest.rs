@@ -32,12 +32,6 @@ pub struct FoundConfig {
 /// Why a file yielded no configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ManifestError {
-    /// JSON syntax error (the file starts like JSON).
-    Json {
-        line: usize,
-        column: usize,
-        message: String,
-    },
     /// YAML syntax error in a document.
     Yaml { document: usize, message: String },
     /// A Kuma `httpFilter.value` that is not YAML.
@@ -49,14 +43,6 @@ pub enum ManifestError {
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ManifestError::Json {
-                line,
-                column,
-                message,
-            } => write!(
-                f,
-                "not valid JSON (line {line}, column {column}): {message}"
-            ),
             ManifestError::Yaml { document, message } => {
                 write!(f, "document {document}: not valid YAML: {message}")
             }
@@ -80,21 +66,17 @@ impl std::error::Error for ManifestError {}
 /// Finds every plugin configuration in a file's text.
 pub fn find_configs(text: &str) -> Result<Vec<FoundConfig>, ManifestError> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: Value = serde_json::from_str(trimmed).map_err(|error| ManifestError::Json {
-            line: error.line(),
-            column: error.column(),
-            message: strip_position(&error.to_string()),
-        })?;
+    if trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with('"') {
         let mut found = Vec::new();
-        if is_plain_config(&value) {
-            // Hand the core the bytes exactly as written, as Envoy would.
-            found.push(FoundConfig {
+        match serde_json::from_str::<Value>(trimmed) {
+            Ok(value) if !is_plain_config(&value) => collect(&value, None, &mut found)?,
+            // A plain configuration, or JSON that does not parse: the core reads the bytes
+            // exactly as written, as Envoy would hand them over, and reports any syntax
+            // error itself with its line and column.
+            _ => found.push(FoundConfig {
                 origin: String::new(),
                 json: trimmed.as_bytes().to_vec(),
-            });
-        } else {
-            collect(&value, None, &mut found)?;
+            }),
         }
         return non_empty(found);
     }
@@ -132,14 +114,6 @@ fn non_empty(found: Vec<FoundConfig>) -> Result<Vec<FoundConfig>, ManifestError>
     } else {
         Ok(found)
     }
-}
-
-/// serde_json appends " at line L column C"; we report the position separately.
-fn strip_position(message: &str) -> String {
-    message
-        .rfind(" at line ")
-        .map_or(message, |at| message.get(..at).unwrap_or(message))
-        .to_owned()
 }
 
 /// A document that is a plugin configuration itself rather than a manifest around one:
@@ -338,6 +312,12 @@ mod tests {
     }
 
     #[test]
+    fn json_that_does_not_parse_is_handed_to_the_core_as_written() {
+        let found = find_configs("{\"rules\": [,]}").unwrap();
+        assert_eq!(found[0].json, b"{\"rules\": [,]}");
+    }
+
+    #[test]
     fn misspelt_config_is_still_handed_to_validation() {
         let found = find_configs(r#"{"provders": {}}"#).unwrap();
         assert_eq!(found.len(), 1);
@@ -482,11 +462,7 @@ spec: {pluginConfig: {default: {action: allow}}}
     }
 
     #[test]
-    fn syntax_errors_carry_their_position() {
-        assert!(matches!(
-            find_configs("{\n  \"a\": ,\n}"),
-            Err(ManifestError::Json { line: 2, .. })
-        ));
+    fn yaml_syntax_errors_name_their_document() {
         assert!(matches!(
             find_configs("a: [1\n"),
             Err(ManifestError::Yaml { document: 1, .. })

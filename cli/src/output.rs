@@ -4,6 +4,7 @@
 
 use anstyle::{AnsiColor, Style};
 
+pub const OK: Style = AnsiColor::Green.on_default().bold();
 pub const BAD: Style = AnsiColor::Red.on_default().bold();
 pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
 pub const HEADING: Style = Style::new().bold();

@@ -1,5 +1,14 @@
 //! `claimcheck keys`, `token` and `issuer`, run as a user would.
 
+// Test helpers outside #[test] functions may panic too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[allow(dead_code)]
 mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -82,15 +91,18 @@ fn keys_refuses_alg_none_as_a_usage_error() {
     assert!(run.stderr.contains("expected one of"), "{}", run.stderr);
 }
 
+/// An algorithm, how to get ring's public key bytes from its JWK, and ring's verifier.
+type VerifyCase = (
+    &'static str,
+    &'static dyn Fn(&Value) -> Vec<u8>,
+    &'static dyn ring::signature::VerificationAlgorithm,
+);
+
 /// Every generated key signs a token that verifies against the published JWK.
 #[test]
 fn tokens_from_generated_keys_verify_against_their_jwks() {
     use ring::signature::{self, UnparsedPublicKey};
-    let cases: [(
-        &str,
-        &dyn Fn(&Value) -> Vec<u8>,
-        &'static dyn signature::VerificationAlgorithm,
-    ); 4] = [
+    let cases: [VerifyCase; 4] = [
         (
             "RS256",
             &|jwk| rsa_der(jwk),
@@ -337,7 +349,7 @@ fn issuer_listens_on_loopback_only() {
 
 #[test]
 fn every_subcommand_help_has_examples() {
-    for subcommand in ["keys", "token", "issuer"] {
+    for subcommand in ["validate", "explain", "schema", "keys", "token", "issuer"] {
         let run = claimcheck(&[subcommand, "--help"]);
         assert_eq!(run.code, 0);
         assert!(

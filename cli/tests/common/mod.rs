@@ -1,5 +1,4 @@
 //! Runs the built `claimcheck` binary and captures what it prints.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output};
