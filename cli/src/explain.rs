@@ -121,6 +121,8 @@ pub struct Explanation {
     pub action: String,
     pub providers: Vec<ProviderTrace>,
     pub conditions: Option<ConditionTrace>,
+    /// The applied rule has claim conditions (evaluated or not).
+    pub has_conditions: bool,
     pub answer: Answer,
     pub dry_run: bool,
     /// Some signature involved was not checked.
@@ -211,7 +213,13 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             continue;
         };
         let trace = trace_provider(provider, keys, &request, &verifier, now_s);
-        if condition_claims.is_none() && trace.signature != SignatureStatus::NotChecked {
+        // Conditions are evaluated on the claims of the first accepted token, as in the
+        // pipeline; with no accepted token they are not evaluated at all.
+        let accepted = matches!(
+            trace.signature,
+            SignatureStatus::Verified | SignatureStatus::Unverified
+        ) && trace.claims == Some(Ok(()));
+        if condition_claims.is_none() && accepted {
             condition_claims = extract::find_token(&provider.sources, &request)
                 .ok()
                 .flatten()
@@ -221,6 +229,8 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         providers.push(trace);
     }
 
+    let has_conditions =
+        matches!(selected.action, Action::Require(requirement) if requirement.claims.is_some());
     let conditions = match (selected.action, &condition_claims) {
         (Action::Require(requirement), Some(claims)) => {
             requirement.claims.as_ref().map(|c| c.trace(claims))
@@ -284,6 +294,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         action,
         providers,
         conditions,
+        has_conditions,
         answer,
         dry_run,
         unverified,
@@ -819,6 +830,13 @@ impl Explanation {
         if let Some(trace) = &self.conditions {
             writeln!(out, "{}", label("conditions"))?;
             render_trace(out, trace, 1)?;
+        } else if self.has_conditions {
+            writeln!(
+                out,
+                "{} {}",
+                label("conditions"),
+                paint(DIM, "not evaluated: no token was accepted")
+            )?;
         }
 
         // Decision.
@@ -937,4 +955,149 @@ fn render_trace(
         render_trace(out, child, depth + 1)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: Value) -> Config {
+        claimcheck::config::load(json.to_string().as_bytes()).unwrap()
+    }
+
+    fn provider_with_sources(sources: Value) -> Config {
+        config(json!({
+            "providers": { "p": {
+                "issuer": "https://issuer.example",
+                "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } },
+                "sources": sources
+            } },
+            "rules": [],
+            "default": { "action": "require", "require": { "providers": { "any": ["p"] } } }
+        }))
+    }
+
+    fn request(path: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path: path.into(),
+            host: "localhost".into(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn token_goes_where_the_rule_provider_reads_it() {
+        let query = provider_with_sources(json!([{ "query": "access_token" }]));
+        let (placed, how) = place_token(&query, request("/a?x=1"), "t.t.t");
+        assert_eq!(placed.path, "/a?x=1&access_token=t.t.t");
+        assert_eq!(how.as_deref(), Some("query parameter access_token"));
+
+        let cookie = provider_with_sources(json!([{ "cookie": "session" }]));
+        let (placed, _) = place_token(&cookie, request("/"), "t.t.t");
+        assert_eq!(placed.header("cookie"), Some("session=t.t.t"));
+
+        let header = provider_with_sources(json!([{ "header": "x-token", "prefix": "" }]));
+        let (placed, _) = place_token(&header, request("/"), "t.t.t");
+        assert_eq!(placed.header("x-token"), Some("t.t.t"));
+    }
+
+    #[test]
+    fn token_already_on_the_request_is_not_added_twice() {
+        let header =
+            provider_with_sources(json!([{ "header": "authorization", "prefix": "Bearer " }]));
+        let mut req = request("/");
+        req.headers
+            .push(("authorization".into(), "Bearer t.t.t".into()));
+        let (placed, how) = place_token(&header, req, "t.t.t");
+        assert_eq!(placed.headers_named("authorization").count(), 1);
+        assert!(how.unwrap().contains("already on the request"));
+    }
+
+    #[test]
+    fn stand_in_keys_accept_any_signature_only_for_their_own_family() {
+        let stand_in = VerifyingKey {
+            kid: Some("k".into()),
+            algorithms: vec![Algorithm::ES256],
+            material: placeholder_material(KeyFamily::EcP256),
+        };
+        let verifier = ExplainVerifier {
+            placeholders: vec![stand_in.clone()],
+        };
+        assert_eq!(
+            verifier.verify(Algorithm::ES256, &stand_in, b"m", b"anything"),
+            Ok(())
+        );
+        assert_eq!(
+            verifier.verify(Algorithm::RS256, &stand_in, b"m", b"anything"),
+            Err(SignatureError::KeyAlgorithmMismatch)
+        );
+    }
+
+    #[test]
+    fn real_keys_are_still_verified_when_stand_ins_exist() {
+        let real = VerifyingKey {
+            kid: Some("k".into()),
+            algorithms: vec![Algorithm::HS256],
+            material: KeyMaterial::Hmac(vec![1; 32]),
+        };
+        let verifier = ExplainVerifier {
+            placeholders: vec![VerifyingKey {
+                kid: Some("k".into()),
+                algorithms: vec![Algorithm::HS256],
+                material: placeholder_material(KeyFamily::Hmac),
+            }],
+        };
+        assert_eq!(
+            verifier.verify(Algorithm::HS256, &real, b"m", &[0; 32]),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn jwks_that_is_not_a_key_set_is_refused_up_front() {
+        let result = explain(ExplainInput {
+            config: provider_with_sources(
+                json!([{ "header": "authorization", "prefix": "Bearer " }]),
+            ),
+            request: request("/"),
+            token: None,
+            jwks: Some(b"[1, 2]".to_vec()),
+            now_s: 0,
+        });
+        assert_eq!(result.err(), Some(JwksFileError(JwksError::MissingKeys)));
+    }
+
+    #[test]
+    fn conditions_are_not_evaluated_without_an_accepted_token() {
+        let config = config(json!({
+            "providers": { "p": {
+                "issuer": "https://issuer.example",
+                "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } }
+            } },
+            "rules": [],
+            "default": { "action": "require", "require": {
+                "providers": { "any": ["p"] },
+                "claims": { "claim": "groups", "contains": "admin" }
+            } }
+        }));
+        let explanation = explain(ExplainInput {
+            config,
+            request: request("/"),
+            token: None,
+            jwks: None,
+            now_s: 0,
+        })
+        .unwrap();
+        assert!(explanation.has_conditions);
+        assert_eq!(explanation.conditions, None);
+        assert!(matches!(
+            explanation.answer,
+            Answer::Refused {
+                status: 401,
+                reason: "token_missing",
+                ..
+            }
+        ));
+    }
 }
