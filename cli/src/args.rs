@@ -26,7 +26,7 @@ Try it out:
 #[derive(Debug, Parser)]
 #[command(name = "claimcheck", version, about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// When to colour the output.
+    /// When to colour the output (auto: on terminals, unless NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
 
@@ -37,7 +37,6 @@ pub struct Cli {
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorWhen {
-    /// Colour on terminals, unless NO_COLOR is set.
     Auto,
     Always,
     Never,

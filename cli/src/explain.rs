@@ -160,7 +160,17 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         Some(token) => place_token(&config, request, token),
         None => (request, None),
     };
-    let decoded_token = token.as_deref().map(jwt::decode);
+    // The token shown: `--token`, else the first one a provider finds on the request
+    // (passed with `--header` or in the path).
+    let shown_token: Option<String> = token.clone().or_else(|| {
+        config.providers.iter().find_map(|provider| {
+            extract::find_token(&provider.sources, &request)
+                .ok()
+                .flatten()
+                .map(|found| found.token.into_owned())
+        })
+    });
+    let decoded_token = shown_token.as_deref().map(jwt::decode);
 
     let rule_trace = policy::explain(&config, &request);
     let selected = rule_trace.selected;

@@ -7,7 +7,9 @@
 //! is read on every request, so replacing it demonstrates key rotation without a restart.
 
 use std::fmt;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
+
+use crate::files::{read_bounded, BoundedReadError};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -185,26 +187,6 @@ pub fn load_public_jwks(path: &Path) -> Result<Value, JwksFileError> {
         }
     }
     Ok(jwks)
-}
-
-/// Why a bounded read failed.
-#[derive(Debug)]
-pub enum BoundedReadError {
-    TooLarge,
-    Io(std::io::Error),
-}
-
-/// Reads a whole file, refusing one larger than `limit` bytes.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
-    let file = std::fs::File::open(path).map_err(BoundedReadError::Io)?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(BoundedReadError::Io)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
-        return Err(BoundedReadError::TooLarge);
-    }
-    Ok(bytes)
 }
 
 /// The path part of an `http(s)://authority[/path]` URL, without a trailing slash.

@@ -9,6 +9,7 @@
 
 mod args;
 mod explain;
+mod files;
 mod issuer;
 mod keyfile;
 mod keygen;
@@ -163,12 +164,12 @@ fn run(command: Command) -> Result<Outcome, CliError> {
 
 /// Reads a text file of at most `limit` bytes.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, CliError> {
-    let bytes = issuer::read_bounded(path, limit).map_err(|error| match error {
-        issuer::BoundedReadError::TooLarge => CliError::TooLarge {
+    let bytes = files::read_bounded(path, limit).map_err(|error| match error {
+        files::BoundedReadError::TooLarge => CliError::TooLarge {
             path: path.to_path_buf(),
             limit,
         },
-        issuer::BoundedReadError::Io(error) => CliError::Read {
+        files::BoundedReadError::Io(error) => CliError::Read {
             path: path.to_path_buf(),
             error,
         },
@@ -321,13 +322,13 @@ fn run_explain(args: ExplainArgs) -> Result<Outcome, CliError> {
     };
     let jwks = match &args.jwks {
         Some(path) => Some(
-            issuer::read_bounded(path, issuer::MAX_JWKS_FILE_BYTES).map_err(
+            files::read_bounded(path, issuer::MAX_JWKS_FILE_BYTES).map_err(
                 |error| match error {
-                    issuer::BoundedReadError::TooLarge => CliError::TooLarge {
+                    files::BoundedReadError::TooLarge => CliError::TooLarge {
                         path: path.clone(),
                         limit: issuer::MAX_JWKS_FILE_BYTES,
                     },
-                    issuer::BoundedReadError::Io(error) => CliError::Read {
+                    files::BoundedReadError::Io(error) => CliError::Read {
                         path: path.clone(),
                         error,
                     },

@@ -160,20 +160,31 @@ fn collect(
     let kind = value.get("kind").and_then(Value::as_str);
     let name = value.pointer("/metadata/name").and_then(Value::as_str);
     match kind {
-        Some("WasmPlugin") => {
-            if let Some(config) = value.pointer("/spec/pluginConfig") {
-                found.push(FoundConfig {
-                    origin: describe(document, "WasmPlugin", name, "spec.pluginConfig"),
-                    json: plugin_config_json(config),
-                });
-            }
-        }
-        Some("TrafficExtension") => {
-            if let Some(config) = value.pointer("/spec/wasm/pluginConfig") {
-                found.push(FoundConfig {
-                    origin: describe(document, "TrafficExtension", name, "spec.wasm.pluginConfig"),
-                    json: plugin_config_json(config),
-                });
+        // Without `pluginConfig` Istio hands the filter an empty configuration, which the
+        // core refuses: validate exactly that.
+        Some("WasmPlugin") => found.push(FoundConfig {
+            origin: describe(document, "WasmPlugin", name, "spec.pluginConfig"),
+            json: value
+                .pointer("/spec/pluginConfig")
+                .map(plugin_config_json)
+                .unwrap_or_default(),
+        }),
+        Some("TrafficExtension") => found.push(FoundConfig {
+            origin: describe(document, "TrafficExtension", name, "spec.wasm.pluginConfig"),
+            json: value
+                .pointer("/spec/wasm/pluginConfig")
+                .map(plugin_config_json)
+                .unwrap_or_default(),
+        }),
+        // `kubectl get -o yaml` wraps several objects in a List.
+        Some("List") => {
+            let items = value
+                .get("items")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for item in items {
+                collect(item, document, found)?;
             }
         }
         Some("MeshProxyPatch") => {
@@ -450,6 +461,26 @@ spec: {pluginConfig: {default: {action: allow}}}
                 "document 3, WasmPlugin b: spec.pluginConfig"
             ]
         );
+    }
+
+    #[test]
+    fn wasm_plugin_without_plugin_config_yields_the_empty_configuration_istio_sends() {
+        let found =
+            find_configs("kind: WasmPlugin\nmetadata: {name: w}\nspec: {url: oci://x}\n").unwrap();
+        assert_eq!(found[0].json, b"");
+    }
+
+    #[test]
+    fn kubernetes_list_items_are_searched() {
+        let list = "\
+kind: List
+items:
+  - kind: WasmPlugin
+    metadata: {name: a}
+    spec: {pluginConfig: {default: {action: deny}}}
+";
+        let found = find_configs(list).unwrap();
+        assert_eq!(found[0].origin, "WasmPlugin a: spec.pluginConfig");
     }
 
     #[test]

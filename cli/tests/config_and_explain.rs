@@ -446,3 +446,45 @@ fn explain_refuses_an_invalid_config_as_a_usage_error_naming_the_path() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("default.action"), "{}", run.stderr);
 }
+
+#[test]
+fn explain_decodes_a_token_passed_as_a_header() {
+    let s = setup("ES256");
+    let minted = token(&[
+        "--key",
+        &s.key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--sub",
+        "bob",
+    ]);
+    let header = format!("authorization: Bearer {minted}");
+    let (code, out) = explain_json(&[&s.config, "--header", &header, "--jwks", &s.jwks]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["token"]["claims"]["sub"], "bob");
+    assert_eq!(
+        out["decision"]["headers_to_set"],
+        json!([["x-user-id", "bob"]])
+    );
+}
+
+#[test]
+fn explain_needs_a_choice_when_the_file_holds_several_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = format!(
+        "kind: WasmPlugin\nmetadata: {{name: a}}\nspec:\n  pluginConfig: {}\n",
+        policy()
+    );
+    let path = write(
+        dir.path(),
+        "two.yaml",
+        &format!("{one}---\n{}", one.replace("name: a", "name: b")),
+    );
+    let run = claimcheck(&["explain", &path, "--path", "/healthz"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--select 1..2"), "{}", run.stderr);
+    let chosen = claimcheck(&["explain", &path, "--path", "/healthz", "--select", "2"]);
+    assert_eq!(chosen.code, 0, "{}", chosen.stderr);
+}
