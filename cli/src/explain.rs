@@ -710,6 +710,7 @@ impl Explanation {
     pub fn render(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
         let label = |text: &str| paint(HEADING, format!("{text:<10}"));
+        let section = |text: &str| paint(HEADING, text);
         writeln!(
             out,
             "{} {} {}  {} {}",
@@ -749,7 +750,7 @@ impl Explanation {
         }
 
         // Rules.
-        writeln!(out, "{}", label("rules"))?;
+        writeln!(out, "{}", section("rules"))?;
         for rule in &self.rules {
             if rule.mismatches.is_empty() {
                 writeln!(
@@ -783,7 +784,7 @@ impl Explanation {
 
         // Providers.
         if !self.providers.is_empty() {
-            writeln!(out, "{}", label("providers"))?;
+            writeln!(out, "{}", section("providers"))?;
         }
         for p in &self.providers {
             let token = match &p.token {
@@ -838,7 +839,7 @@ impl Explanation {
 
         // Conditions.
         if let Some(trace) = &self.conditions {
-            writeln!(out, "{}", label("conditions"))?;
+            writeln!(out, "{}", section("conditions"))?;
             render_trace(out, trace, 1)?;
         } else if self.has_conditions {
             writeln!(
