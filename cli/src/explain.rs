@@ -198,7 +198,6 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
     };
 
     // Keys for every provider, indexed by provider id.
-    let mut placeholders = Vec::new();
     let mut key_sets = Vec::with_capacity(config.providers.len());
     for provider in &config.providers {
         let found_header = extract::find_token(&provider.sources, &request)
@@ -210,10 +209,15 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             provider,
             jwks.as_deref(),
             found_header.as_ref(),
-            &mut placeholders,
         ));
     }
-    let verifier = ExplainVerifier { placeholders };
+    let verifier = ExplainVerifier {
+        stand_ins: key_sets
+            .iter()
+            .filter(|keys| keys.origin == KeyOrigin::None)
+            .flat_map(|keys| keys.set.keys())
+            .collect(),
+    };
     let lookup = Keys { sets: &key_sets };
 
     let mut providers = Vec::new();
@@ -395,7 +399,6 @@ fn provider_keys(
     provider: &Provider,
     jwks: Option<&[u8]>,
     token_header: Option<&jwt::Header>,
-    placeholders: &mut Vec<VerifyingKey>,
 ) -> ProviderKeys {
     if let JwksSource::Inline(parsed) = &provider.jwks {
         return ProviderKeys {
@@ -432,7 +435,6 @@ fn provider_keys(
         })
         .into_iter()
         .collect::<Vec<_>>();
-    placeholders.extend(keys.iter().cloned());
     ProviderKeys {
         set: KeySet::from_keys(keys, &provider.algorithms),
         origin: KeyOrigin::None,
@@ -463,12 +465,14 @@ fn placeholder_material(family: KeyFamily) -> KeyMaterial {
 }
 
 /// The core's verifier, except that stand-in keys (providers without keys) accept any
-/// signature: those results are reported as UNVERIFIED.
-struct ExplainVerifier {
-    placeholders: Vec<VerifyingKey>,
+/// signature: those results are reported as UNVERIFIED. Stand-ins are recognised by
+/// identity (the very key objects in those key sets), never by value, so no configured
+/// key can pass for one.
+struct ExplainVerifier<'k> {
+    stand_ins: Vec<&'k VerifyingKey>,
 }
 
-impl SignatureVerifier for ExplainVerifier {
+impl SignatureVerifier for ExplainVerifier<'_> {
     fn verify(
         &self,
         alg: Algorithm,
@@ -476,7 +480,11 @@ impl SignatureVerifier for ExplainVerifier {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), SignatureError> {
-        if self.placeholders.contains(key) {
+        if self
+            .stand_ins
+            .iter()
+            .any(|stand_in| std::ptr::eq(*stand_in, key))
+        {
             return if key.can_verify(alg) {
                 Ok(())
             } else {
@@ -508,7 +516,7 @@ fn trace_provider(
     provider: &Provider,
     keys: &ProviderKeys,
     request: &Request,
-    verifier: &ExplainVerifier,
+    verifier: &ExplainVerifier<'_>,
     now_s: u64,
 ) -> ProviderTrace {
     let mut trace = ProviderTrace {
@@ -1033,7 +1041,7 @@ mod tests {
             material: placeholder_material(KeyFamily::EcP256),
         };
         let verifier = ExplainVerifier {
-            placeholders: vec![stand_in.clone()],
+            stand_ins: vec![&stand_in],
         };
         assert_eq!(
             verifier.verify(Algorithm::ES256, &stand_in, b"m", b"anything"),
@@ -1046,21 +1054,18 @@ mod tests {
     }
 
     #[test]
-    fn real_keys_are_still_verified_when_stand_ins_exist() {
-        let real = VerifyingKey {
+    fn a_key_equal_to_a_stand_in_is_still_verified() {
+        let stand_in = VerifyingKey {
             kid: Some("k".into()),
             algorithms: vec![Algorithm::HS256],
-            material: KeyMaterial::Hmac(vec![1; 32]),
+            material: placeholder_material(KeyFamily::Hmac),
         };
+        let configured = stand_in.clone();
         let verifier = ExplainVerifier {
-            placeholders: vec![VerifyingKey {
-                kid: Some("k".into()),
-                algorithms: vec![Algorithm::HS256],
-                material: placeholder_material(KeyFamily::Hmac),
-            }],
+            stand_ins: vec![&stand_in],
         };
         assert_eq!(
-            verifier.verify(Algorithm::HS256, &real, b"m", &[0; 32]),
+            verifier.verify(Algorithm::HS256, &configured, b"m", &[0; 32]),
             Err(SignatureError::Invalid)
         );
     }
