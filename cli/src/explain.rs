@@ -254,11 +254,42 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
 
     let mut cache = VerifiedCache::new(0);
     let outcome = authorize::authorize(&config, &request, &lookup, &verifier, &mut cache, now_s);
+    let (answer, dry_run) = answer(outcome, &config, selected.dry_run);
+
+    let unverified = providers
+        .iter()
+        .any(|p| p.signature == SignatureStatus::Unverified);
+    let (header, claims, token_error) = match decoded_token {
+        Some(Ok(jwt)) => (Some(header_json(&jwt)), Some(jwt.into_claims()), None),
+        Some(Err(error)) => (None, None, Some(error)),
+        None => (None, None, None),
+    };
+    Ok(Explanation {
+        request,
+        token_placement,
+        header,
+        claims,
+        token_error,
+        rules: rule_trace.rules,
+        rule: selected.name.to_owned(),
+        action,
+        providers,
+        conditions,
+        has_conditions,
+        answer,
+        dry_run,
+        unverified,
+    })
+}
+
+/// The pipeline's outcome as the explanation reports it, with the refusal rendered by
+/// the core's one mapping (`Denial::response`).
+fn answer(outcome: Outcome, config: &Config, rule_dry_run: bool) -> (Answer, bool) {
     let provider_name = |id: Option<ProviderId>| {
         id.and_then(|id| config.provider(id))
             .map(|p| p.name.clone())
     };
-    let (answer, dry_run) = match outcome {
+    match outcome {
         Outcome::Decided(verdict) => {
             let answer = match verdict.decision {
                 Decision::Allow(allow) => Answer::Allowed {
@@ -285,34 +316,9 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             Answer::Waiting {
                 provider: provider_name(Some(provider)).unwrap_or_default(),
             },
-            selected.dry_run,
+            rule_dry_run,
         ),
-    };
-
-    let unverified = providers
-        .iter()
-        .any(|p| p.signature == SignatureStatus::Unverified);
-    let (header, claims, token_error) = match decoded_token {
-        Some(Ok(jwt)) => (Some(header_json(&jwt)), Some(jwt.into_claims()), None),
-        Some(Err(error)) => (None, None, Some(error)),
-        None => (None, None, None),
-    };
-    Ok(Explanation {
-        request,
-        token_placement,
-        header,
-        claims,
-        token_error,
-        rules: rule_trace.rules,
-        rule: selected.name.to_owned(),
-        action,
-        providers,
-        conditions,
-        has_conditions,
-        answer,
-        dry_run,
-        unverified,
-    })
+    }
 }
 
 fn header_json(jwt: &DecodedJwt) -> Value {
