@@ -91,12 +91,13 @@ Exit status 0 when every configuration found is valid, 1 otherwise.
 Examples:
   claimcheck validate policy-examples/api-gateway.json
   claimcheck validate deploy/istio/wasmplugin.yaml
-  claimcheck validate --json deploy/kuma/meshproxypatch.yaml";
+  claimcheck validate --json deploy/kuma/meshproxypatch.yaml
+  kubectl get wasmplugin claimcheck -o yaml | claimcheck validate -";
 
 #[derive(Debug, Args)]
 #[command(after_help = VALIDATE_AFTER_HELP)]
 pub struct ValidateArgs {
-    /// Configuration or manifest file.
+    /// Configuration or manifest file; `-` reads standard input.
     #[arg(value_name = "CONFIG")]
     pub config: PathBuf,
     /// Print the result as JSON.
@@ -122,7 +123,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = EXPLAIN_AFTER_HELP)]
 pub struct ExplainArgs {
-    /// Configuration or manifest file.
+    /// Configuration or manifest file; `-` reads standard input.
     #[arg(value_name = "CONFIG")]
     pub config: PathBuf,
     /// The token (JWS compact form).

@@ -11,11 +11,23 @@ pub enum BoundedReadError {
     Io(std::io::Error),
 }
 
-/// Reads a whole file, refusing one larger than `limit` bytes.
+/// The path that means standard input, as in most Unix tools
+/// (`kubectl get wasmplugin -o yaml | claimcheck validate -`).
+pub const STDIN_PATH: &str = "-";
+
+/// Reads a whole file (standard input for `-`), refusing more than `limit` bytes.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    if path.as_os_str() == STDIN_PATH {
+        return read_all(std::io::stdin().lock(), limit);
+    }
     let file = std::fs::File::open(path).map_err(BoundedReadError::Io)?;
+    read_all(file, limit)
+}
+
+fn read_all(reader: impl std::io::Read, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
     let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
+    reader
+        .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(BoundedReadError::Io)?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {

@@ -488,3 +488,23 @@ fn explain_needs_a_choice_when_the_file_holds_several_configurations() {
     let chosen = claimcheck(&["explain", &path, "--path", "/healthz", "--select", "2"]);
     assert_eq!(chosen.code, 0, "{}", chosen.stderr);
 }
+
+#[test]
+fn validate_reads_standard_input_for_a_dash() {
+    use std::io::Write as _;
+    let mut child = common::command()
+        .args(["validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(policy().to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "-: ok\n");
+}
