@@ -174,7 +174,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = KEYS_AFTER_HELP)]
 pub struct KeysArgs {
-    /// Algorithm the key is for: RS256/384/512, PS256/384/512, ES256, ES384, EdDSA, HS256/384/512.
+    /// Algorithm the key is for: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, HS256/384/512.
     #[arg(long, value_parser = parse_algorithm)]
     pub alg: Algorithm,
     /// Key id; default: the key's RFC 7638 thumbprint.
@@ -206,11 +206,11 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = TOKEN_AFTER_HELP)]
 pub struct TokenArgs {
-    /// Private key: PKCS#8 PEM (RSA, EC P-256/P-384, Ed25519), PKCS#1 RSA PEM, or an HMAC
+    /// Private key: PKCS#8 PEM (RSA, EC P-256/P-384/P-521, Ed25519), PKCS#1 RSA PEM, or an HMAC
     /// secret file (one base64url line).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// Signing algorithm; default: the key file's, else RS256/ES256/ES384/EdDSA/HS256 by key type.
+    /// Signing algorithm; default: the key file's, else RS256/ES256/ES384/ES512/EdDSA/HS256 by key type.
     #[arg(long, value_parser = parse_algorithm)]
     pub alg: Option<Algorithm>,
     /// Key id header; default: the key file's, else the key's RFC 7638 thumbprint.

@@ -51,7 +51,7 @@ pub struct WrittenKey {
 /// Why a key could not be generated or written.
 #[derive(Debug)]
 pub enum KeyGenError {
-    /// ES512 (P-521) keys cannot be generated here: ring has no P-521 signer.
+    /// An algorithm this generator does not produce keys for.
     UnsupportedAlgorithm(Algorithm),
     /// `--bits` outside [`RSA_BITS_CHOICES`].
     UnsupportedRsaBits(usize),
@@ -164,7 +164,15 @@ fn generate_pkcs8(
                 .map(|doc| doc.as_bytes().to_vec())
                 .map_err(|_| KeyGenError::Encoding)
         }
-        KeyFamily::EcP521 | KeyFamily::Hmac => Err(KeyGenError::UnsupportedAlgorithm(alg)),
+        KeyFamily::EcP521 => {
+            use p521::elliptic_curve::rand_core::OsRng;
+            use p521::pkcs8::EncodePrivateKey as _;
+            p521::SecretKey::random(&mut OsRng)
+                .to_pkcs8_der()
+                .map(|doc| doc.as_bytes().to_vec())
+                .map_err(|_| KeyGenError::Encoding)
+        }
+        KeyFamily::Hmac => Err(KeyGenError::UnsupportedAlgorithm(alg)),
     }
 }
 
@@ -239,6 +247,7 @@ mod tests {
         let cases = [
             (Algorithm::ES256, "EC", Some("P-256")),
             (Algorithm::ES384, "EC", Some("P-384")),
+            (Algorithm::ES512, "EC", Some("P-521")),
             (Algorithm::EdDSA, "OKP", Some("Ed25519")),
             (Algorithm::HS256, "oct", None),
         ];
@@ -275,11 +284,19 @@ mod tests {
     }
 
     #[test]
-    fn es512_generation_is_refused_by_name() {
-        assert!(matches!(
-            generate(Algorithm::ES512, None, 2048),
-            Err(KeyGenError::UnsupportedAlgorithm(Algorithm::ES512))
-        ));
+    fn es512_key_is_p521_and_signs_fixed_width() {
+        let key = generate(Algorithm::ES512, None, 2048).unwrap();
+        let jwk = &key.jwks["keys"][0];
+        assert_eq!(jwk["crv"], "P-521");
+        let x = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwk["x"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(x.len(), 66);
+        let signer = reload(&key);
+        assert_eq!(signer.sign(Algorithm::ES512, b"m").unwrap().len(), 132);
+        assert_eq!(signer.thumbprint(), key.kid);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum SigningKey {
     Rsa(RsaKeyPair),
     EcP256(EcdsaKeyPair),
     EcP384(EcdsaKeyPair),
+    /// P-521 (ES512) comes from the RustCrypto `p521` crate: ring has no P-521 signer.
+    EcP521(Box<p521::ecdsa::SigningKey>),
     Ed25519(Ed25519KeyPair),
     Hmac(Vec<u8>),
 }
@@ -29,7 +31,7 @@ pub enum SigningKey {
 /// Why a key cannot be loaded or cannot sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigningError {
-    /// PKCS#8 that is none of RSA (2048–8192 bits), P-256, P-384 or Ed25519.
+    /// PKCS#8 that is none of RSA (2048–8192 bits), P-256, P-384, P-521 or Ed25519.
     UnsupportedPkcs8,
     /// PKCS#1 DER that ring rejects (malformed, or outside 2048–8192 bits).
     InvalidRsaKey,
@@ -49,7 +51,7 @@ impl fmt::Display for SigningError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SigningError::UnsupportedPkcs8 => f.write_str(
-                "unsupported PKCS#8 key: expected RSA (2048-8192 bits), EC P-256, EC P-384 or Ed25519",
+                "unsupported PKCS#8 key: expected RSA (2048-8192 bits), EC P-256/P-384/P-521 or Ed25519",
             ),
             SigningError::InvalidRsaKey => {
                 f.write_str("invalid RSA private key (malformed, or not 2048-8192 bits)")
@@ -117,9 +119,15 @@ impl SigningKey {
         if let Ok(key) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng) {
             return Ok(SigningKey::EcP384(key));
         }
-        RsaKeyPair::from_pkcs8(der)
-            .map(SigningKey::Rsa)
-            .map_err(|_| SigningError::UnsupportedPkcs8)
+        if let Ok(key) = RsaKeyPair::from_pkcs8(der) {
+            return Ok(SigningKey::Rsa(key));
+        }
+        use p521::pkcs8::DecodePrivateKey as _;
+        p521::SecretKey::from_pkcs8_der(der)
+            .ok()
+            .and_then(|secret| p521::ecdsa::SigningKey::from_bytes(&secret.to_bytes()).ok())
+            .map(|key| SigningKey::EcP521(Box::new(key)))
+            .ok_or(SigningError::UnsupportedPkcs8)
     }
 
     pub fn family(&self) -> KeyFamily {
@@ -127,6 +135,7 @@ impl SigningKey {
             SigningKey::Rsa(_) => KeyFamily::Rsa,
             SigningKey::EcP256(_) => KeyFamily::EcP256,
             SigningKey::EcP384(_) => KeyFamily::EcP384,
+            SigningKey::EcP521(_) => KeyFamily::EcP521,
             SigningKey::Ed25519(_) => KeyFamily::Ed25519,
             SigningKey::Hmac(_) => KeyFamily::Hmac,
         }
@@ -138,6 +147,7 @@ impl SigningKey {
             SigningKey::Rsa(_) => Algorithm::RS256,
             SigningKey::EcP256(_) => Algorithm::ES256,
             SigningKey::EcP384(_) => Algorithm::ES384,
+            SigningKey::EcP521(_) => Algorithm::ES512,
             SigningKey::Ed25519(_) => Algorithm::EdDSA,
             SigningKey::Hmac(_) => Algorithm::HS256,
         }
@@ -194,6 +204,13 @@ impl SigningKey {
                 .sign(&rng, message)
                 .map(|signature| signature.as_ref().to_vec())
                 .map_err(|_| SigningError::SigningFailed),
+            SigningKey::EcP521(key) => {
+                use p521::ecdsa::signature::Signer as _;
+                let signature: p521::ecdsa::Signature = key
+                    .try_sign(message)
+                    .map_err(|_| SigningError::SigningFailed)?;
+                Ok(signature.to_bytes().to_vec())
+            }
             SigningKey::Ed25519(key) => Ok(key.sign(message).as_ref().to_vec()),
             SigningKey::Hmac(secret) => {
                 let hmac_alg = match alg {
@@ -222,6 +239,10 @@ impl SigningKey {
             }
             SigningKey::EcP256(key) => ec_members("P-256", key.public_key().as_ref(), b64),
             SigningKey::EcP384(key) => ec_members("P-384", key.public_key().as_ref(), b64),
+            SigningKey::EcP521(key) => {
+                let point = p521::ecdsa::VerifyingKey::from(key.as_ref()).to_encoded_point(false);
+                ec_members("P-521", point.as_bytes(), b64)
+            }
             SigningKey::Ed25519(key) => vec![
                 ("crv", "Ed25519".to_owned()),
                 ("kty", "OKP".to_owned()),

@@ -508,3 +508,38 @@ fn validate_reads_standard_input_for_a_dash() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8(output.stdout).unwrap(), "-: ok\n");
 }
+
+/// Every algorithm the filter verifies: a key from `keys`, a token from `token`, verified
+/// by the filter's own code through `explain`.
+#[test]
+fn tokens_for_every_algorithm_verify_in_the_filter_core() {
+    let asymmetric = [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    ];
+    for alg in asymmetric {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, jwks) = keys(&dir.path().join("keys"), alg, "k");
+        let mut config = policy();
+        config["providers"]["corp"]["algorithms"] = json!([alg]);
+        let config = write(dir.path(), "policy.json", &config.to_string());
+        let minted = token(&["--key", &key, "--iss", ISSUER, "--aud", "orders-api"]);
+        let (code, out) = explain_json(&[&config, "--token", &minted, "--jwks", &jwks]);
+        assert_eq!(code, 0, "{alg}: {out:#}");
+        assert_eq!(out["providers"][0]["signature"], "verified", "{alg}");
+    }
+    for alg in ["HS256", "HS384", "HS512"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, jwks) = keys(&dir.path().join("keys"), alg, "h");
+        let inline: Value = serde_json::from_str(&std::fs::read_to_string(jwks).unwrap()).unwrap();
+        let config = json!({
+            "providers": { "internal": { "issuer": "internal", "algorithms": [alg], "jwks": { "inline": inline } } },
+            "rules": [],
+            "default": { "action": "require", "require": { "providers": { "any": ["internal"] } } }
+        });
+        let config = write(dir.path(), "hmac.json", &config.to_string());
+        let minted = token(&["--key", &key, "--iss", "internal"]);
+        let (code, out) = explain_json(&[&config, "--token", &minted]);
+        assert_eq!(code, 0, "{alg}: {out:#}");
+        assert_eq!(out["providers"][0]["signature"], "verified", "{alg}");
+    }
+}
