@@ -307,7 +307,10 @@ impl<'c> Pipeline<'_, 'c> {
         self.cache_hit = Some(false);
         match jwt::verify(&jwt, keys, self.verifier) {
             Ok(()) => {}
-            Err(VerifyError::KeyNotFound) if refetch_allowed => {
+            // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
+            // without `kid` that no key can verify is refused: otherwise any kid-less
+            // token with an odd `alg` would park requests behind refetches.
+            Err(VerifyError::KeyNotFound) if refetch_allowed && jwt.header().kid.is_some() => {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
             Err(error) => return Err(deny(verify_refusal(error))),
