@@ -14,7 +14,8 @@
 //!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
-//!   checked against the claims of the first listed provider.
+//!   checked against the claims of the first listed provider. A request with none of the
+//!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 
 use std::rc::Rc;
@@ -225,7 +226,9 @@ impl<'c> Pipeline<'_, 'c> {
             match self.check(provider) {
                 Ok(one) => accepted.push(one),
                 Err(Miss::Stop(stop)) => return Err(stop),
-                Err(Miss::NoToken) if accepted.is_empty() => {
+                // RFC 6750 §3.1: the bare challenge is for a request without credentials.
+                // One that carries another listed provider's token did send some.
+                Err(Miss::NoToken) if accepted.is_empty() && !self.carries_token(ids) => {
                     return Err(Stop::deny(DenyReason::TokenMissing, Some(provider.id)))
                 }
                 Err(Miss::NoToken | Miss::OtherIssuer) => {
@@ -237,6 +240,18 @@ impl<'c> Pipeline<'_, 'c> {
             }
         }
         Ok(accepted)
+    }
+
+    /// Whether any of these providers' sources carry a token (or several), valid or not.
+    fn carries_token(&self, ids: &[ProviderId]) -> bool {
+        ids.iter()
+            .filter_map(|id| self.config.provider(*id))
+            .any(|provider| {
+                !matches!(
+                    extract::find_token(&provider.sources, self.request),
+                    Ok(None)
+                )
+            })
     }
 
     /// `allow` rules: anonymous is fine, but a token that is present must be valid.
