@@ -27,7 +27,7 @@ use crate::claims;
 use crate::config::{Config, Provider, ProviderId};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, ExtractError, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::policy::{self, Action, ProviderSet, Requirement};
@@ -352,10 +352,18 @@ impl<'c> Pipeline<'_, 'c> {
             headers_to_remove: self.config.identity_header_names().to_vec(),
             ..Allow::default()
         };
+        // One removal over every source at once: removals computed per provider from the
+        // original request would each rewrite `:path` or `cookie` from scratch, and the last
+        // rewrite would put back the token an earlier one took out.
+        let sources: Vec<TokenSource> = accepted
+            .iter()
+            .filter(|one| !one.provider.forward_token)
+            .flat_map(|one| one.provider.sources.iter().cloned())
+            .collect();
+        if !sources.is_empty() {
+            allow.apply_edits(extract::removal_edits(&sources, self.request));
+        }
         for one in accepted {
-            if !one.provider.forward_token {
-                allow.apply_edits(extract::removal_edits(&one.provider.sources, self.request));
-            }
             let payload = one
                 .provider
                 .payload_header
