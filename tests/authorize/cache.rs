@@ -7,7 +7,7 @@ use crate::*;
 
 #[test]
 fn the_first_verification_of_a_token_is_a_cache_miss() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     allowed(&verdict);
@@ -16,7 +16,7 @@ fn the_first_verification_of_a_token_is_a_cache_miss() {
 
 #[test]
 fn a_second_identical_request_is_a_cache_hit_with_the_same_decision() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let request = get("/orders").bearer(&token);
     let first = env.decide(&request);
@@ -27,14 +27,14 @@ fn a_second_identical_request_is_a_cache_hit_with_the_same_decision() {
 
 #[test]
 fn a_request_without_token_does_not_touch_the_cache() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     assert_eq!(env.decide(&get("/orders")).cache_hit, None);
     assert_eq!(env.decide(&get("/public")).cache_hit, None);
 }
 
 #[test]
 fn a_key_set_generation_change_forces_re_verification() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let request = get("/orders").bearer(&token);
     env.decide(&request);
@@ -47,7 +47,7 @@ fn a_key_set_generation_change_forces_re_verification() {
 
 #[test]
 fn a_token_cached_under_a_key_that_was_removed_is_refused_after_the_refresh() {
-    let keys = Keys::new();
+    let keys = Keys::generate();
     let token = keys.corp_token(&corp_claims());
     let mut env = Env::from_keys(keys, |_| {});
     let request = get("/orders").bearer(&token);
@@ -79,7 +79,7 @@ fn a_token_cached_under_a_key_that_was_removed_is_refused_after_the_refresh() {
 
 #[test]
 fn a_cached_token_still_expires() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let request = get("/orders").bearer(&token);
     env.decide(&request);
@@ -91,7 +91,7 @@ fn a_cached_token_still_expires() {
 
 #[test]
 fn a_cached_token_is_still_subject_to_each_rule_claim_conditions() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["groups"] = json!(["ops"]);
     let token = env.keys.corp_token(&claims);
@@ -119,7 +119,7 @@ fn a_token_cached_for_one_provider_is_not_taken_as_verified_by_another() {
 
 #[test]
 fn a_zero_sized_cache_verifies_every_time() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.cache = VerifiedCache::new(0);
     let token = env.keys.corp_token(&corp_claims());
     let request = get("/orders").bearer(&token);

@@ -6,7 +6,7 @@ use crate::*;
 
 #[test]
 fn a_token_in_the_authorization_header_is_removed_before_forwarding() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     let allow = allowed(&verdict);
@@ -16,7 +16,7 @@ fn a_token_in_the_authorization_header_is_removed_before_forwarding() {
 
 #[test]
 fn a_token_in_the_query_string_is_removed_by_a_path_rewrite() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get(&format!(
         "/orders?page=2&access_token={token}&sort=asc"
@@ -31,7 +31,7 @@ fn a_token_in_the_query_string_is_removed_by_a_path_rewrite() {
 
 #[test]
 fn a_token_in_a_cookie_is_removed_and_the_other_cookies_kept() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let cookie = format!("theme=dark; session={token}; lang=en");
     let verdict = env.decide(&get("/orders").header("cookie", &cookie));
@@ -90,7 +90,7 @@ fn all_of_removes_every_accepted_token_from_the_cookies() {
 
 #[test]
 fn the_payload_header_carries_the_token_payload_segment() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let payload = token.split('.').nth(1).unwrap().to_owned();
     let verdict = env.decide(&get("/orders").bearer(&token));
@@ -102,7 +102,7 @@ fn the_payload_header_carries_the_token_payload_segment() {
 
 #[test]
 fn array_claims_are_joined_into_one_header_value() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     let allow = allowed(&verdict);
@@ -125,7 +125,7 @@ fn a_configured_join_separates_array_claims() {
 
 #[test]
 fn identity_headers_are_stripped_before_the_token_identity_is_set() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let request = get("/orders")
         .bearer(&token)
@@ -150,7 +150,7 @@ fn identity_headers_are_stripped_before_the_token_identity_is_set() {
 
 #[test]
 fn a_claim_the_token_lacks_sets_no_header() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims.as_object_mut().unwrap().remove("groups");
     let token = env.keys.corp_token(&claims);

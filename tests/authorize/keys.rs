@@ -8,7 +8,7 @@ use crate::*;
 
 #[test]
 fn a_token_waits_for_keys_still_loading_when_the_provider_allows_waiting() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.set(&env.config, "corp", KeyState::Loading);
     let token = env.keys.corp_token(&corp_claims());
     let outcome = env.run(&get("/orders").bearer(&token));
@@ -57,7 +57,7 @@ fn keys_unavailable_after_the_wait_refuse_with_the_on_timeout_reason() {
 
 #[test]
 fn a_missing_token_is_refused_without_waiting_for_keys() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.set(&env.config, "corp", KeyState::Loading);
     let verdict = env.decide(&get("/orders"));
     assert_eq!(refusal(&verdict).0, DenyReason::TokenMissing);
@@ -65,7 +65,7 @@ fn a_missing_token_is_refused_without_waiting_for_keys() {
 
 #[test]
 fn a_malformed_token_is_refused_without_waiting_for_keys() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.set(&env.config, "corp", KeyState::Loading);
     let verdict = env.decide(&get("/orders").bearer("not-a-jwt"));
     assert_invalid_token(&verdict, DenyReason::TokenMalformed);
@@ -73,7 +73,7 @@ fn a_malformed_token_is_refused_without_waiting_for_keys() {
 
 #[test]
 fn a_token_of_another_issuer_does_not_wait_for_keys_it_does_not_need() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.set(&env.config, "corp", KeyState::Loading);
     let token = env.keys.partner_token(&partner_claims());
     let verdict = env.decide(&get("/catalog").bearer(&token));
@@ -82,14 +82,14 @@ fn a_token_of_another_issuer_does_not_wait_for_keys_it_does_not_need() {
 
 #[test]
 fn an_anonymous_request_on_an_allow_rule_does_not_wait_for_keys() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.set(&env.config, "corp", KeyState::Loading);
     allowed(&env.decide(&get("/public")));
 }
 
 #[test]
 fn an_unknown_kid_waits_for_a_refetch_when_one_is_allowed() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     env.lookup.update(&env.config, "corp", 1, true);
     let token = env.keys.corp.token(Some("corp-2"), &corp_claims());
     let outcome = env.run(&get("/orders").bearer(&token));
@@ -104,7 +104,7 @@ fn an_unknown_kid_waits_for_a_refetch_when_one_is_allowed() {
 
 #[test]
 fn an_unknown_kid_is_key_not_found_when_no_refetch_is_allowed() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp.token(Some("corp-2"), &corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     assert_invalid_token(&verdict, DenyReason::KeyNotFound);
@@ -113,7 +113,7 @@ fn an_unknown_kid_is_key_not_found_when_no_refetch_is_allowed() {
 
 #[test]
 fn a_token_without_kid_verifies_against_every_key_of_its_algorithm() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp.token(None, &corp_claims());
     allowed(&env.decide(&get("/orders").bearer(&token)));
 }

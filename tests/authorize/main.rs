@@ -52,7 +52,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn new() -> Keys {
+    pub fn generate() -> Keys {
         Keys {
             corp: SigningKey::es256(),
             partner: SigningKey::ed25519(),
@@ -253,13 +253,13 @@ pub struct Env {
 
 impl Env {
     /// The fixture as is.
-    pub fn new() -> Env {
+    pub fn fixture() -> Env {
         Env::with(|_| {})
     }
 
     /// The fixture after `edit` changed its configuration document.
     pub fn with(edit: impl FnOnce(&mut Value)) -> Env {
-        Env::from_keys(Keys::new(), edit)
+        Env::from_keys(Keys::generate(), edit)
     }
 
     pub fn from_keys(keys: Keys, edit: impl FnOnce(&mut Value)) -> Env {

@@ -8,7 +8,7 @@ use crate::*;
 
 #[test]
 fn a_missing_token_is_refused_with_a_bare_bearer_challenge() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let verdict = env.decide(&get("/catalog/items"));
     let (reason, response) = refusal(&verdict);
     assert_eq!(reason, DenyReason::TokenMissing);
@@ -23,14 +23,14 @@ fn a_missing_token_is_refused_with_a_bare_bearer_challenge() {
 
 #[test]
 fn a_header_with_another_scheme_counts_as_no_token() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let verdict = env.decide(&get("/catalog").header("authorization", "Basic YWxpY2U6cHc="));
     assert_eq!(refusal(&verdict).0, DenyReason::TokenMissing);
 }
 
 #[test]
 fn any_of_accepts_the_first_provider_when_its_issuer_matches() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/catalog").bearer(&token));
     assert_eq!(allowed(&verdict).provider, Some(env.id("corp")));
@@ -39,7 +39,7 @@ fn any_of_accepts_the_first_provider_when_its_issuer_matches() {
 
 #[test]
 fn any_of_picks_the_provider_by_the_token_issuer() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.partner_token(&partner_claims());
     let verdict = env.decide(&get("/catalog").bearer(&token));
     assert_eq!(allowed(&verdict).provider, Some(env.id("partners")));
@@ -74,7 +74,7 @@ fn any_of_takes_the_first_provider_that_verifies_when_two_share_an_issuer() {
 
 #[test]
 fn any_of_reports_the_failure_of_the_provider_whose_issuer_matched() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = partner_claims();
     claims["exp"] = json!(NOW - 3600);
     let token = env.keys.partner_token(&claims);
@@ -85,7 +85,7 @@ fn any_of_reports_the_failure_of_the_provider_whose_issuer_matched() {
 
 #[test]
 fn a_token_for_an_issuer_no_listed_provider_has_is_issuer_unknown() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     // A valid mesh token, but the catalog rule lists only corp and partners.
     let token = env.keys.mesh_token(&mesh_claims());
     let verdict = env.decide(&get("/catalog").bearer(&token));
@@ -95,7 +95,7 @@ fn a_token_for_an_issuer_no_listed_provider_has_is_issuer_unknown() {
 
 #[test]
 fn a_failing_claim_condition_on_scope_is_insufficient_scope_listing_the_scopes() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["scope"] = json!("orders:read");
     let token = env.keys.corp_token(&claims);
@@ -118,7 +118,7 @@ fn a_failing_claim_condition_on_scope_is_insufficient_scope_listing_the_scopes()
 
 #[test]
 fn a_failing_claim_condition_on_another_claim_names_no_scope() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["groups"] = json!(["ops"]);
     let token = env.keys.corp_token(&claims);
@@ -136,7 +136,7 @@ fn a_failing_claim_condition_on_another_claim_names_no_scope() {
 
 #[test]
 fn a_satisfied_claim_condition_allows() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&request("POST", "/orders").bearer(&token));
     assert_eq!(allowed(&verdict).provider, Some(env.id("corp")));
@@ -144,7 +144,7 @@ fn a_satisfied_claim_condition_allows() {
 
 #[test]
 fn claim_conditions_are_checked_only_after_the_registered_claims() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["scope"] = json!("nothing");
     claims["exp"] = json!(NOW - 3600);
@@ -155,7 +155,7 @@ fn claim_conditions_are_checked_only_after_the_registered_claims() {
 
 #[test]
 fn all_of_allows_when_every_provider_verifies_its_token() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let user = env.keys.corp_token(&corp_claims());
     let service = env.keys.mesh_token(&mesh_claims());
     let request = get("/internal/jobs")
@@ -180,7 +180,7 @@ fn all_of_allows_when_every_provider_verifies_its_token() {
 
 #[test]
 fn all_of_refuses_with_providers_requirement_failed_when_the_second_token_lacks() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let user = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/internal/jobs").bearer(&user));
     assert_invalid_token(&verdict, DenyReason::ProvidersRequirementFailed);
@@ -190,7 +190,7 @@ fn all_of_refuses_with_providers_requirement_failed_when_the_second_token_lacks(
 #[test]
 fn all_of_refuses_with_providers_requirement_failed_when_the_first_token_lacks() {
     // The client did send a credential, so this is not the bare "token missing" challenge.
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let service = env.keys.mesh_token(&mesh_claims());
     let verdict = env.decide(&get("/internal/jobs").header("x-mesh-token", &service));
     assert_invalid_token(&verdict, DenyReason::ProvidersRequirementFailed);
@@ -199,7 +199,7 @@ fn all_of_refuses_with_providers_requirement_failed_when_the_first_token_lacks()
 
 #[test]
 fn all_of_without_any_token_is_token_missing() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let verdict = env.decide(&get("/internal/jobs"));
     let (reason, response) = refusal(&verdict);
     assert_eq!(reason, DenyReason::TokenMissing);
@@ -211,7 +211,7 @@ fn all_of_without_any_token_is_token_missing() {
 
 #[test]
 fn all_of_refuses_when_one_token_is_invalid_with_that_token_reason() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let user = env.keys.corp_token(&corp_claims());
     let mut claims = mesh_claims();
     claims["exp"] = json!(NOW - 3600);

@@ -7,7 +7,7 @@ use crate::*;
 
 #[test]
 fn a_deny_rule_refuses_with_route_denied_before_looking_at_tokens() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     // Even a token that would be refused (wrong signature, unknown issuer) is never looked at.
     let verdict = env.decide(&get("/v0/orders").bearer("not-a-jwt"));
     let (reason, response) = refusal(&verdict);
@@ -21,7 +21,7 @@ fn a_deny_rule_refuses_with_route_denied_before_looking_at_tokens() {
 
 #[test]
 fn an_allow_rule_admits_an_anonymous_request() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let verdict = env.decide(&get("/healthz"));
     let allow = allowed(&verdict);
     assert_eq!(verdict.rule, "health");
@@ -32,7 +32,7 @@ fn an_allow_rule_admits_an_anonymous_request() {
 
 #[test]
 fn an_allow_rule_strips_client_sent_identity_headers_from_an_anonymous_request() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let request = get("/public")
         .header("x-user-id", "admin")
         .header("x-jwt-payload", "e30");
@@ -56,7 +56,7 @@ fn an_allow_rule_strips_client_sent_identity_headers_from_an_anonymous_request()
 
 #[test]
 fn an_allow_rule_with_a_valid_token_sets_the_identity_headers() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/public").bearer(&token));
     let allow = allowed(&verdict);
@@ -70,7 +70,7 @@ fn an_allow_rule_with_a_valid_token_sets_the_identity_headers() {
 
 #[test]
 fn an_allow_rule_refuses_a_present_but_invalid_token() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["exp"] = json!(NOW - 3600);
     let token = env.keys.corp_token(&claims);
@@ -82,7 +82,7 @@ fn an_allow_rule_refuses_a_present_but_invalid_token() {
 
 #[test]
 fn an_allow_rule_refuses_a_token_whose_issuer_no_provider_has() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     claims["iss"] = json!("https://evil.example");
     let token = env.keys.corp_token(&claims);
@@ -93,7 +93,7 @@ fn an_allow_rule_refuses_a_token_whose_issuer_no_provider_has() {
 
 #[test]
 fn an_allow_rule_verifies_a_token_against_the_provider_whose_issuer_it_names() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.partner_token(&partner_claims());
     let verdict = env.decide(&get("/public").bearer(&token));
     let allow = allowed(&verdict);
@@ -105,7 +105,7 @@ fn an_allow_rule_verifies_a_token_against_the_provider_whose_issuer_it_names() {
 
 #[test]
 fn the_default_action_applies_when_no_rule_matches_and_is_named_default() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let verdict = env.decide(&get("/elsewhere"));
     assert_eq!(verdict.rule, "default");
     assert_eq!(refusal(&verdict).0, DenyReason::TokenMissing);

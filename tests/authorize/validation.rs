@@ -8,7 +8,7 @@ use crate::*;
 
 /// A corp token with `edit` applied to valid claims, presented on the default rule.
 fn verdict_for_claims(edit: impl FnOnce(&mut Value)) -> Verdict {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let mut claims = corp_claims();
     edit(&mut claims);
     let token = env.keys.corp_token(&claims);
@@ -95,7 +95,7 @@ fn an_audience_array_naming_the_accepted_audience_is_accepted() {
 
 #[test]
 fn alg_none_is_refused_as_algorithm_not_allowed() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let header = json!({ "alg": "none", "typ": "JWT" });
     let token = format!(
         "{}.{}.",
@@ -110,7 +110,7 @@ fn alg_none_is_refused_as_algorithm_not_allowed() {
 fn hs256_signed_with_the_public_ec_key_is_refused_when_hmac_is_not_configured() {
     // Algorithm confusion (RFC 8725 §2.1): the attacker uses the published public key as an
     // HMAC secret and hopes the verifier lets the token's `alg` pick the algorithm.
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let header = json!({ "alg": "HS256", "kid": "corp-1" });
     let public = env.keys.corp.public_bytes();
     let token = hs256_token(&public, &header, &corp_claims());
@@ -153,7 +153,7 @@ fn an_algorithm_the_provider_does_not_list_is_refused() {
 
 #[test]
 fn a_tampered_signature_is_signature_invalid() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let (input, signature) = token.rsplit_once('.').unwrap();
     let mut signature = signature.as_bytes().to_vec();
@@ -172,7 +172,7 @@ fn a_tampered_signature_is_signature_invalid() {
 
 #[test]
 fn claims_changed_after_signing_are_signature_invalid() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims = corp_claims();
@@ -189,7 +189,7 @@ fn claims_changed_after_signing_are_signature_invalid() {
 
 #[test]
 fn a_token_signed_by_another_key_under_the_right_kid_is_signature_invalid() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.mesh.token(Some("corp-1"), &corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     assert_invalid_token(&verdict, DenyReason::SignatureInvalid);
@@ -197,7 +197,7 @@ fn a_token_signed_by_another_key_under_the_right_kid_is_signature_invalid() {
 
 #[test]
 fn a_token_that_is_not_a_jws_is_token_malformed() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     for token in ["not-a-jwt", "a.b.c", "e30.e30"] {
         let verdict = env.decide(&get("/orders").bearer(token));
         assert_invalid_token(&verdict, DenyReason::TokenMalformed);
@@ -206,7 +206,7 @@ fn a_token_that_is_not_a_jws_is_token_malformed() {
 
 #[test]
 fn a_header_claiming_an_unknown_algorithm_is_algorithm_not_allowed() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let header = json!({ "alg": "XS256", "kid": "corp-1" });
     let token = sign_token(&header, &corp_claims(), |_| vec![0; 64]);
     let verdict = env.decide(&get("/orders").bearer(&token));
@@ -215,7 +215,7 @@ fn a_header_claiming_an_unknown_algorithm_is_algorithm_not_allowed() {
 
 #[test]
 fn two_different_tokens_in_one_provider_sources_are_token_ambiguous() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let first = env.keys.corp_token(&corp_claims());
     let mut claims = corp_claims();
     claims["sub"] = json!("mallory");
@@ -235,7 +235,7 @@ fn two_different_tokens_in_one_provider_sources_are_token_ambiguous() {
 
 #[test]
 fn the_same_token_in_two_sources_is_not_ambiguous() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = env.keys.corp_token(&corp_claims());
     let request = get(&format!("/orders?access_token={token}")).bearer(&token);
     allowed(&env.decide(&request));
@@ -243,7 +243,7 @@ fn the_same_token_in_two_sources_is_not_ambiguous() {
 
 #[test]
 fn a_token_longer_than_the_limit_is_token_too_large() {
-    let mut env = Env::new();
+    let mut env = Env::fixture();
     let token = "a".repeat(claimcheck::extract::MAX_TOKEN_LEN + 1);
     let verdict = env.decide(&get("/orders").bearer(&token));
     assert_invalid_token(&verdict, DenyReason::TokenTooLarge);
