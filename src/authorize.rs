@@ -8,8 +8,10 @@
 //! Semantics worth knowing:
 //! - `deny` rules refuse before looking at any token (`route_denied`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`); an invalid one is refused, so a
-//!   client never believes a broken token was accepted.
+//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   it); an invalid one is refused, so a client never believes a broken token was accepted.
+//! - Two different tokens in the sources of any provider the rule considers refuse the request
+//!   (`token_ambiguous`) before any token is accepted.
 //! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
 //!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
@@ -199,6 +201,7 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn any_of(&mut self, ids: &[ProviderId]) -> Result<Accepted<'c>, Stop> {
+        self.refuse_unclear_tokens(ids)?;
         let mut first_failure: Option<Stop> = None;
         let mut saw_token = false;
         for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
@@ -221,6 +224,7 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn all_of(&mut self, ids: &[ProviderId]) -> Result<Vec<Accepted<'c>>, Stop> {
+        self.refuse_unclear_tokens(ids)?;
         let mut accepted = Vec::with_capacity(ids.len());
         for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
             match self.check(provider) {
@@ -254,21 +258,29 @@ impl<'c> Pipeline<'_, 'c> {
             })
     }
 
-    /// `allow` rules: anonymous is fine, but a token that is present must be valid.
+    /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
+    /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
     fn allow_optional_token(&mut self) -> Result<Allowed, Stop> {
-        let mut saw_token = false;
-        for provider in &self.config.providers {
-            match self.check(provider) {
-                Ok(accepted) => return Ok(self.allowed(&[accepted])),
-                Err(Miss::NoToken) => {}
-                Err(Miss::OtherIssuer) => saw_token = true,
-                Err(Miss::Stop(stop)) => return Err(stop),
+        let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
+        match self.any_of(&every) {
+            Ok(accepted) => Ok(self.allowed(&[accepted])),
+            Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
+                Ok(self.allowed(&[]))
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    /// Refuses a request on which a listed provider finds two different tokens (or one too
+    /// long), before any provider may accept a token: accepting one provider's token would
+    /// forward the other, unverified, upstream (see [`extract`]).
+    fn refuse_unclear_tokens(&self, ids: &[ProviderId]) -> Result<(), Stop> {
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            if let Err(error) = extract::find_token(&provider.sources, self.request) {
+                return Err(Stop::deny(DenyReason::from(error), Some(provider.id)));
             }
         }
-        if saw_token {
-            return Err(Stop::deny(DenyReason::IssuerUnknown, None));
-        }
-        Ok(self.allowed(&[]))
+        Ok(())
     }
 
     /// Finds `provider`'s token on the request and verifies it.

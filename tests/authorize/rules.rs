@@ -149,3 +149,39 @@ fn a_rule_can_opt_out_of_a_global_dry_run() {
     assert!(!env.decide(&get("/v0/x")).dry_run);
     assert!(env.decide(&get("/elsewhere")).dry_run);
 }
+
+#[test]
+fn an_allow_rule_accepts_a_token_any_provider_of_its_issuer_accepts() {
+    // Two providers for one issuer, told apart by audience: the first refusing must not
+    // stop the second from accepting, as with a require rule.
+    let mut env = Env::with(|doc| {
+        let mut corp_b = doc["providers"]["corp"].clone();
+        corp_b["audiences"] = json!(["billing-api"]);
+        corp_b["claims_to_headers"] = json!([{ "claim": "sub", "header": "x-billing-user" }]);
+        doc["providers"]["corp-billing"] = corp_b;
+    });
+    let mut claims = corp_claims();
+    claims["aud"] = json!("billing-api");
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/public").bearer(&token));
+    let allow = allowed(&verdict);
+    assert_eq!(allow.provider, Some(env.id("corp-billing")));
+    assert!(allow
+        .headers_to_set
+        .contains(&("x-billing-user".to_owned(), "alice".to_owned())));
+}
+
+#[test]
+fn an_allow_rule_reports_the_first_failure_when_no_provider_of_the_issuer_accepts() {
+    let mut env = Env::with(|doc| {
+        let mut corp_b = doc["providers"]["corp"].clone();
+        corp_b["audiences"] = json!(["billing-api"]);
+        doc["providers"]["corp-billing"] = corp_b;
+    });
+    let mut claims = corp_claims();
+    claims["aud"] = json!("search-api");
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/public").bearer(&token));
+    assert_invalid_token(&verdict, DenyReason::AudienceMismatch);
+    assert_eq!(verdict.provider, Some(env.id("corp")));
+}

@@ -248,3 +248,30 @@ fn a_token_longer_than_the_limit_is_token_too_large() {
     let verdict = env.decide(&get("/orders").bearer(&token));
     assert_invalid_token(&verdict, DenyReason::TokenTooLarge);
 }
+
+#[test]
+fn two_tokens_are_ambiguous_even_when_another_listed_provider_would_accept_one() {
+    // corp reads the header and the query string and sees two tokens; partners reads only
+    // the header. Accepting the partner token would forward the unverified second one.
+    let mut env = Env::fixture();
+    let partner = env.keys.partner_token(&partner_claims());
+    let corp = env.keys.corp_token(&corp_claims());
+    for path in ["/catalog", "/public"] {
+        let request = get(&format!("{path}?access_token={corp}")).bearer(&partner);
+        let verdict = env.decide(&request);
+        assert_eq!(refusal(&verdict).0, DenyReason::TokenAmbiguous, "{path}");
+        assert_eq!(verdict.provider, Some(env.id("corp")), "{path}");
+    }
+}
+
+#[test]
+fn two_tokens_are_ambiguous_whatever_the_order_of_the_listed_providers() {
+    let mut env = Env::with(|doc| {
+        doc["rules"][5]["require"]["providers"]["any"] = json!(["partners", "corp"]);
+    });
+    let partner = env.keys.partner_token(&partner_claims());
+    let corp = env.keys.corp_token(&corp_claims());
+    let request = get(&format!("/catalog?access_token={corp}")).bearer(&partner);
+    let verdict = env.decide(&request);
+    assert_eq!(refusal(&verdict).0, DenyReason::TokenAmbiguous);
+}
