@@ -185,3 +185,12 @@ fn an_allow_rule_reports_the_first_failure_when_no_provider_of_the_issuer_accept
     assert_invalid_token(&verdict, DenyReason::AudienceMismatch);
     assert_eq!(verdict.provider, Some(env.id("corp")));
 }
+
+#[test]
+fn an_allow_rule_refuses_a_cookie_source_holding_something_other_than_a_jwt() {
+    // A provider's cookie source makes that cookie a credential on every route: an opaque
+    // session id under the same name is a malformed token, even on a public route.
+    let mut env = Env::fixture();
+    let verdict = env.decide(&get("/public").header("cookie", "session=opaque-id-123"));
+    assert_invalid_token(&verdict, DenyReason::TokenMalformed);
+}
