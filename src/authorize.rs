@@ -8,13 +8,16 @@
 //! Semantics worth knowing:
 //! - `deny` rules refuse before looking at any token (`route_denied`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`); an invalid one is refused, so a
-//!   client never believes a broken token was accepted.
+//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   it); an invalid one is refused, so a client never believes a broken token was accepted.
+//! - Two different tokens in the sources of any provider the rule considers refuse the request
+//!   (`token_ambiguous`) before any token is accepted.
 //! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
 //!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
-//!   checked against the claims of the first listed provider.
+//!   checked against the claims of the first listed provider. A request with none of the
+//!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 
 use std::rc::Rc;
@@ -26,7 +29,7 @@ use crate::claims;
 use crate::config::{Config, Provider, ProviderId};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
-use crate::extract::{self, ExtractError};
+use crate::extract::{self, ExtractError, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::policy::{self, Action, ProviderSet, Requirement};
@@ -198,6 +201,7 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn any_of(&mut self, ids: &[ProviderId]) -> Result<Accepted<'c>, Stop> {
+        self.refuse_unclear_tokens(ids)?;
         let mut first_failure: Option<Stop> = None;
         let mut saw_token = false;
         for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
@@ -220,12 +224,15 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn all_of(&mut self, ids: &[ProviderId]) -> Result<Vec<Accepted<'c>>, Stop> {
+        self.refuse_unclear_tokens(ids)?;
         let mut accepted = Vec::with_capacity(ids.len());
         for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
             match self.check(provider) {
                 Ok(one) => accepted.push(one),
                 Err(Miss::Stop(stop)) => return Err(stop),
-                Err(Miss::NoToken) if accepted.is_empty() => {
+                // RFC 6750 §3.1: the bare challenge is for a request without credentials.
+                // One that carries another listed provider's token did send some.
+                Err(Miss::NoToken) if accepted.is_empty() && !self.carries_token(ids) => {
                     return Err(Stop::deny(DenyReason::TokenMissing, Some(provider.id)))
                 }
                 Err(Miss::NoToken | Miss::OtherIssuer) => {
@@ -239,21 +246,41 @@ impl<'c> Pipeline<'_, 'c> {
         Ok(accepted)
     }
 
-    /// `allow` rules: anonymous is fine, but a token that is present must be valid.
+    /// Whether any of these providers' sources carry a token (or several), valid or not.
+    fn carries_token(&self, ids: &[ProviderId]) -> bool {
+        ids.iter()
+            .filter_map(|id| self.config.provider(*id))
+            .any(|provider| {
+                !matches!(
+                    extract::find_token(&provider.sources, self.request),
+                    Ok(None)
+                )
+            })
+    }
+
+    /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
+    /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
     fn allow_optional_token(&mut self) -> Result<Allowed, Stop> {
-        let mut saw_token = false;
-        for provider in &self.config.providers {
-            match self.check(provider) {
-                Ok(accepted) => return Ok(self.allowed(&[accepted])),
-                Err(Miss::NoToken) => {}
-                Err(Miss::OtherIssuer) => saw_token = true,
-                Err(Miss::Stop(stop)) => return Err(stop),
+        let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
+        match self.any_of(&every) {
+            Ok(accepted) => Ok(self.allowed(&[accepted])),
+            Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
+                Ok(self.allowed(&[]))
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    /// Refuses a request on which a listed provider finds two different tokens (or one too
+    /// long), before any provider may accept a token: accepting one provider's token would
+    /// forward the other, unverified, upstream (see [`extract`]).
+    fn refuse_unclear_tokens(&self, ids: &[ProviderId]) -> Result<(), Stop> {
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            if let Err(error) = extract::find_token(&provider.sources, self.request) {
+                return Err(Stop::deny(DenyReason::from(error), Some(provider.id)));
             }
         }
-        if saw_token {
-            return Err(Stop::deny(DenyReason::IssuerUnknown, None));
-        }
-        Ok(self.allowed(&[]))
+        Ok(())
     }
 
     /// Finds `provider`'s token on the request and verifies it.
@@ -307,7 +334,10 @@ impl<'c> Pipeline<'_, 'c> {
         self.cache_hit = Some(false);
         match jwt::verify(&jwt, keys, self.verifier) {
             Ok(()) => {}
-            Err(VerifyError::KeyNotFound) if refetch_allowed => {
+            // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
+            // without `kid` that no key can verify is refused: otherwise any kid-less
+            // token with an odd `alg` would park requests behind refetches.
+            Err(VerifyError::KeyNotFound) if refetch_allowed && jwt.header().kid.is_some() => {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
             Err(error) => return Err(deny(verify_refusal(error))),
@@ -334,10 +364,18 @@ impl<'c> Pipeline<'_, 'c> {
             headers_to_remove: self.config.identity_header_names().to_vec(),
             ..Allow::default()
         };
+        // One removal over every source at once: removals computed per provider from the
+        // original request would each rewrite `:path` or `cookie` from scratch, and the last
+        // rewrite would put back the token an earlier one took out.
+        let sources: Vec<TokenSource> = accepted
+            .iter()
+            .filter(|one| !one.provider.forward_token)
+            .flat_map(|one| one.provider.sources.iter().cloned())
+            .collect();
+        if !sources.is_empty() {
+            allow.apply_edits(extract::removal_edits(&sources, self.request));
+        }
         for one in accepted {
-            if !one.provider.forward_token {
-                allow.apply_edits(extract::removal_edits(&one.provider.sources, self.request));
-            }
             let payload = one
                 .provider
                 .payload_header

@@ -281,8 +281,8 @@ impl RemoteKeys {
         }
     }
 
-    /// The body of a 200 response within the size bound. Envoy reports a timeout or reset as
-    /// a response without headers, which has no `:status` and so is a timeout here.
+    /// The body of a 200 response within the size bound. Envoy reports a reset as a response
+    /// without headers (reading one then fails, so the count is checked first).
     fn read_response(&self, num_headers: usize, body_size: usize) -> Result<Vec<u8>, FetchFailure> {
         if num_headers == 0 {
             return Err(FetchFailure::Timeout);
@@ -292,8 +292,8 @@ impl RemoteKeys {
             .flatten();
         match status.as_deref() {
             Some("200") => {}
-            None => return Err(FetchFailure::Timeout),
-            Some("504") if body_size == 0 => return Err(FetchFailure::Timeout),
+            // Envoy's router answers its own timeout with a 504 ("upstream request timeout").
+            None | Some("504") => return Err(FetchFailure::Timeout),
             Some(_) => return Err(FetchFailure::HttpStatus),
         }
         if body_size > self.spec.max_body_bytes {

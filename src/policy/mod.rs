@@ -95,7 +95,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct Requirement {
     pub providers: ProviderSet,
-    /// Evaluated on the claims of the accepted token (for `all`, on each token).
+    /// Evaluated on the claims of the accepted token (for `all`, of the first listed provider).
     pub claims: Option<Condition>,
 }
 

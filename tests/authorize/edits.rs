@@ -1,0 +1,164 @@
+//! What an allowed request looks like upstream: token removed, identity headers set.
+
+use serde_json::json;
+
+use crate::*;
+
+#[test]
+fn a_token_in_the_authorization_header_is_removed_before_forwarding() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert_eq!(allow.path_rewrite, None);
+}
+
+#[test]
+fn a_token_in_the_query_string_is_removed_by_a_path_rewrite() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get(&format!(
+        "/orders?page=2&access_token={token}&sort=asc"
+    )));
+    let allow = allowed(&verdict);
+    assert_eq!(
+        allow.path_rewrite.as_deref(),
+        Some("/orders?page=2&sort=asc")
+    );
+    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+}
+
+#[test]
+fn a_token_in_a_cookie_is_removed_and_the_other_cookies_kept() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let cookie = format!("theme=dark; session={token}; lang=en");
+    let verdict = env.decide(&get("/orders").header("cookie", &cookie));
+    let allow = allowed(&verdict);
+    assert!(allow
+        .headers_to_set
+        .contains(&("cookie".to_owned(), "theme=dark; lang=en".to_owned())));
+}
+
+#[test]
+fn forward_token_keeps_the_token_on_the_request() {
+    let mut env = Env::with(|doc| doc["providers"]["corp"]["forward_token"] = json!(true));
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get(&format!("/orders?access_token={token}")));
+    let allow = allowed(&verdict);
+    assert_eq!(allow.path_rewrite, None);
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+}
+
+#[test]
+fn all_of_removes_every_accepted_token_from_the_query_string() {
+    let mut env = Env::with(|doc| {
+        doc["providers"]["mesh"]["sources"] = json!([{ "query": "mesh_token" }]);
+    });
+    let user = env.keys.corp_token(&corp_claims());
+    let service = env.keys.mesh_token(&mesh_claims());
+    let path = format!("/internal/jobs?access_token={user}&mesh_token={service}&id=7");
+    let verdict = env.decide(&get(&path));
+    let allow = allowed(&verdict);
+    assert_eq!(allow.path_rewrite.as_deref(), Some("/internal/jobs?id=7"));
+}
+
+#[test]
+fn all_of_removes_every_accepted_token_from_the_cookies() {
+    let mut env = Env::with(|doc| {
+        doc["providers"]["mesh"]["sources"] = json!([{ "cookie": "mesh" }]);
+    });
+    let user = env.keys.corp_token(&corp_claims());
+    let service = env.keys.mesh_token(&mesh_claims());
+    let cookie = format!("session={user}; mesh={service}; theme=dark");
+    let verdict = env.decide(&get("/internal/jobs").header("cookie", &cookie));
+    let allow = allowed(&verdict);
+    let cookies: Vec<&(String, String)> = allow
+        .headers_to_set
+        .iter()
+        .filter(|(name, _)| name == "cookie")
+        .collect();
+    assert_eq!(
+        cookies,
+        [&("cookie".to_owned(), "theme=dark".to_owned())],
+        "one rewrite without either token"
+    );
+}
+
+#[test]
+fn the_payload_header_carries_the_token_payload_segment() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let payload = token.split('.').nth(1).unwrap().to_owned();
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(allow
+        .headers_to_set
+        .contains(&("x-jwt-payload".to_owned(), payload)));
+}
+
+#[test]
+fn array_claims_are_joined_into_one_header_value() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(allow
+        .headers_to_set
+        .contains(&("x-user-groups".to_owned(), "admin,ops".to_owned())));
+}
+
+#[test]
+fn a_configured_join_separates_array_claims() {
+    let mut env = Env::with(|doc| {
+        doc["providers"]["corp"]["claims_to_headers"][1]["join"] = json!(" | ");
+    });
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    assert!(allowed(&verdict)
+        .headers_to_set
+        .contains(&("x-user-groups".to_owned(), "admin | ops".to_owned())));
+}
+
+#[test]
+fn identity_headers_are_stripped_before_the_token_identity_is_set() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let request = get("/orders")
+        .bearer(&token)
+        .header("x-user-id", "root")
+        .header("x-user-groups", "admin");
+    let verdict = env.decide(&request);
+    let allow = allowed(&verdict);
+    for header in ["x-user-id", "x-user-groups", "x-jwt-payload"] {
+        assert!(
+            allow.headers_to_remove.iter().any(|h| h == header),
+            "{header}"
+        );
+    }
+    let user_ids: Vec<&str> = allow
+        .headers_to_set
+        .iter()
+        .filter(|(name, _)| name == "x-user-id")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(user_ids, ["alice"]);
+}
+
+#[test]
+fn a_claim_the_token_lacks_sets_no_header() {
+    let mut env = Env::fixture();
+    let mut claims = corp_claims();
+    claims.as_object_mut().unwrap().remove("groups");
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(!allow
+        .headers_to_set
+        .iter()
+        .any(|(name, _)| name == "x-user-groups"));
+    assert!(allow.headers_to_remove.iter().any(|h| h == "x-user-groups"));
+}

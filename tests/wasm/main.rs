@@ -1,0 +1,9 @@
+//! The real `claimcheck.wasm` in the mock proxy-wasm host: configuration, fetching, pausing,
+//! sharing keys between VMs, outputs, refusals and metrics, as Envoy would drive them.
+
+// Test helpers may panic: a panic here is a failed test, not a crashed VM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+mod smoke;
