@@ -98,3 +98,18 @@ fn a_failed_refresh_is_counted_and_raises_the_stale_gauge() {
     let fresh = w.token(json!({ "scope": "api:read", "sub": "after-failure" }));
     echoed(&w.get("/api/orders", Some(&fresh), &[]));
 }
+
+#[test]
+fn dry_run_lets_a_would_be_refusal_through_and_counts_it_by_reason() {
+    let w = Setup::new("metrics_dry_run")
+        .policy(|p| set(p, "/dry_run", json!(true)))
+        .start();
+    let seen = echoed(&w.get("/api/orders", None, &[("x-user-id", "mallory")]));
+    // Through, but still without any client-supplied identity.
+    assert_eq!(seen.header_all("x-user-id"), Vec::<&str>::new());
+    assert_eq!(
+        stat(&w, "claimcheck.requests.dry_run_denied.token_missing"),
+        1
+    );
+    assert_eq!(stat(&w, "claimcheck.requests.denied"), 0);
+}
