@@ -294,3 +294,32 @@ fn four_workers_make_one_refresh_fetch_between_them() {
     assert_eq!(during, 1, "refresh fetches while one was in flight");
     echoed(&w.get("/api/orders", Some(&token), &[]));
 }
+
+#[test]
+fn a_provider_whose_cluster_envoy_lacks_counts_failed_fetches_and_answers_503() {
+    // A common deployment mistake: the plugin names a cluster the Envoy config does not
+    // define. Envoy refuses the callout at dispatch; requests must not hang or pass.
+    let w = Setup::new("unknown_cluster")
+        .policy(|p| {
+            set(
+                p,
+                "/providers/idp/jwks/oidc_discovery/cluster",
+                json!("no-such-cluster"),
+            );
+            set(p, "/providers/idp/cold_start/max_wait_ms", json!(300));
+        })
+        .start();
+    let token = w.token(json!({ "scope": "api:read" }));
+    let r = w.get("/api/orders", Some(&token), &[]);
+    assert_eq!(r.status, 503, "{r:?} {}", r.body_text());
+    assert_eq!(reason_of(&r), "keys_wait_timeout");
+    let failed = w
+        .envoy
+        .stats(r"^wasmcustom\.claimcheck\.jwks\.idp\.fetch_failed\.")
+        .unwrap();
+    assert!(
+        failed.values().any(|&n| n >= 1),
+        "no fetch_failed.* counter: {failed:?}"
+    );
+    assert_eq!(w.idp.total_received(), 0);
+}
