@@ -285,16 +285,15 @@ impl RemoteKeys {
     /// without headers (reading one then fails, so the count is checked first).
     fn read_response(&self, num_headers: usize, body_size: usize) -> Result<Vec<u8>, FetchFailure> {
         if num_headers == 0 {
-            return Err(FetchFailure::Timeout);
+            return Err(FetchFailure::Reset);
         }
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
         match status.as_deref() {
             Some("200") => {}
-            // Envoy's router answers its own timeout with a 504 ("upstream request timeout").
-            None | Some("504") => return Err(FetchFailure::Timeout),
-            Some(_) => return Err(FetchFailure::HttpStatus),
+            Some("504") if is_router_timeout(body_size) => return Err(FetchFailure::Timeout),
+            _ => return Err(FetchFailure::HttpStatus),
         }
         if body_size > self.spec.max_body_bytes {
             return Err(FetchFailure::TooLarge);
@@ -302,7 +301,7 @@ impl RemoteKeys {
         match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
             Ok(body) => Ok(body.unwrap_or_default()),
             Err(Status::NotFound) => Ok(Vec::new()),
-            Err(_) => Err(FetchFailure::Timeout),
+            Err(_) => Err(FetchFailure::Reset),
         }
     }
 
@@ -380,6 +379,20 @@ impl RemoteKeys {
     fn lease_key(&self) -> String {
         format!("{}/lease", self.spec.shared_key)
     }
+}
+
+/// The body Envoy's router sends with the 504 it answers a call timeout with
+/// (`source/common/router/router.cc`, `onUpstreamTimeout`). A 504 from the IdP's own gateway
+/// carries another body and is a plain `http_status` failure.
+const ROUTER_TIMEOUT_BODY: &[u8] = b"upstream request timeout";
+
+/// Whether the 504 being delivered is Envoy's own answer to the call's timeout.
+fn is_router_timeout(body_size: usize) -> bool {
+    body_size == ROUTER_TIMEOUT_BODY.len()
+        && hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .is_some_and(|body| body == ROUTER_TIMEOUT_BODY)
 }
 
 /// Compare-and-swap rounds before giving up on publishing; each loss means another VM wrote
