@@ -14,7 +14,7 @@ use crate::request::Request;
 
 use super::apply::{apply, Next};
 use super::metrics;
-use super::root::now_ms;
+use super::root::{now_ms, schedule_ticks};
 use super::state::{Parked, VmState};
 
 pub struct Http {
@@ -64,6 +64,7 @@ impl HttpContext for Http {
                     request,
                     deadline_ms: now.saturating_add(wait_ms),
                 });
+                schedule_ticks(&mut state);
                 Action::Pause
             }
         }

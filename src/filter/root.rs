@@ -27,10 +27,20 @@ const FAST_TICK: Duration = Duration::from_millis(50);
 /// Tick period otherwise: refresh times are in seconds, so this is precise enough.
 const SLOW_TICK: Duration = Duration::from_millis(1000);
 
-#[derive(Default)]
 pub struct Root {
+    /// This root's context id: parked requests are finished under their own context, and
+    /// the root's is made effective again afterwards.
+    context_id: u32,
     state: Option<Rc<RefCell<VmState>>>,
-    fast_ticks: Option<bool>,
+}
+
+impl Root {
+    pub fn new(context_id: u32) -> Self {
+        Root {
+            context_id,
+            state: None,
+        }
+    }
 }
 
 /// Milliseconds since the epoch, from the host's clock.
@@ -79,8 +89,9 @@ impl Context for Root {
         };
         if progress.record_changed {
             finish_parked(&state, now);
+            let _ = hostcalls::set_effective_context(self.context_id);
         }
-        self.schedule_ticks();
+        schedule_ticks(&mut state.borrow_mut());
     }
 }
 
@@ -120,9 +131,11 @@ impl RootContext for Root {
             parked: Vec::new(),
             metrics: Metrics::default(),
             vm,
+            fast_ticks: None,
         })));
-        self.fast_ticks = None;
-        self.schedule_ticks();
+        if let Some(state) = &self.state {
+            schedule_ticks(&mut state.borrow_mut());
+        }
         true
     }
 
@@ -144,7 +157,8 @@ impl RootContext for Root {
             }
         }
         finish_parked(&state, now);
-        self.schedule_ticks();
+        let _ = hostcalls::set_effective_context(self.context_id);
+        schedule_ticks(&mut state.borrow_mut());
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -157,19 +171,16 @@ impl RootContext for Root {
     }
 }
 
-impl Root {
-    /// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
-    /// change.
-    fn schedule_ticks(&mut self) {
-        let busy = self
-            .state
-            .as_ref()
-            .is_some_and(|state| state.borrow().is_busy());
-        if self.fast_ticks != Some(busy) {
-            let period = if busy { FAST_TICK } else { SLOW_TICK };
-            let _ = hostcalls::set_tick_period(period);
-            self.fast_ticks = Some(busy);
-        }
+/// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
+/// change. HTTP contexts call it too when they park a request: the tick period is the VM's
+/// (Envoy applies it to the root context whichever context sets it), and a request parked
+/// between slow ticks would otherwise wait up to a second for its refetch or its deadline.
+pub(super) fn schedule_ticks(state: &mut VmState) {
+    let busy = state.is_busy();
+    if state.fast_ticks != Some(busy) {
+        let period = if busy { FAST_TICK } else { SLOW_TICK };
+        let _ = hostcalls::set_tick_period(period);
+        state.fast_ticks = Some(busy);
     }
 }
 

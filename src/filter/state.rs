@@ -21,6 +21,8 @@ pub struct VmState {
     pub metrics: Metrics,
     /// Random identity of this VM, for fetch leases.
     pub vm: u64,
+    /// The tick period last asked of the host: `Some(true)` fast, `Some(false)` slow.
+    pub fast_ticks: Option<bool>,
 }
 
 /// Where a provider's keys live in this VM.
