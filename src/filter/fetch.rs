@@ -179,6 +179,10 @@ impl RemoteKeys {
         let identity = (record.generation, record.attempted_at_ms);
         if self.seen != Some(identity) {
             progress.record_changed = true;
+            // An attempt finished since the unknown `kid` asked for a refetch (here or in
+            // another VM): the waiting requests re-run against it. Keeping the wish would
+            // fetch again once the rate limit lapses, for requests long gone.
+            self.refetch_wanted = false;
             if self.seen.map(|(generation, _)| generation) != Some(record.generation) {
                 progress.keys_replaced = true;
                 self.keys = record

@@ -10,7 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, Verdict, VerifiedCache};
+use crate::authorize::{Outcome, Verdict, VerifiedCache, WaitCause};
 use crate::config::{self, JwksSource, Provider, ProviderId};
 use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::{KeyPolicy, MAX_JWKS_BYTES};
@@ -217,7 +217,10 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         let waited_out = now >= request.deadline_ms;
         let verdict = match vm.evaluate(&request.request, now, waited_out) {
             Outcome::Decided(verdict) => verdict,
-            Outcome::Wait { .. } if !waited_out => {
+            Outcome::Wait { provider, cause } if !waited_out => {
+                if let (WaitCause::UnknownKid, Some(remote)) = (cause, vm.remote(provider)) {
+                    remote.request_refetch();
+                }
                 still_waiting.push(request);
                 continue;
             }
