@@ -15,7 +15,10 @@ fn a_repeated_token_is_a_cache_hit() {
     let jwt = token(&host, &key, json!({}));
     for _ in 0..3 {
         let stream = get(&host, vm, "/api", Some(&jwt), &[]);
-        assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+        assert_eq!(
+            stream.forwarded_request_header("x-user").as_deref(),
+            Some("alice")
+        );
     }
     assert_eq!(count(&host, MISS), 1);
     assert_eq!(count(&host, HIT), 2);
@@ -55,7 +58,9 @@ fn a_cached_token_on_another_worker_is_refused_after_that_worker_adopts_the_new_
     let old = SigningKey::generate("k1");
     let new = SigningKey::generate("k2");
     let host = build_host(&["idp"]);
-    let vms: Vec<_> = (0..2).map(|_| host.start_vm(remote_config()).unwrap()).collect();
+    let vms: Vec<_> = (0..2)
+        .map(|_| host.start_vm(remote_config()).unwrap())
+        .collect();
     advance_ms(&host, 100);
     serve_jwks(&host, &[&old, &new]);
     advance_ms(&host, 100);
@@ -65,11 +70,16 @@ fn a_cached_token_on_another_worker_is_refused_after_that_worker_adopts_the_new_
         assert!(forwarded(&get(&host, *vm, "/api", Some(&jwt), &[])));
     }
     let call = until_refresh(&host);
-    host.respond(call.id, 200, &[], jwks(&[&new]).as_bytes()).unwrap();
+    host.respond(call.id, 200, &[], jwks(&[&new]).as_bytes())
+        .unwrap();
     advance_ms(&host, 1_100);
     for vm in &vms {
         let stream = get(&host, *vm, "/api", Some(&jwt), &[]);
-        assert_eq!(refusal_reason(&stream).as_deref(), Some("key_not_found"), "vm {vm:?}");
+        assert_eq!(
+            refusal_reason(&stream).as_deref(),
+            Some("key_not_found"),
+            "vm {vm:?}"
+        );
     }
 }
 

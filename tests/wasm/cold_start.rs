@@ -17,9 +17,19 @@ fn requests_paused_while_the_idp_is_down_complete_once_it_is_up() {
     advance_ms(&host, 1_000);
     serve_jwks(&host, &[&key]);
     advance_ms(&host, 100);
-    assert!(stream.was_request_resumed(), "{:?}", stream.local_response());
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
-    assert_eq!(count(&host, "claimcheck.jwks.corp.fetch_failed.http_status"), 1);
+    assert!(
+        stream.was_request_resumed(),
+        "{:?}",
+        stream.local_response()
+    );
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        count(&host, "claimcheck.jwks.corp.fetch_failed.http_status"),
+        1
+    );
     assert_eq!(count(&host, "claimcheck.jwks.corp.fetch_ok"), 1);
 }
 
@@ -49,14 +59,23 @@ fn a_request_waiting_past_max_wait_is_refused_503_with_retry_after() {
     advance_ms(&host, 100);
     host.respond(one_call(&host).id, 500, &[], b"").unwrap();
     advance_ms(&host, 2_800);
-    assert!(stream.local_response().is_none(), "refused before its deadline");
+    assert!(
+        stream.local_response().is_none(),
+        "refused before its deadline"
+    );
     advance_ms(&host, 200);
     let response = stream.local_response().expect("refused at the deadline");
     assert_eq!(response.status, 503);
     assert!(response.header("retry-after").is_some(), "{response:?}");
-    assert_eq!(refusal_reason(&stream).as_deref(), Some("keys_wait_timeout"));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("keys_wait_timeout")
+    );
     assert!(!stream.was_request_resumed());
-    assert_eq!(count(&host, "claimcheck.requests.denied.keys_wait_timeout"), 1);
+    assert_eq!(
+        count(&host, "claimcheck.requests.denied.keys_wait_timeout"),
+        1
+    );
 }
 
 #[test]

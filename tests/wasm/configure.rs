@@ -73,7 +73,10 @@ fn an_inline_provider_never_fetches_and_verifies_at_once() {
     let (host, vm) = start(&config);
     let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
     assert!(forwarded(&stream));
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
     advance_ms(&host, 5_000);
     assert!(host.pending_calls().is_empty());
 }

@@ -59,7 +59,10 @@ fn a_valid_token_in_dry_run_is_allowed_with_its_identity_headers() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&dry_run_config(), &[&key]);
     let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
     assert_eq!(count(&host, "claimcheck.requests.allowed"), 1);
 }
 
@@ -74,5 +77,8 @@ fn a_rule_can_be_in_dry_run_while_the_rest_enforces() {
     );
     let (host, vm) = start_with_keys(&config, &[&key]);
     assert!(forwarded(&get(&host, vm, "/new/x", None, &[])));
-    assert_eq!(refusal_status(&get(&host, vm, "/old", None, &[])), Some(401));
+    assert_eq!(
+        refusal_status(&get(&host, vm, "/old", None, &[])),
+        Some(401)
+    );
 }

@@ -11,7 +11,9 @@ use crate::support::*;
 const FAILED: &str = "claimcheck.jwks.corp.fetch_failed";
 
 /// Starts a VM and fails its first fetch with `answer`; returns the host.
-fn first_fetch_fails(answer: impl FnOnce(&claimcheck_harness::Host, claimcheck_harness::CallId)) -> claimcheck_harness::Host {
+fn first_fetch_fails(
+    answer: impl FnOnce(&claimcheck_harness::Host, claimcheck_harness::CallId),
+) -> claimcheck_harness::Host {
     let (host, _vm) = start(&remote_config());
     advance_ms(&host, 100);
     let call = one_call(&host);
@@ -69,7 +71,8 @@ fn a_non_200_answer_is_counted_as_http_status() {
 
 #[test]
 fn an_idp_504_with_a_body_of_its_own_is_an_http_status_failure_not_a_timeout() {
-    let host = first_fetch_fails(|host, id| host.respond(id, 504, &[], b"gateway says no").unwrap());
+    let host =
+        first_fetch_fails(|host, id| host.respond(id, 504, &[], b"gateway says no").unwrap());
     assert_eq!(count(&host, &format!("{FAILED}.http_status")), 1);
     assert_eq!(count(&host, &format!("{FAILED}.timeout")), 0);
 }
@@ -77,8 +80,13 @@ fn an_idp_504_with_a_body_of_its_own_is_an_http_status_failure_not_a_timeout() {
 #[test]
 fn envoys_own_timeout_answer_is_recognised_by_its_body() {
     let host = first_fetch_fails(|host, id| {
-        host.respond(id, 504, &[("content-type", "text/plain")], ENVOY_TIMEOUT_BODY.as_bytes())
-            .unwrap()
+        host.respond(
+            id,
+            504,
+            &[("content-type", "text/plain")],
+            ENVOY_TIMEOUT_BODY.as_bytes(),
+        )
+        .unwrap()
     });
     assert_eq!(count(&host, &format!("{FAILED}.timeout")), 1);
 }
@@ -92,7 +100,8 @@ fn a_body_larger_than_the_jwks_bound_is_counted_as_too_large() {
 
 #[test]
 fn a_body_that_is_not_json_is_counted_as_bad_jwks() {
-    let host = first_fetch_fails(|host, id| host.respond(id, 200, &[], b"{\"keys\": [oops").unwrap());
+    let host =
+        first_fetch_fails(|host, id| host.respond(id, 200, &[], b"{\"keys\": [oops").unwrap());
     assert_eq!(count(&host, &format!("{FAILED}.bad_jwks")), 1);
 }
 
@@ -117,7 +126,10 @@ fn consecutive_failures_back_off_exponentially() {
     // Second attempt one second later, third two seconds after that, fourth four.
     for (attempt, delay_ms) in [(2, 1_000u64), (3, 2_000), (4, 4_000)] {
         advance_ms(&host, delay_ms - 100);
-        assert!(host.pending_calls().is_empty(), "attempt {attempt} came early");
+        assert!(
+            host.pending_calls().is_empty(),
+            "attempt {attempt} came early"
+        );
         advance_ms(&host, 200);
         let call = one_call(&host);
         host.respond(call.id, 500, &[], b"").unwrap();
@@ -179,4 +191,36 @@ fn a_discovery_document_that_is_not_json_fails_as_bad_discovery() {
     host.respond(discovery.id, 200, &[], b"<html>").unwrap();
     assert!(host.pending_calls().is_empty());
     assert_eq!(count(&host, &format!("{FAILED}.bad_discovery")), 1);
+}
+
+#[test]
+fn a_cluster_the_host_does_not_know_is_counted_as_dispatch_failed_and_retried() {
+    let host = build_host(&[]);
+    host.start_vm(remote_config()).unwrap();
+    advance_ms(&host, 100);
+    assert!(host.pending_calls().is_empty());
+    assert_eq!(count(&host, &format!("{FAILED}.dispatch_failed")), 1);
+    advance_ms(&host, 1_000);
+    assert_eq!(count(&host, &format!("{FAILED}.dispatch_failed")), 2);
+}
+
+#[test]
+fn a_failed_jwks_step_after_discovery_starts_over_from_discovery() {
+    let (host, _vm) = start(&discovery_config());
+    advance_ms(&host, 100);
+    let document = json!({"issuer": ISSUER, "jwks_uri": "https://idp.test/certs"});
+    host.respond(
+        one_call(&host).id,
+        200,
+        &[],
+        document.to_string().as_bytes(),
+    )
+    .unwrap();
+    host.respond(one_call(&host).id, 404, &[], b"").unwrap();
+    assert_eq!(count(&host, &format!("{FAILED}.http_status")), 1);
+    advance_ms(&host, 1_100);
+    assert_eq!(
+        one_call(&host).header(":path"),
+        Some("/.well-known/openid-configuration")
+    );
 }

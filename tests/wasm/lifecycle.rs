@@ -31,7 +31,8 @@ fn a_failed_refresh_keeps_the_last_good_keys_verifying() {
 fn the_stale_gauge_returns_to_zero_after_a_successful_refresh() {
     let key = SigningKey::generate("k1");
     let (host, _vm) = start_with_keys(&remote_config(), &[&key]);
-    host.respond(until_refresh(&host).id, 500, &[], b"").unwrap();
+    host.respond(until_refresh(&host).id, 500, &[], b"")
+        .unwrap();
     assert_eq!(host.gauge(STALE), Some(1));
     advance_ms(&host, 1_100);
     serve_jwks(&host, &[&key]);
@@ -49,8 +50,15 @@ fn a_new_kid_is_fetched_and_verifies_after_the_refetch() {
     advance_ms(&host, 100);
     serve_jwks(&host, &[&old, &new]);
     advance_ms(&host, 100);
-    assert!(stream.was_request_resumed(), "{:?}", stream.local_response());
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+    assert!(
+        stream.was_request_resumed(),
+        "{:?}",
+        stream.local_response()
+    );
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
 }
 
 #[test]
@@ -65,7 +73,10 @@ fn a_key_removed_from_the_set_stops_verifying_after_the_refresh() {
     let stream = get(&host, vm, "/api", Some(&old_token), &[]);
     assert_eq!(refusal_status(&stream), Some(401));
     assert_eq!(refusal_reason(&stream).as_deref(), Some("key_not_found"));
-    assert!(host.pending_calls().is_empty(), "the refresh just ran: no refetch");
+    assert!(
+        host.pending_calls().is_empty(),
+        "the refresh just ran: no refetch"
+    );
 }
 
 #[test]

@@ -20,10 +20,25 @@ fn a_refusal_counts_overall_per_reason_and_per_provider() {
     let key = SigningKey::generate("k1");
     let impostor = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&remote_config(), &[&key]);
-    get(&host, vm, "/api", Some(&token(&host, &impostor, json!({}))), &[]);
-    get(&host, vm, "/api", Some(&token(&host, &impostor, json!({}))), &[]);
+    get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &impostor, json!({}))),
+        &[],
+    );
+    get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &impostor, json!({}))),
+        &[],
+    );
     assert_eq!(count(&host, "claimcheck.requests.denied"), 2);
-    assert_eq!(count(&host, "claimcheck.requests.denied.signature_invalid"), 2);
+    assert_eq!(
+        count(&host, "claimcheck.requests.denied.signature_invalid"),
+        2
+    );
     assert_eq!(
         count(&host, "claimcheck.provider.corp.denied.signature_invalid"),
         2
@@ -70,7 +85,13 @@ fn every_emitted_metric_name_is_a_documented_one() {
     host.respond(one_call(&host).id, 500, &[], b"").unwrap();
     advance_ms(&host, 1_000);
     serve_jwks(&host, &[&key]);
-    get(&host, vm, "/api", Some(&token(&host, &impostor, json!({}))), &[]);
+    get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &impostor, json!({}))),
+        &[],
+    );
     let documented = [
         "claimcheck.requests.allowed",
         "claimcheck.requests.denied",

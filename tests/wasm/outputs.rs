@@ -28,9 +28,18 @@ fn claims_are_copied_to_the_configured_headers() {
     let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
     let extra = json!({"groups": ["admin", "dev"], "org": {"tier": 3}});
     let stream = get(&host, vm, "/api", Some(&token(&host, &key, extra)), &[]);
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
-    assert_eq!(stream.forwarded_request_header("x-groups").as_deref(), Some("admin,dev"));
-    assert_eq!(stream.forwarded_request_header("x-tier").as_deref(), Some("3"));
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        stream.forwarded_request_header("x-groups").as_deref(),
+        Some("admin,dev")
+    );
+    assert_eq!(
+        stream.forwarded_request_header("x-tier").as_deref(),
+        Some("3")
+    );
 }
 
 #[test]
@@ -50,7 +59,8 @@ fn the_payload_header_carries_the_tokens_payload_segment() {
     let stream = get(&host, vm, "/api", Some(&jwt), &[]);
     let payload = stream.forwarded_request_header("x-jwt-payload").unwrap();
     assert_eq!(Some(payload.as_str()), jwt.split('.').nth(1));
-    let decoded: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&payload).unwrap()).unwrap();
+    let decoded: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&payload).unwrap()).unwrap();
     assert_eq!(decoded["sub"], "alice");
 }
 
@@ -80,21 +90,46 @@ fn forward_token_keeps_the_token_on_the_request() {
 fn client_sent_identity_headers_are_replaced_by_the_tokens_claims() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
-    let forged = [("x-user", "root"), ("x-groups", "admin"), ("x-jwt-payload", "e30")];
-    let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &forged);
+    let forged = [
+        ("x-user", "root"),
+        ("x-groups", "admin"),
+        ("x-jwt-payload", "e30"),
+    ];
+    let stream = get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &key, json!({}))),
+        &forged,
+    );
     let headers = stream.forwarded_request_headers().unwrap();
-    let users: Vec<_> = headers.iter().filter(|(name, _)| name == "x-user").collect();
+    let users: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| name == "x-user")
+        .collect();
     assert_eq!(users.len(), 1, "{headers:?}");
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
     assert_eq!(stream.forwarded_request_header("x-groups"), None);
-    assert_ne!(stream.forwarded_request_header("x-jwt-payload").as_deref(), Some("e30"));
+    assert_ne!(
+        stream.forwarded_request_header("x-jwt-payload").as_deref(),
+        Some("e30")
+    );
 }
 
 #[test]
 fn client_sent_identity_headers_are_stripped_from_anonymous_requests_on_open_routes() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
-    let stream = get(&host, vm, "/public/x", None, &[("x-user", "root"), ("x-tier", "9")]);
+    let stream = get(
+        &host,
+        vm,
+        "/public/x",
+        None,
+        &[("x-user", "root"), ("x-tier", "9")],
+    );
     assert!(forwarded(&stream));
     assert_eq!(stream.forwarded_request_header("x-user"), None);
     assert_eq!(stream.forwarded_request_header("x-tier"), None);
@@ -106,8 +141,17 @@ fn a_token_in_a_query_parameter_is_accepted_and_removed_from_the_path() {
     let config = outputs_config(json!({"sources": [{"query": "access_token"}]}));
     let (host, vm) = start_with_keys(&config, &[&key]);
     let jwt = token(&host, &key, json!({}));
-    let stream = get(&host, vm, &format!("/api?a=1&access_token={jwt}"), None, &[]);
-    assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+    let stream = get(
+        &host,
+        vm,
+        &format!("/api?a=1&access_token={jwt}"),
+        None,
+        &[],
+    );
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
     let path = stream.forwarded_request_header(":path").unwrap();
     assert!(!path.contains(&jwt), "{path}");
     assert!(path.starts_with("/api?a=1"), "{path}");
@@ -123,12 +167,20 @@ fn route_config() -> String {
     )
 }
 
-fn get_on_route(host: &claimcheck_harness::Host, vm: claimcheck_harness::VmId, route: &str) -> claimcheck_harness::HttpStream {
+fn get_on_route(
+    host: &claimcheck_harness::Host,
+    vm: claimcheck_harness::VmId,
+    route: &str,
+) -> claimcheck_harness::HttpStream {
     let stream = host.http_stream(vm).unwrap();
     stream.set_property(&["xds", "route_name"], route).unwrap();
     stream
         .send_request_headers(
-            &[(":method", "GET"), (":path", "/public/x"), (":authority", "api.test")],
+            &[
+                (":method", "GET"),
+                (":path", "/public/x"),
+                (":authority", "api.test"),
+            ],
             true,
         )
         .unwrap();

@@ -20,14 +20,25 @@ fn one_fetch_for(workers: usize) {
     let (host, vms) = start_workers(workers);
     let paused: Vec<_> = vms
         .iter()
-        .map(|vm| get(&host, *vm, "/api", Some(&token(&host, &key, json!({}))), &[]))
+        .map(|vm| {
+            get(
+                &host,
+                *vm,
+                "/api",
+                Some(&token(&host, &key, json!({}))),
+                &[],
+            )
+        })
         .collect();
     advance_ms(&host, 500);
     serve_jwks(&host, &[&key]);
     advance_ms(&host, 100);
     for stream in &paused {
         assert!(stream.was_request_resumed(), "vm {:?}", stream.vm());
-        assert_eq!(stream.forwarded_request_header("x-user").as_deref(), Some("alice"));
+        assert_eq!(
+            stream.forwarded_request_header("x-user").as_deref(),
+            Some("alice")
+        );
     }
     assert!(host.pending_calls().is_empty());
     assert_eq!(count(&host, "claimcheck.jwks.corp.fetch_ok"), 1);
@@ -51,7 +62,13 @@ fn a_worker_adopts_published_keys_on_its_tick_without_fetching() {
     let call = serve_jwks(&host, &[&key]);
     let other = vms.iter().copied().find(|vm| *vm != call.vm).unwrap();
     advance_ms(&host, 100);
-    let stream = get(&host, other, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    let stream = get(
+        &host,
+        other,
+        "/api",
+        Some(&token(&host, &key, json!({}))),
+        &[],
+    );
     assert!(forwarded(&stream), "{:?}", stream.local_response());
     assert!(host.pending_calls().is_empty());
 }
@@ -63,7 +80,13 @@ fn a_worker_started_after_the_fetch_uses_the_published_keys() {
     let late = host.start_vm(remote_config()).unwrap();
     advance_ms(&host, 100);
     assert!(host.pending_calls().is_empty());
-    let stream = get(&host, late, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    let stream = get(
+        &host,
+        late,
+        "/api",
+        Some(&token(&host, &key, json!({}))),
+        &[],
+    );
     assert!(forwarded(&stream));
 }
 
@@ -90,17 +113,33 @@ fn unknown_kids_on_two_workers_make_one_refetch() {
     advance_ms(&host, 31_000);
     let paused: Vec<_> = vms
         .iter()
-        .map(|vm| get(&host, *vm, "/api", Some(&token(&host, &rotated, json!({}))), &[]))
+        .map(|vm| {
+            get(
+                &host,
+                *vm,
+                "/api",
+                Some(&token(&host, &rotated, json!({}))),
+                &[],
+            )
+        })
         .collect();
     advance_ms(&host, 1_000);
     serve_jwks(&host, &[&key, &rotated]);
     advance_ms(&host, 1_000);
     for stream in &paused {
-        assert!(stream.was_request_resumed(), "{:?}", stream.local_response());
+        assert!(
+            stream.was_request_resumed(),
+            "{:?}",
+            stream.local_response()
+        );
     }
     // Nothing more until the regular refresh, ten minutes after the first fetch.
     advance_ms(&host, 60_000);
-    assert!(host.pending_calls().is_empty(), "{:?}", host.pending_calls());
+    assert!(
+        host.pending_calls().is_empty(),
+        "{:?}",
+        host.pending_calls()
+    );
 }
 
 #[test]
@@ -114,7 +153,13 @@ fn four_workers_answer_an_unknown_kid_flood_with_one_refetch() {
     for (index, vm) in vms.iter().enumerate() {
         for n in 0..5 {
             let forged = SigningKey::generate(&format!("made-up-{index}-{n}"));
-            streams.push(get(&host, *vm, "/api", Some(&token(&host, &forged, json!({}))), &[]));
+            streams.push(get(
+                &host,
+                *vm,
+                "/api",
+                Some(&token(&host, &forged, json!({}))),
+                &[],
+            ));
         }
     }
     advance_ms(&host, 1_000);
@@ -124,5 +169,9 @@ fn four_workers_answer_an_unknown_kid_flood_with_one_refetch() {
         assert_eq!(refusal_reason(stream).as_deref(), Some("key_not_found"));
     }
     advance_ms(&host, 60_000);
-    assert!(host.pending_calls().is_empty(), "{:?}", host.pending_calls());
+    assert!(
+        host.pending_calls().is_empty(),
+        "{:?}",
+        host.pending_calls()
+    );
 }

@@ -161,7 +161,11 @@ pub fn advance_ms(host: &Host, ms: u64) {
 /// The only call waiting for an answer; fails the test if there are none or several.
 pub fn one_call(host: &Host) -> DispatchedCall {
     let calls = host.pending_calls();
-    assert_eq!(calls.len(), 1, "expected exactly one pending call: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        1,
+        "expected exactly one pending call: {calls:?}"
+    );
     calls.into_iter().next().unwrap()
 }
 
@@ -169,8 +173,13 @@ pub fn one_call(host: &Host) -> DispatchedCall {
 pub fn serve_jwks(host: &Host, keys: &[&SigningKey]) -> DispatchedCall {
     let call = one_call(host);
     assert_eq!(call.header(":path"), Some(JWKS_PATH), "{call:?}");
-    host.respond(call.id, 200, &[("content-type", "application/json")], jwks(keys).as_bytes())
-        .unwrap();
+    host.respond(
+        call.id,
+        200,
+        &[("content-type", "application/json")],
+        jwks(keys).as_bytes(),
+    )
+    .unwrap();
     call
 }
 
@@ -223,7 +232,10 @@ pub fn count(host: &Host, name: &str) -> u64 {
 /// not dispatched by 601 s.
 pub fn until_refresh(host: &Host) -> DispatchedCall {
     advance_ms(host, 539_000);
-    assert!(host.pending_calls().is_empty(), "refresh came before the jitter window");
+    assert!(
+        host.pending_calls().is_empty(),
+        "refresh came before the jitter window"
+    );
     for _ in 0..620 {
         advance_ms(host, 100);
         if !host.pending_calls().is_empty() {
