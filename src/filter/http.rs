@@ -38,14 +38,8 @@ impl HttpContext for Http {
         let mut state = self.state.borrow_mut();
         let request = read_request(state.config.uses_route_name());
         let now = now_ms();
-        match state.evaluate(&request, now, false) {
-            Outcome::Decided(verdict) => {
-                count_cache(&state, verdict.cache_hit);
-                match apply(&state, &request, &verdict) {
-                    Next::Continue => Action::Continue,
-                    Next::Stop => Action::Pause,
-                }
-            }
+        let verdict = match state.evaluate(&request, now, false) {
+            Outcome::Decided(verdict) => verdict,
             Outcome::Wait { provider, cause } => {
                 let wait_ms = state
                     .config
@@ -54,20 +48,43 @@ impl HttpContext for Http {
                 if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
                     remote.request_refetch();
                 }
-                log::debug!(
-                    "claimcheck: request waits for keys of provider {} ({cause:?})",
-                    provider.index()
-                );
-                state.metrics.increment(metrics::PAUSED);
-                state.parked.push(Parked {
-                    context_id: self.context_id,
-                    request,
-                    deadline_ms: now.saturating_add(wait_ms),
-                });
-                schedule_ticks(&mut state);
-                Action::Pause
+                if wait_ms == 0 {
+                    // No wait allowed: the refetch serves the next requests, this one is
+                    // decided now rather than at the next tick.
+                    schedule_ticks(&mut state);
+                    state.decide_without_waiting(&request, now)
+                } else {
+                    self.park(&mut state, request, now, wait_ms, cause);
+                    return Action::Pause;
+                }
             }
+        };
+        count_cache(&state, verdict.cache_hit);
+        match apply(&state, &request, &verdict) {
+            Next::Continue => Action::Continue,
+            Next::Stop => Action::Pause,
         }
+    }
+}
+
+impl Http {
+    /// Holds the request until its provider's keys change or `wait_ms` runs out.
+    fn park(
+        &self,
+        state: &mut VmState,
+        request: Request,
+        now: u64,
+        wait_ms: u64,
+        cause: WaitCause,
+    ) {
+        log::debug!("claimcheck: request waits for keys ({cause:?}) up to {wait_ms} ms");
+        state.metrics.increment(metrics::PAUSED);
+        state.parked.push(Parked {
+            context_id: self.context_id,
+            request,
+            deadline_ms: now.saturating_add(wait_ms),
+        });
+        schedule_ticks(state);
     }
 }
 

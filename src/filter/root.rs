@@ -10,9 +10,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, Verdict, VerifiedCache, WaitCause};
+use crate::authorize::{Outcome, VerifiedCache, WaitCause};
 use crate::config::{self, JwksSource, Provider, ProviderId};
-use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::{KeyPolicy, MAX_JWKS_BYTES};
 use crate::keys::FetchPolicy;
 
@@ -214,25 +213,19 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     let mut still_waiting = Vec::new();
     for request in parked {
         let mut vm = state.borrow_mut();
-        let waited_out = now >= request.deadline_ms;
-        let verdict = match vm.evaluate(&request.request, now, waited_out) {
-            Outcome::Decided(verdict) => verdict,
-            Outcome::Wait { provider, cause } if !waited_out => {
-                if let (WaitCause::UnknownKid, Some(remote)) = (cause, vm.remote(provider)) {
-                    remote.request_refetch();
+        let verdict = if now >= request.deadline_ms {
+            vm.decide_without_waiting(&request.request, now)
+        } else {
+            match vm.evaluate(&request.request, now, false) {
+                Outcome::Decided(verdict) => verdict,
+                Outcome::Wait { provider, cause } => {
+                    if let (WaitCause::UnknownKid, Some(remote)) = (cause, vm.remote(provider)) {
+                        remote.request_refetch();
+                    }
+                    still_waiting.push(request);
+                    continue;
                 }
-                still_waiting.push(request);
-                continue;
             }
-            // The core never asks a request that waited out to wait again; should it, the
-            // request is refused rather than left hanging.
-            Outcome::Wait { provider, .. } => Verdict {
-                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
-                rule: String::new(),
-                provider: Some(provider),
-                dry_run: false,
-                cache_hit: None,
-            },
         };
         if hostcalls::set_effective_context(request.context_id).is_err() {
             continue;
