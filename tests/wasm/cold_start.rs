@@ -136,3 +136,70 @@ fn a_request_without_a_token_is_refused_during_cold_start_without_waiting() {
     let stream = get(&host, vm, "/api", None, &[]);
     assert_eq!(refusal_reason(&stream).as_deref(), Some("token_missing"));
 }
+
+#[test]
+fn a_paused_requests_body_goes_upstream_after_the_resume() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start(&remote_config());
+    let stream = host.http_stream(vm).unwrap();
+    let authorization = format!("Bearer {}", token(&host, &key, json!({})));
+    stream
+        .send_request_headers(
+            &[
+                (":method", "POST"),
+                (":path", "/api"),
+                (":authority", "api.test"),
+                ("authorization", &authorization),
+            ],
+            false,
+        )
+        .unwrap();
+    stream.send_request_body(b"{\"order\": 1}", true).unwrap();
+    assert!(stream.forwarded_request_body().is_empty());
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&key]);
+    assert!(stream.was_request_resumed());
+    assert_eq!(stream.forwarded_request_body(), b"{\"order\": 1}");
+}
+
+#[test]
+fn a_token_of_an_inline_provider_does_not_wait_for_another_providers_cold_start() {
+    let inline = SigningKey::generate("i1");
+    let config = config_with(
+        json!({}),
+        json!({
+            "providers": {
+                "corp": serde_json::from_str::<serde_json::Value>(&remote_config()).unwrap()["providers"]["corp"].clone(),
+                "internal": {"issuer": "internal", "jwks": {"inline": {"keys": [inline.jwk()]}}}
+            },
+            "default": {"action": "require", "require": {"providers": {"any": ["corp", "internal"]}}}
+        }),
+    );
+    let (host, vm) = start(&config);
+    let jwt =
+        inline.sign(&json!({"iss": "internal", "sub": "svc", "exp": host_now_s(&host) + 600}));
+    let stream = get(&host, vm, "/api", Some(&jwt), &[]);
+    assert!(forwarded(&stream), "{:?}", stream.local_response());
+}
+
+#[test]
+fn each_remote_provider_has_its_own_fetch() {
+    let config = config_with(
+        json!({}),
+        json!({"providers": {
+            "corp": serde_json::from_str::<serde_json::Value>(&remote_config()).unwrap()["providers"]["corp"].clone(),
+            "partner": {"issuer": "https://partner.test",
+                        "jwks": {"remote": {"cluster": "partner-idp", "uri": "https://partner.test/keys"}}}
+        }}),
+    );
+    let host = build_host(&["idp", "partner-idp"]);
+    host.start_vm(config).unwrap();
+    advance_ms(&host, 100);
+    let mut clusters: Vec<_> = host
+        .pending_calls()
+        .into_iter()
+        .map(|call| call.cluster)
+        .collect();
+    clusters.sort();
+    assert_eq!(clusters, ["idp", "partner-idp"]);
+}

@@ -175,3 +175,47 @@ fn four_workers_answer_an_unknown_kid_flood_with_one_refetch() {
         host.pending_calls()
     );
 }
+
+#[test]
+fn the_record_and_lease_live_under_the_providers_shared_key() {
+    let key = SigningKey::generate("k1");
+    let (host, _vm) = start_with_keys(&remote_config(), &[&key]);
+    let (record, _cas) = host
+        .shared_data(&format!("{}/record", corp_shared_key()))
+        .expect("record published");
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["generation"], 1);
+}
+
+#[test]
+fn a_lease_held_by_a_worker_that_never_publishes_expires_and_another_fetches() {
+    let host = build_host(&["idp"]);
+    let expires = host_now_ms(&host) + 6_000;
+    host.set_shared_data(
+        &format!("{}/lease", corp_shared_key()),
+        json!({"owner": 42, "expires_at_ms": expires}).to_string(),
+    );
+    host.start_vm(remote_config()).unwrap();
+    advance_ms(&host, 5_900);
+    assert!(
+        host.pending_calls().is_empty(),
+        "fetched under another's lease"
+    );
+    advance_ms(&host, 200);
+    assert_eq!(host.pending_calls().len(), 1);
+}
+
+#[test]
+fn a_corrupted_record_in_shared_data_counts_as_none_and_is_replaced() {
+    let key = SigningKey::generate("k1");
+    let host = build_host(&["idp"]);
+    let record_key = format!("{}/record", corp_shared_key());
+    host.set_shared_data(&record_key, b"\xff{not a record".to_vec());
+    let vm = host.start_vm(remote_config()).unwrap();
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&key]);
+    let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    assert!(forwarded(&stream));
+    let (record, _) = host.shared_data(&record_key).unwrap();
+    assert!(serde_json::from_slice::<serde_json::Value>(&record).is_ok());
+}

@@ -244,3 +244,20 @@ pub fn until_refresh(host: &Host) -> DispatchedCall {
     }
     panic!("no refresh within the interval");
 }
+
+/// The shared-data prefix of `corp` in [`config_with`]: the provider name and a digest of
+/// its issuer, cluster and URI (the cross-worker protocol of `src/filter/root.rs`).
+pub fn corp_shared_key() -> String {
+    let source = format!("{ISSUER}\nidp\nhttps://idp.test/jwks.json");
+    let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
+    let short: String = digest.as_ref()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("claimcheck/v1/corp/{short}")
+}
+
+/// The host's clock in milliseconds since the epoch.
+pub fn host_now_ms(host: &Host) -> u64 {
+    u64::try_from(host.now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
