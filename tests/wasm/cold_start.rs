@@ -203,3 +203,36 @@ fn each_remote_provider_has_its_own_fetch() {
     clusters.sort();
     assert_eq!(clusters, ["idp", "partner-idp"]);
 }
+
+#[test]
+fn requests_beyond_the_parking_bound_are_refused_at_once() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start(&remote_config());
+    let jwt = token(&host, &key, json!({}));
+    for _ in 0..1_024 {
+        assert!(get(&host, vm, "/api", Some(&jwt), &[]).is_request_paused());
+    }
+    let overflow = get(&host, vm, "/api", Some(&jwt), &[]);
+    assert_eq!(refusal_status(&overflow), Some(503));
+    assert_eq!(
+        refusal_reason(&overflow).as_deref(),
+        Some("keys_wait_timeout")
+    );
+    assert_eq!(count(&host, "claimcheck.requests.paused"), 1_024);
+}
+
+#[test]
+fn each_paused_request_keeps_its_own_deadline() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start(&remote_config());
+    let early = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    advance_ms(&host, 2_000);
+    let late = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    advance_ms(&host, 1_100);
+    assert_eq!(refusal_status(&early), Some(503));
+    assert!(late.is_request_paused());
+    let call = host.pending_calls().into_iter().last().unwrap();
+    host.respond(call.id, 200, &[], jwks(&[&key]).as_bytes())
+        .unwrap();
+    assert!(late.was_request_resumed());
+}

@@ -82,3 +82,46 @@ fn a_rule_can_be_in_dry_run_while_the_rest_enforces() {
         Some(401)
     );
 }
+
+#[test]
+fn a_paused_request_that_would_be_refused_is_resumed_in_dry_run() {
+    let key = SigningKey::generate("k1");
+    let impostor = SigningKey::generate("k1");
+    let (host, vm) = start(&dry_run_config());
+    let stream = get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &impostor, json!({}))),
+        &[],
+    );
+    assert!(stream.is_request_paused());
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&key]);
+    assert!(stream.was_request_resumed());
+    assert!(stream.local_response().is_none());
+    assert_eq!(
+        count(
+            &host,
+            "claimcheck.requests.dry_run_denied.signature_invalid"
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_request_that_waited_out_is_resumed_in_dry_run() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start(&dry_run_config());
+    let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    advance_ms(&host, 3_100);
+    assert!(stream.was_request_resumed());
+    assert!(stream.local_response().is_none());
+    assert_eq!(
+        count(
+            &host,
+            "claimcheck.requests.dry_run_denied.keys_wait_timeout"
+        ),
+        1
+    );
+}
