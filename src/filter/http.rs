@@ -17,6 +17,13 @@ use super::metrics;
 use super::root::{now_ms, schedule_ticks};
 use super::state::{Parked, VmState};
 
+/// Requests one VM holds while keys load. Each parked request keeps a copy of its headers,
+/// which Envoy bounds at 60 KiB by default (`max_request_headers_kb`): 1024 of them stay
+/// under 64 MiB even in the worst case, while a flood during a cold start cannot grow the
+/// VM's memory without limit. Requests beyond it are decided at once, as if their wait ran
+/// out.
+const MAX_PARKED_REQUESTS: usize = 1024;
+
 pub struct Http {
     pub context_id: u32,
     pub state: Rc<RefCell<VmState>>,
@@ -48,9 +55,9 @@ impl HttpContext for Http {
                 if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
                     remote.request_refetch();
                 }
-                if wait_ms == 0 {
-                    // No wait allowed: the refetch serves the next requests, this one is
-                    // decided now rather than at the next tick.
+                if wait_ms == 0 || state.parked.len() >= MAX_PARKED_REQUESTS {
+                    // No wait allowed (or no room to wait): the refetch serves the next
+                    // requests, this one is decided now rather than at the next tick.
                     schedule_ticks(&mut state);
                     state.decide_without_waiting(&request, now)
                 } else {
