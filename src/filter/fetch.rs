@@ -230,12 +230,27 @@ impl RemoteKeys {
         }
     }
 
+    /// Creates the (free) lease entry if no VM has yet. Called from `on_configure`, so the
+    /// first tick of every VM competes for the lease by compare-and-swap.
+    pub fn create_lease_entry(&self) {
+        let key = self.lease_key();
+        if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
+            let _ = hostcalls::set_shared_data(&key, Some(b""), None);
+        }
+    }
+
     fn take_lease(&self, vm: u64, now_ms: u64) -> bool {
         let key = self.lease_key();
         let (current, cas) = match hostcalls::get_shared_data(&key) {
             Ok(found) => found,
             Err(_) => return false,
         };
+        // Envoy's set with no CAS always writes: two VMs that both found no entry would both
+        // win. Create the entry instead and compete for it by CAS on the next tick.
+        if cas.is_none() {
+            self.create_lease_entry();
+            return false;
+        }
         if let Some(lease) = current.as_deref().and_then(FetchLease::decode) {
             if !lease.is_free_for(vm, now_ms) {
                 return false;

@@ -116,7 +116,12 @@ impl RootContext for Root {
             }
         };
         let vm = random_u64();
-        let providers = config.providers.iter().map(provider_keys).collect();
+        let providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
+        for keys in &providers {
+            if let ProviderKeys::Remote(remote) = keys {
+                remote.create_lease_entry();
+            }
+        }
         log::info!(
             "claimcheck: configured {} provider(s), {} rule(s){}",
             config.providers.len(),

@@ -219,3 +219,13 @@ fn a_corrupted_record_in_shared_data_counts_as_none_and_is_replaced() {
     let (record, _) = host.shared_data(&record_key).unwrap();
     assert!(serde_json::from_slice::<serde_json::Value>(&record).is_ok());
 }
+
+#[test]
+fn configuring_creates_the_lease_entry_so_first_ticks_compete_by_compare_and_swap() {
+    let host = build_host(&["idp"]);
+    let lease_key = format!("{}/lease", corp_shared_key());
+    assert!(host.shared_data(&lease_key).is_none());
+    host.start_vm(remote_config()).unwrap();
+    let (lease, _cas) = host.shared_data(&lease_key).expect("lease entry created");
+    assert!(lease.is_empty(), "created free");
+}
