@@ -248,3 +248,26 @@ fn with_no_wait_allowed_an_unknown_kid_is_refused_at_once_and_still_triggers_a_r
     let second = get(&host, vm, "/api", Some(&jwt), &[]);
     assert!(forwarded(&second), "{:?}", second.local_response());
 }
+
+#[test]
+fn a_refused_token_sent_in_the_query_string_never_reaches_the_log() {
+    let key = SigningKey::generate("k1");
+    let impostor = SigningKey::generate("k1");
+    let config = config_with(json!({"sources": [{"query": "access_token"}]}), json!({}));
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let jwt = token(&host, &impostor, json!({}));
+    let stream = get(&host, vm, &format!("/api?access_token={jwt}"), None, &[]);
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("signature_invalid")
+    );
+    for record in host.logs() {
+        for part in jwt.split('.') {
+            assert!(
+                !record.message.contains(part),
+                "token in log: {}",
+                record.message
+            );
+        }
+    }
+}
