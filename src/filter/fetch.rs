@@ -57,6 +57,8 @@ pub struct Progress {
 pub struct RemoteKeys {
     pub spec: FetchSpec,
     record: KeyRecord,
+    /// The shared-data CAS of `record`, when known: an unchanged CAS means an unchanged record.
+    record_cas: Option<u32>,
     /// Identifies the record we adopted: (generation, attempted_at).
     seen: Option<(u64, Option<u64>)>,
     keys: Option<Rc<KeySet>>,
@@ -75,6 +77,7 @@ impl RemoteKeys {
         RemoteKeys {
             spec,
             record: KeyRecord::default(),
+            record_cas: None,
             seen: None,
             keys: None,
             in_flight: None,
@@ -166,12 +169,21 @@ impl RemoteKeys {
     }
 
     /// Reads the record from shared data and adopts it if it moved.
+    /// Decoding the record (which holds the whole JWKS document) on every tick of every VM
+    /// would cost more than anything else the filter does while idle, so an unchanged CAS
+    /// value skips it: the host bumps the CAS on every write.
     fn sync(&mut self, now_ms: u64) -> Progress {
-        let record = match hostcalls::get_shared_data(&self.record_key()) {
-            Ok((Some(bytes), _)) => KeyRecord::decode(&bytes).unwrap_or_default(),
-            _ => KeyRecord::default(),
-        };
-        self.adopt(record, now_ms)
+        let (bytes, cas) = hostcalls::get_shared_data(&self.record_key()).unwrap_or((None, None));
+        if cas.is_some() && cas == self.record_cas {
+            return self.expire_stale_keys(now_ms);
+        }
+        let record = bytes
+            .as_deref()
+            .and_then(KeyRecord::decode)
+            .unwrap_or_default();
+        let progress = self.adopt(record, now_ms);
+        self.record_cas = cas;
+        progress
     }
 
     fn adopt(&mut self, record: KeyRecord, now_ms: u64) -> Progress {
@@ -192,8 +204,20 @@ impl RemoteKeys {
             }
             self.seen = Some(identity);
         }
+        self.record = record;
+        // Whoever called does not know the CAS of this record: the next sync decodes.
+        self.record_cas = None;
+        let expired = self.expire_stale_keys(now_ms);
+        progress.keys_replaced |= expired.keys_replaced;
+        progress
+    }
+
+    /// Stops using keys older than `max_stale_s`, even if every refresh since has failed.
+    fn expire_stale_keys(&mut self, now_ms: u64) -> Progress {
+        let mut progress = Progress::default();
         if self.keys.is_some()
-            && record
+            && self
+                .record
                 .usable_jwks(&self.spec.fetch_policy, now_ms)
                 .is_none()
         {
@@ -204,7 +228,6 @@ impl RemoteKeys {
             self.keys = None;
             progress.keys_replaced = true;
         }
-        self.record = record;
         progress
     }
 
