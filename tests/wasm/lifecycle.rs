@@ -98,3 +98,21 @@ fn keys_older_than_max_stale_are_no_longer_used() {
     assert_eq!(refusal_status(&stale), Some(503));
     assert_eq!(refusal_reason(&stale).as_deref(), Some("keys_unavailable"));
 }
+
+#[test]
+fn proxies_started_together_refresh_at_different_times() {
+    let key = SigningKey::generate("k1");
+    let refresh_at: Vec<_> = [1u64, 2, 3]
+        .into_iter()
+        .map(|seed| {
+            let host = build_host_seeded(&["idp"], seed);
+            host.start_vm(remote_config()).unwrap();
+            advance_ms(&host, 100);
+            serve_jwks(&host, &[&key]);
+            until_refresh(&host);
+            host.now()
+        })
+        .collect();
+    assert_ne!(refresh_at[0], refresh_at[1]);
+    assert_ne!(refresh_at[1], refresh_at[2]);
+}

@@ -15,6 +15,11 @@ pub fn host_now_s(host: &Host) -> u64 {
 }
 
 pub fn build_host(clusters: &[&str]) -> Host {
+    build_host_seeded(clusters, 0)
+}
+
+/// A host whose `random_get` stream starts from `seed` (another Envoy process).
+pub fn build_host_seeded(clusters: &[&str], seed: u64) -> Host {
     let wasm = wasm_path_from_env_or(
         "CLAIMCHECK_WASM",
         "target/wasm32-wasip1/release/claimcheck.wasm",
@@ -25,6 +30,7 @@ pub fn build_host(clusters: &[&str]) -> Host {
         .wasm(wasm)
         .clusters(clusters.iter().copied())
         .start_time(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000))
+        .random_seed(seed)
         .build()
         .unwrap()
 }
