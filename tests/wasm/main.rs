@@ -11,4 +11,14 @@
 
 mod support;
 
+mod cache;
+mod cold_start;
+mod configure;
+mod dry_run;
+mod fetch;
+mod lifecycle;
+mod metrics;
+mod outputs;
+mod refusals;
 mod smoke;
+mod workers;
