@@ -291,10 +291,17 @@ fn provider_keys(provider: &Provider) -> ProviderKeys {
 }
 
 /// The shared-data prefix of a provider's record and lease. Listeners that configure the same
-/// provider name with another issuer, cluster or URI must not share keys, so the prefix holds
-/// a digest of all three.
+/// provider name with another issuer, cluster, URI or algorithm list must not share keys (the
+/// fetching VM judges the document by its own algorithms), so the prefix holds a digest of all.
 fn shared_key(provider: &Provider, cluster: &str, uri: &str) -> String {
-    let source = [provider.issuer.as_str(), cluster, uri].join("\n");
+    let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.as_str()).collect();
+    let source = [
+        provider.issuer.as_str(),
+        cluster,
+        uri,
+        &algorithms.join(","),
+    ]
+    .join("\n");
     let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
     let short: String = digest
         .as_ref()

@@ -254,7 +254,9 @@ pub fn until_refresh(host: &Host) -> DispatchedCall {
 /// The shared-data prefix of `corp` in [`config_with`]: the provider name and a digest of
 /// its issuer, cluster and URI (the cross-worker protocol of `src/filter/root.rs`).
 pub fn corp_shared_key() -> String {
-    let source = format!("{ISSUER}\nidp\nhttps://idp.test/jwks.json");
+    // The provider's algorithms are part of the digest; `corp` accepts the default list.
+    let algorithms = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA";
+    let source = format!("{ISSUER}\nidp\nhttps://idp.test/jwks.json\n{algorithms}");
     let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
     let short: String = digest.as_ref()[..8]
         .iter()
