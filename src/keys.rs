@@ -39,8 +39,10 @@ pub struct FetchPolicy {
 pub enum FetchFailure {
     /// The host refused to dispatch the call (unknown cluster, bad URI).
     DispatchFailed,
-    /// No response within the timeout, or the connection was reset.
+    /// No response within the timeout (Envoy's router answered with its own 504).
     Timeout,
+    /// The connection was reset or refused: the call ended without a response.
+    Reset,
     /// A response other than 200.
     HttpStatus,
     /// The body exceeded the configured maximum size.
@@ -56,6 +58,7 @@ impl FetchFailure {
         match self {
             FetchFailure::DispatchFailed => "dispatch_failed",
             FetchFailure::Timeout => "timeout",
+            FetchFailure::Reset => "reset",
             FetchFailure::HttpStatus => "http_status",
             FetchFailure::TooLarge => "too_large",
             FetchFailure::BadDiscovery => "bad_discovery",

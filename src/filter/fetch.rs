@@ -57,6 +57,8 @@ pub struct Progress {
 pub struct RemoteKeys {
     pub spec: FetchSpec,
     record: KeyRecord,
+    /// The shared-data CAS of `record`, when known: an unchanged CAS means an unchanged record.
+    record_cas: Option<u32>,
     /// Identifies the record we adopted: (generation, attempted_at).
     seen: Option<(u64, Option<u64>)>,
     keys: Option<Rc<KeySet>>,
@@ -75,6 +77,7 @@ impl RemoteKeys {
         RemoteKeys {
             spec,
             record: KeyRecord::default(),
+            record_cas: None,
             seen: None,
             keys: None,
             in_flight: None,
@@ -166,12 +169,21 @@ impl RemoteKeys {
     }
 
     /// Reads the record from shared data and adopts it if it moved.
+    /// Decoding the record (which holds the whole JWKS document) on every tick of every VM
+    /// would cost more than anything else the filter does while idle, so an unchanged CAS
+    /// value skips it: the host bumps the CAS on every write.
     fn sync(&mut self, now_ms: u64) -> Progress {
-        let record = match hostcalls::get_shared_data(&self.record_key()) {
-            Ok((Some(bytes), _)) => KeyRecord::decode(&bytes).unwrap_or_default(),
-            _ => KeyRecord::default(),
-        };
-        self.adopt(record, now_ms)
+        let (bytes, cas) = hostcalls::get_shared_data(&self.record_key()).unwrap_or((None, None));
+        if cas.is_some() && cas == self.record_cas {
+            return self.expire_stale_keys(now_ms);
+        }
+        let record = bytes
+            .as_deref()
+            .and_then(KeyRecord::decode)
+            .unwrap_or_default();
+        let progress = self.adopt(record, now_ms);
+        self.record_cas = cas;
+        progress
     }
 
     fn adopt(&mut self, record: KeyRecord, now_ms: u64) -> Progress {
@@ -179,6 +191,10 @@ impl RemoteKeys {
         let identity = (record.generation, record.attempted_at_ms);
         if self.seen != Some(identity) {
             progress.record_changed = true;
+            // An attempt finished since the unknown `kid` asked for a refetch (here or in
+            // another VM): the waiting requests re-run against it. Keeping the wish would
+            // fetch again once the rate limit lapses, for requests long gone.
+            self.refetch_wanted = false;
             if self.seen.map(|(generation, _)| generation) != Some(record.generation) {
                 progress.keys_replaced = true;
                 self.keys = record
@@ -188,8 +204,20 @@ impl RemoteKeys {
             }
             self.seen = Some(identity);
         }
+        self.record = record;
+        // Whoever called does not know the CAS of this record: the next sync decodes.
+        self.record_cas = None;
+        let expired = self.expire_stale_keys(now_ms);
+        progress.keys_replaced |= expired.keys_replaced;
+        progress
+    }
+
+    /// Stops using keys older than `max_stale_s`, even if every refresh since has failed.
+    fn expire_stale_keys(&mut self, now_ms: u64) -> Progress {
+        let mut progress = Progress::default();
         if self.keys.is_some()
-            && record
+            && self
+                .record
                 .usable_jwks(&self.spec.fetch_policy, now_ms)
                 .is_none()
         {
@@ -200,7 +228,6 @@ impl RemoteKeys {
             self.keys = None;
             progress.keys_replaced = true;
         }
-        self.record = record;
         progress
     }
 
@@ -226,12 +253,27 @@ impl RemoteKeys {
         }
     }
 
+    /// Creates the (free) lease entry if no VM has yet. Called from `on_configure`, so the
+    /// first tick of every VM competes for the lease by compare-and-swap.
+    pub fn create_lease_entry(&self) {
+        let key = self.lease_key();
+        if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
+            let _ = hostcalls::set_shared_data(&key, Some(b""), None);
+        }
+    }
+
     fn take_lease(&self, vm: u64, now_ms: u64) -> bool {
         let key = self.lease_key();
         let (current, cas) = match hostcalls::get_shared_data(&key) {
             Ok(found) => found,
             Err(_) => return false,
         };
+        // Envoy's set with no CAS always writes: two VMs that both found no entry would both
+        // win. Create the entry instead and compete for it by CAS on the next tick.
+        if cas.is_none() {
+            self.create_lease_entry();
+            return false;
+        }
         if let Some(lease) = current.as_deref().and_then(FetchLease::decode) {
             if !lease.is_free_for(vm, now_ms) {
                 return false;
@@ -285,16 +327,15 @@ impl RemoteKeys {
     /// without headers (reading one then fails, so the count is checked first).
     fn read_response(&self, num_headers: usize, body_size: usize) -> Result<Vec<u8>, FetchFailure> {
         if num_headers == 0 {
-            return Err(FetchFailure::Timeout);
+            return Err(FetchFailure::Reset);
         }
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
         match status.as_deref() {
             Some("200") => {}
-            // Envoy's router answers its own timeout with a 504 ("upstream request timeout").
-            None | Some("504") => return Err(FetchFailure::Timeout),
-            Some(_) => return Err(FetchFailure::HttpStatus),
+            Some("504") if is_router_timeout(body_size) => return Err(FetchFailure::Timeout),
+            _ => return Err(FetchFailure::HttpStatus),
         }
         if body_size > self.spec.max_body_bytes {
             return Err(FetchFailure::TooLarge);
@@ -302,7 +343,7 @@ impl RemoteKeys {
         match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
             Ok(body) => Ok(body.unwrap_or_default()),
             Err(Status::NotFound) => Ok(Vec::new()),
-            Err(_) => Err(FetchFailure::Timeout),
+            Err(_) => Err(FetchFailure::Reset),
         }
     }
 
@@ -380,6 +421,20 @@ impl RemoteKeys {
     fn lease_key(&self) -> String {
         format!("{}/lease", self.spec.shared_key)
     }
+}
+
+/// The body Envoy's router sends with the 504 it answers a call timeout with
+/// (`source/common/router/router.cc`, `onUpstreamTimeout`). A 504 from the IdP's own gateway
+/// carries another body and is a plain `http_status` failure.
+const ROUTER_TIMEOUT_BODY: &[u8] = b"upstream request timeout";
+
+/// Whether the 504 being delivered is Envoy's own answer to the call's timeout.
+fn is_router_timeout(body_size: usize) -> bool {
+    body_size == ROUTER_TIMEOUT_BODY.len()
+        && hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .is_some_and(|body| body == ROUTER_TIMEOUT_BODY)
 }
 
 /// Compare-and-swap rounds before giving up on publishing; each loss means another VM wrote

@@ -14,8 +14,15 @@ use crate::request::Request;
 
 use super::apply::{apply, Next};
 use super::metrics;
-use super::root::now_ms;
+use super::root::{now_ms, schedule_ticks};
 use super::state::{Parked, VmState};
+
+/// Requests one VM holds while keys load. Each parked request keeps a copy of its headers,
+/// which Envoy bounds at 60 KiB by default (`max_request_headers_kb`): 1024 of them stay
+/// under 64 MiB even in the worst case, while a flood during a cold start cannot grow the
+/// VM's memory without limit. Requests beyond it are decided at once, as if their wait ran
+/// out.
+const MAX_PARKED_REQUESTS: usize = 1024;
 
 pub struct Http {
     pub context_id: u32,
@@ -38,14 +45,8 @@ impl HttpContext for Http {
         let mut state = self.state.borrow_mut();
         let request = read_request(state.config.uses_route_name());
         let now = now_ms();
-        match state.evaluate(&request, now, false) {
-            Outcome::Decided(verdict) => {
-                count_cache(&state, verdict.cache_hit);
-                match apply(&state, &request, &verdict) {
-                    Next::Continue => Action::Continue,
-                    Next::Stop => Action::Pause,
-                }
-            }
+        let verdict = match state.evaluate(&request, now, false) {
+            Outcome::Decided(verdict) => verdict,
             Outcome::Wait { provider, cause } => {
                 let wait_ms = state
                     .config
@@ -54,19 +55,43 @@ impl HttpContext for Http {
                 if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
                     remote.request_refetch();
                 }
-                log::debug!(
-                    "claimcheck: request waits for keys of provider {} ({cause:?})",
-                    provider.index()
-                );
-                state.metrics.increment(metrics::PAUSED);
-                state.parked.push(Parked {
-                    context_id: self.context_id,
-                    request,
-                    deadline_ms: now.saturating_add(wait_ms),
-                });
-                Action::Pause
+                if wait_ms == 0 || state.parked.len() >= MAX_PARKED_REQUESTS {
+                    // No wait allowed (or no room to wait): the refetch serves the next
+                    // requests, this one is decided now rather than at the next tick.
+                    schedule_ticks(&mut state);
+                    state.decide_without_waiting(&request, now)
+                } else {
+                    self.park(&mut state, request, now, wait_ms, cause);
+                    return Action::Pause;
+                }
             }
+        };
+        count_cache(&state, verdict.cache_hit);
+        match apply(&state, &request, &verdict) {
+            Next::Continue => Action::Continue,
+            Next::Stop => Action::Pause,
         }
+    }
+}
+
+impl Http {
+    /// Holds the request until its provider's keys change or `wait_ms` runs out.
+    fn park(
+        &self,
+        state: &mut VmState,
+        request: Request,
+        now: u64,
+        wait_ms: u64,
+        cause: WaitCause,
+    ) {
+        log::debug!("claimcheck: request waits for keys ({cause:?}) up to {wait_ms} ms");
+        state.metrics.increment(metrics::PAUSED);
+        state.parked.push(Parked {
+            context_id: self.context_id,
+            request,
+            deadline_ms: now.saturating_add(wait_ms),
+        });
+        schedule_ticks(state);
     }
 }
 

@@ -16,6 +16,10 @@
 //! | `claimcheck.jwks.<provider>.fetch_failed.<failure>` | counter | failed fetches, per failure code |
 //! | `claimcheck.jwks.<provider>.stale` | gauge | 1 while serving keys past a failed refresh |
 //! | `claimcheck.cache.hit` / `claimcheck.cache.miss` | counter | verified-token cache lookups |
+//!
+//! Fetch failure codes (`crate::keys::FetchFailure`): `dispatch_failed`, `timeout` (Envoy's
+//! router gave up on the call), `reset` (the call ended without a response), `http_status`,
+//! `too_large`, `bad_discovery`, `bad_jwks`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

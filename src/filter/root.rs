@@ -10,9 +10,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, Verdict, VerifiedCache};
+use crate::authorize::{Outcome, VerifiedCache, WaitCause};
 use crate::config::{self, JwksSource, Provider, ProviderId};
-use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::{KeyPolicy, MAX_JWKS_BYTES};
 use crate::keys::FetchPolicy;
 
@@ -27,10 +26,20 @@ const FAST_TICK: Duration = Duration::from_millis(50);
 /// Tick period otherwise: refresh times are in seconds, so this is precise enough.
 const SLOW_TICK: Duration = Duration::from_millis(1000);
 
-#[derive(Default)]
 pub struct Root {
+    /// This root's context id: parked requests are finished under their own context, and
+    /// the root's is made effective again afterwards.
+    context_id: u32,
     state: Option<Rc<RefCell<VmState>>>,
-    fast_ticks: Option<bool>,
+}
+
+impl Root {
+    pub fn new(context_id: u32) -> Self {
+        Root {
+            context_id,
+            state: None,
+        }
+    }
 }
 
 /// Milliseconds since the epoch, from the host's clock.
@@ -79,8 +88,9 @@ impl Context for Root {
         };
         if progress.record_changed {
             finish_parked(&state, now);
+            let _ = hostcalls::set_effective_context(self.context_id);
         }
-        self.schedule_ticks();
+        schedule_ticks(&mut state.borrow_mut());
     }
 }
 
@@ -106,7 +116,12 @@ impl RootContext for Root {
             }
         };
         let vm = random_u64();
-        let providers = config.providers.iter().map(provider_keys).collect();
+        let providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
+        for keys in &providers {
+            if let ProviderKeys::Remote(remote) = keys {
+                remote.create_lease_entry();
+            }
+        }
         log::info!(
             "claimcheck: configured {} provider(s), {} rule(s){}",
             config.providers.len(),
@@ -120,9 +135,11 @@ impl RootContext for Root {
             parked: Vec::new(),
             metrics: Metrics::default(),
             vm,
+            fast_ticks: None,
         })));
-        self.fast_ticks = None;
-        self.schedule_ticks();
+        if let Some(state) = &self.state {
+            schedule_ticks(&mut state.borrow_mut());
+        }
         true
     }
 
@@ -144,7 +161,8 @@ impl RootContext for Root {
             }
         }
         finish_parked(&state, now);
-        self.schedule_ticks();
+        let _ = hostcalls::set_effective_context(self.context_id);
+        schedule_ticks(&mut state.borrow_mut());
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -157,19 +175,16 @@ impl RootContext for Root {
     }
 }
 
-impl Root {
-    /// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
-    /// change.
-    fn schedule_ticks(&mut self) {
-        let busy = self
-            .state
-            .as_ref()
-            .is_some_and(|state| state.borrow().is_busy());
-        if self.fast_ticks != Some(busy) {
-            let period = if busy { FAST_TICK } else { SLOW_TICK };
-            let _ = hostcalls::set_tick_period(period);
-            self.fast_ticks = Some(busy);
-        }
+/// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
+/// change. HTTP contexts call it too when they park a request: the tick period is the VM's
+/// (Envoy applies it to the root context whichever context sets it), and a request parked
+/// between slow ticks would otherwise wait up to a second for its refetch or its deadline.
+pub(super) fn schedule_ticks(state: &mut VmState) {
+    let busy = state.is_busy();
+    if state.fast_ticks != Some(busy) {
+        let period = if busy { FAST_TICK } else { SLOW_TICK };
+        let _ = hostcalls::set_tick_period(period);
+        state.fast_ticks = Some(busy);
     }
 }
 
@@ -203,22 +218,19 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     let mut still_waiting = Vec::new();
     for request in parked {
         let mut vm = state.borrow_mut();
-        let waited_out = now >= request.deadline_ms;
-        let verdict = match vm.evaluate(&request.request, now, waited_out) {
-            Outcome::Decided(verdict) => verdict,
-            Outcome::Wait { .. } if !waited_out => {
-                still_waiting.push(request);
-                continue;
+        let verdict = if now >= request.deadline_ms {
+            vm.decide_without_waiting(&request.request, now)
+        } else {
+            match vm.evaluate(&request.request, now, false) {
+                Outcome::Decided(verdict) => verdict,
+                Outcome::Wait { provider, cause } => {
+                    if let (WaitCause::UnknownKid, Some(remote)) = (cause, vm.remote(provider)) {
+                        remote.request_refetch();
+                    }
+                    still_waiting.push(request);
+                    continue;
+                }
             }
-            // The core never asks a request that waited out to wait again; should it, the
-            // request is refused rather than left hanging.
-            Outcome::Wait { provider, .. } => Verdict {
-                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
-                rule: String::new(),
-                provider: Some(provider),
-                dry_run: false,
-                cache_hit: None,
-            },
         };
         if hostcalls::set_effective_context(request.context_id).is_err() {
             continue;
@@ -279,10 +291,17 @@ fn provider_keys(provider: &Provider) -> ProviderKeys {
 }
 
 /// The shared-data prefix of a provider's record and lease. Listeners that configure the same
-/// provider name with another issuer, cluster or URI must not share keys, so the prefix holds
-/// a digest of all three.
+/// provider name with another issuer, cluster, URI or algorithm list must not share keys (the
+/// fetching VM judges the document by its own algorithms), so the prefix holds a digest of all.
 fn shared_key(provider: &Provider, cluster: &str, uri: &str) -> String {
-    let source = [provider.issuer.as_str(), cluster, uri].join("\n");
+    let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.as_str()).collect();
+    let source = [
+        provider.issuer.as_str(),
+        cluster,
+        uri,
+        &algorithms.join(","),
+    ]
+    .join("\n");
     let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
     let short: String = digest
         .as_ref()

@@ -4,9 +4,10 @@
 
 use std::rc::Rc;
 
-use crate::authorize::{self, KeyAvailability, KeyLookup, Outcome, VerifiedCache};
+use crate::authorize::{self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache};
 use crate::config::{Config, ProviderId};
 use crate::crypto::RingVerifier;
+use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::KeySet;
 use crate::request::Request;
 
@@ -21,6 +22,8 @@ pub struct VmState {
     pub metrics: Metrics,
     /// Random identity of this VM, for fetch leases.
     pub vm: u64,
+    /// The tick period last asked of the host: `Some(true)` fast, `Some(false)` slow.
+    pub fast_ticks: Option<bool>,
 }
 
 /// Where a provider's keys live in this VM.
@@ -54,6 +57,23 @@ impl VmState {
             &mut self.cache,
             now_ms / 1000,
         )
+    }
+
+    /// The decision for a request that may not wait (any longer): keys still loading count
+    /// as unavailable and an unknown `kid` as not found.
+    pub fn decide_without_waiting(&mut self, request: &Request, now_ms: u64) -> Verdict {
+        match self.evaluate(request, now_ms, true) {
+            Outcome::Decided(verdict) => verdict,
+            // The core never asks a request that waited out to wait again; should it, the
+            // request is refused rather than left hanging.
+            Outcome::Wait { provider, .. } => Verdict {
+                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
+                rule: String::new(),
+                provider: Some(provider),
+                dry_run: false,
+                cache_hit: None,
+            },
+        }
     }
 
     pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {

@@ -2,8 +2,23 @@
 //! sharing keys between VMs, outputs, refusals and metrics, as Envoy would drive them.
 
 // Test helpers may panic: a panic here is a failed test, not a crashed VM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod support;
 
+mod cache;
+mod cold_start;
+mod configure;
+mod dry_run;
+mod fetch;
+mod lifecycle;
+mod metrics;
+mod outputs;
+mod refusals;
 mod smoke;
+mod workers;
