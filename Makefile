@@ -9,10 +9,10 @@ ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 CARGO ?= cargo
 
-.PHONY: help toolchain build test test-native lint envoy validate-envoy clean
+.PHONY: help toolchain build test lint envoy validate-envoy clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 toolchain: ## Install the wasm target and clang (ring needs it for wasm32)
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -31,7 +31,8 @@ $(ENVOY):
 envoy: $(ENVOY) ## Install the pinned Envoy into a project-local virtualenv
 
 test: build envoy ## Run every test: native core, harness on the real .wasm, CLI, real Envoy
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-features --exclude claimcheck-e2e
+	$(MAKE) e2e
 	$(MAKE) validate-envoy
 
 validate-envoy: $(ENVOY) build ## `envoy --mode validate` on every Envoy config in the repo
@@ -42,8 +43,10 @@ validate-envoy: $(ENVOY) build ## `envoy --mode validate` on every Envoy config 
 
 lint: toolchain ## cargo fmt --check and clippy -D warnings (native and wasm)
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p claimcheck -- -D warnings
 
 clean: ## Remove build outputs (keeps the Envoy virtualenv)
 	$(CARGO) clean
+
+include mk/e2e.mk
