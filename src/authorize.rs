@@ -6,7 +6,8 @@
 //! native tests, the CLI's `explain` and the filter run the very same code.
 //!
 //! Semantics worth knowing:
-//! - `deny` rules refuse before looking at any token (`route_denied`).
+//! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
+//!   the explicit default is `deny`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
 //!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
@@ -122,6 +123,7 @@ pub fn authorize(
         cache_hit: None,
     };
     let result = match rule.action {
+        Action::Deny if rule.index.is_none() => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
         Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
         Action::Allow => pipeline.allow_optional_token(),
         Action::Require(requirement) => pipeline.require(requirement),

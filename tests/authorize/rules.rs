@@ -112,11 +112,11 @@ fn the_default_action_applies_when_no_rule_matches_and_is_named_default() {
 }
 
 #[test]
-fn a_deny_default_refuses_with_route_denied() {
+fn a_deny_default_refuses_with_no_rule_matched() {
     let mut env = Env::with(|doc| doc["default"] = json!({ "action": "deny" }));
     let verdict = env.decide(&get("/elsewhere"));
     let (reason, response) = refusal(&verdict);
-    assert_eq!(reason, DenyReason::RouteDenied);
+    assert_eq!(reason, DenyReason::NoRuleMatched);
     assert_eq!(response.status, 403);
     assert_eq!(verdict.rule, "default");
 }
