@@ -13,5 +13,7 @@ e2e-probe: toolchain ## Build the callout probe wasm the end-to-end tests use (s
 	  --target $(WASM_TARGET) --manifest-path tests/e2e/probe/Cargo.toml
 
 # Most e2e tests wait on Envoy or the test IdP rather than compute, so more threads than cores.
+# The CLI is built too: the suite checks that `claimcheck explain` reproduces Envoy's refusals.
 e2e: build envoy e2e-probe ## End-to-end tests: real Envoy + claimcheck.wasm + test IdP (~1 min)
+	$(CARGO) build --quiet -p claimcheck-cli
 	$(CARGO) test -p claimcheck-e2e -- --test-threads=4

@@ -14,6 +14,7 @@
 )]
 
 mod config;
+mod explain;
 mod infra;
 mod keys;
 mod metrics;
