@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use claimcheck_e2e::envoy::repo_root;
 use claimcheck_e2e::http::Response;
@@ -23,15 +24,22 @@ fn claimcheck_cli() -> PathBuf {
     path
 }
 
-/// Writes the shared world's configuration and key set where the CLI can read them.
+/// Writes the shared world's configuration and key set where the CLI can read them, once per
+/// test process: tests run in parallel, and rewriting a file another test's CLI is reading
+/// would hand it a half-written document.
 fn inputs(w: &World) -> (PathBuf, PathBuf) {
-    let dir = repo_root().join("target/e2e/explain");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join(format!("config-{}.json", std::process::id()));
-    let keys = dir.join(format!("jwks-{}.json", std::process::id()));
-    std::fs::write(&config, policy(w.idp.issuer()).to_string()).unwrap();
-    std::fs::write(&keys, jwks(&[&w.key])).unwrap();
-    (config, keys)
+    static WRITTEN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    WRITTEN
+        .get_or_init(|| {
+            let dir = repo_root().join("target/e2e/explain");
+            std::fs::create_dir_all(&dir).unwrap();
+            let config = dir.join(format!("config-{}.json", std::process::id()));
+            let keys = dir.join(format!("jwks-{}.json", std::process::id()));
+            std::fs::write(&config, policy(w.idp.issuer()).to_string()).unwrap();
+            std::fs::write(&keys, jwks(&[&w.key])).unwrap();
+            (config, keys)
+        })
+        .clone()
 }
 
 /// `claimcheck explain --json` for a GET of `path` with `token` and `headers`.
