@@ -105,11 +105,16 @@ pub(super) fn count_cache(state: &VmState, hit: Option<bool>) {
 
 /// Copies what the core needs out of the host. The route name is a property lookup (a host
 /// call), so it is read only when some rule matches on it.
+///
+/// Values are read as bytes: Envoy lets any byte but NUL, CR and LF through in a header
+/// value, and the SDK's string accessor panics (killing the VM) on one that is not UTF-8.
+/// Such bytes become U+FFFD here, so a token carrying them simply fails to verify.
 fn read_request(with_route_name: bool) -> Request {
     let mut request = Request::default();
-    let pairs = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+    let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut headers = Vec::with_capacity(pairs.len());
-    for (name, value) in pairs {
+    for (name, bytes) in pairs {
+        let value = String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
             ":method" => request.method = value,
             ":path" => request.path = value,

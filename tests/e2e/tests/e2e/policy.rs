@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::support::{echoed, reason_of, shared, www_authenticate, Key, REALM};
+use crate::support::{echoed, reason_of, shared, www_authenticate, Key, Setup, REALM};
 
 /// Asserts a refusal: status, reason code in the JSON body, a `WWW-Authenticate` challenge,
 /// and nothing of the token echoed back.
@@ -226,4 +226,32 @@ fn a_route_with_the_filter_disabled_in_envoy_skips_claimcheck() {
     let w = shared();
     let seen = echoed(&w.get("/bypass/status", None, &[]));
     assert_eq!(seen.path, "/bypass/status");
+}
+
+/// Envoy passes any byte but NUL, CR and LF in a header value. A value that is not UTF-8 must
+/// not crash the VM (the SDK's string accessors panic on one): the request is judged, and the
+/// next request on the same worker is served normally.
+#[test]
+fn a_header_value_that_is_not_utf8_does_not_crash_the_filter() {
+    use std::io::{Read, Write};
+    let w = Setup::new("non-utf8-header").start();
+    let mut stream = std::net::TcpStream::connect(w.envoy.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /public/x HTTP/1.1\r\nhost: e2e\r\nx-odd: caf\xe9 \xff\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let head = String::from_utf8_lossy(&reply);
+    // The public route lets it through: the reply is the upstream's (the echo server itself
+    // refuses a header it cannot read, which is its business), not a crashed filter's 503.
+    assert!(
+        head.contains("x-envoy-upstream-service-time"),
+        "the request did not reach the upstream: {head}"
+    );
+    let token = w.token(json!({ "scope": "api:read" }));
+    let after = w.get("/api/orders", Some(&token), &[]);
+    assert_eq!(after.status, 200, "{after:?} {}", after.body_text());
 }
