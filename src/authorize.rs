@@ -358,22 +358,33 @@ impl<'c> Pipeline<'_, 'c> {
         Ok(jwt)
     }
 
-    /// The edits for an allowed request: client-sent identity headers always go; tokens go
-    /// unless their provider forwards them; then the identity of each accepted token is set.
+    /// The edits for an allowed request: client-sent identity headers always go; so does
+    /// every token source of every provider, except the sources of an accepted provider that
+    /// forwards its token; then the identity of each accepted token is set.
+    ///
+    /// Stripping the sources of providers that did not accept (or were not consulted) is what
+    /// keeps a second, unverified token — say a `session` cookie another provider reads — from
+    /// riding upstream next to the one that was verified.
     fn allowed(&self, accepted: &[Accepted<'c>]) -> Allowed {
         let mut allow = Allow {
             provider: accepted.first().map(|one| one.provider.id),
             headers_to_remove: self.config.identity_header_names().to_vec(),
             ..Allow::default()
         };
+        let forwarded: Vec<&TokenSource> = accepted
+            .iter()
+            .filter(|one| one.provider.forward_token)
+            .flat_map(|one| one.provider.sources.iter())
+            .collect();
         // One removal over every source at once: removals computed per provider from the
         // original request would each rewrite `:path` or `cookie` from scratch, and the last
         // rewrite would put back the token an earlier one took out.
-        let sources: Vec<TokenSource> = accepted
-            .iter()
-            .filter(|one| !one.provider.forward_token)
-            .flat_map(|one| one.provider.sources.iter().cloned())
-            .collect();
+        let mut sources: Vec<TokenSource> = Vec::new();
+        for source in self.config.providers.iter().flat_map(|p| p.sources.iter()) {
+            if !forwarded.contains(&source) && !sources.contains(source) {
+                sources.push(source.clone());
+            }
+        }
         if !sources.is_empty() {
             allow.apply_edits(extract::removal_edits(&sources, self.request));
         }

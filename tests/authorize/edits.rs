@@ -162,3 +162,28 @@ fn a_claim_the_token_lacks_sets_no_header() {
         .any(|(name, _)| name == "x-user-groups"));
     assert!(allow.headers_to_remove.iter().any(|h| h == "x-user-groups"));
 }
+
+#[test]
+fn a_token_for_a_provider_the_rule_does_not_consult_is_stripped_not_forwarded() {
+    // `/orders` requires `corp`; `mesh` reads `x-mesh-token`. A second token there was never
+    // verified, so it must not reach the upstream next to the accepted one.
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(
+        &get("/orders")
+            .bearer(&token)
+            .header("x-mesh-token", "unverified"),
+    );
+    let allow = allowed(&verdict);
+    assert!(allow.headers_to_remove.iter().any(|h| h == "x-mesh-token"));
+    assert!(allow.headers_to_remove.iter().any(|h| h == "authorization"));
+}
+
+#[test]
+fn a_forwarding_provider_keeps_its_source_even_when_another_provider_shares_it() {
+    let mut env = Env::with(|doc| doc["providers"]["corp"]["forward_token"] = json!(true));
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+}
