@@ -31,6 +31,11 @@ pub struct KeyPolicy {
     pub algorithms: Vec<Algorithm>,
 }
 
+/// The most keys a token is tried against when no key is named by its `kid`. Identity
+/// providers publish one or two keys per algorithm; the bound keeps a forged token from
+/// costing a signature check per key of a large set.
+pub const MAX_UNNAMED_CANDIDATES: usize = 4;
+
 /// A parsed, usable key set: never empty when produced by [`KeySet::parse`].
 ///
 /// Duplicate `kid`s: keys that are exactly equal (same `kid`, material and algorithms) collapse
@@ -90,40 +95,49 @@ impl KeySet {
     /// Keys that may verify a token with this header, in document order.
     ///
     /// - `alg` outside the provider's algorithms: [`VerifyError::AlgorithmNotAllowed`].
-    /// - with `kid`: keys carrying that `kid`; none at all is [`VerifyError::KeyNotFound`]
-    ///   (the caller's cue for an unknown-`kid` refetch); keys with that `kid` but none able
-    ///   to verify `alg` is [`VerifyError::AlgorithmKeyMismatch`].
+    /// - with `kid`: keys carrying that `kid`; keys with that `kid` but none able to verify
+    ///   `alg` is [`VerifyError::AlgorithmKeyMismatch`]. When no key carries it, keys without
+    ///   a `kid` stand in (as in Envoy's jwt_verify_lib: such a key names no token in
+    ///   particular); none at all is [`VerifyError::KeyNotFound`], the caller's cue for an
+    ///   unknown-`kid` refetch.
     /// - without `kid`: every key that can verify `alg`; none is [`VerifyError::KeyNotFound`].
+    ///
+    /// Unnamed candidates are capped at [`MAX_UNNAMED_CANDIDATES`]: each failed try costs a
+    /// full signature check, and a forged token needs no `kid` to make us pay for all of them.
     pub fn candidates(&self, header: &Header) -> Result<Vec<&VerifyingKey>, VerifyError> {
         let alg = header.alg;
         if !self.allowed.contains(&alg) {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        match &header.kid {
-            Some(kid) => {
-                let mut kid_seen = false;
-                let found: Vec<&VerifyingKey> = self
-                    .keys
-                    .iter()
-                    .filter(|key| key.kid.as_deref() == Some(kid.as_str()))
-                    .inspect(|_| kid_seen = true)
+        if let Some(kid) = &header.kid {
+            let named: Vec<&VerifyingKey> = self
+                .keys
+                .iter()
+                .filter(|key| key.kid.as_deref() == Some(kid.as_str()))
+                .collect();
+            if !named.is_empty() {
+                let usable: Vec<&VerifyingKey> = named
+                    .into_iter()
                     .filter(|key| key.can_verify(alg))
                     .collect();
-                match (found.is_empty(), kid_seen) {
-                    (false, _) => Ok(found),
-                    (true, true) => Err(VerifyError::AlgorithmKeyMismatch),
-                    (true, false) => Err(VerifyError::KeyNotFound),
-                }
-            }
-            None => {
-                let found: Vec<&VerifyingKey> =
-                    self.keys.iter().filter(|key| key.can_verify(alg)).collect();
-                if found.is_empty() {
-                    Err(VerifyError::KeyNotFound)
+                return if usable.is_empty() {
+                    Err(VerifyError::AlgorithmKeyMismatch)
                 } else {
-                    Ok(found)
-                }
+                    Ok(usable)
+                };
             }
+        }
+        let unnamed: Vec<&VerifyingKey> = self
+            .keys
+            .iter()
+            .filter(|key| header.kid.is_none() || key.kid.is_none())
+            .filter(|key| key.can_verify(alg))
+            .take(MAX_UNNAMED_CANDIDATES)
+            .collect();
+        if unnamed.is_empty() {
+            Err(VerifyError::KeyNotFound)
+        } else {
+            Ok(unnamed)
         }
     }
 

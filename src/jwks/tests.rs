@@ -779,3 +779,42 @@ fn prepared_hmac_keys_keep_only_algorithms_their_length_allows() {
     );
     assert!(too_short.is_empty());
 }
+
+#[test]
+fn a_key_without_kid_stands_in_for_a_kid_no_key_carries() {
+    let set = parse(
+        &[
+            with(ec_jwk(Algorithm::ES256), "kid", json!("named")),
+            without(ec_jwk(Algorithm::ES256), "kid"),
+        ],
+        &policy(&[Algorithm::ES256]),
+    )
+    .unwrap()
+    .keys;
+    let unknown = set
+        .candidates(&header(Algorithm::ES256, Some("other")))
+        .unwrap();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].kid, None);
+    let named = set
+        .candidates(&header(Algorithm::ES256, Some("named")))
+        .unwrap();
+    assert_eq!(
+        named.len(),
+        1,
+        "a key named by the kid is not joined by unnamed ones"
+    );
+    assert_eq!(named[0].kid.as_deref(), Some("named"));
+}
+
+#[test]
+fn a_token_without_kid_is_tried_against_a_bounded_number_of_keys() {
+    let keys: Vec<Value> = (0..10)
+        .map(|n| with(rsa_jwk(), "kid", json!(format!("k{n}"))))
+        .collect();
+    // Only exact duplicates collapse; keys that differ by `kid` stay apart.
+    let set = parse(&keys, &policy(&[Algorithm::RS256])).unwrap().keys;
+    assert_eq!(set.len(), 10);
+    let tried = set.candidates(&header(Algorithm::RS256, None)).unwrap();
+    assert_eq!(tried.len(), crate::jwks::MAX_UNNAMED_CANDIDATES);
+}
