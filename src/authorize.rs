@@ -346,15 +346,18 @@ impl<'c> Pipeline<'_, 'c> {
         }
         let jwt = Rc::new(jwt);
         let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
-        self.cache.insert(
-            token,
-            Verified {
-                provider: provider.id,
-                generation,
-                jwt: Rc::clone(&jwt),
-            },
-            expires_at_s,
-        );
+        // An expired token would only evict useful entries (the claims check refuses it).
+        if expires_at_s.is_none_or(|exp| exp > self.now_s) {
+            self.cache.insert(
+                token,
+                Verified {
+                    provider: provider.id,
+                    generation,
+                    jwt: Rc::clone(&jwt),
+                },
+                expires_at_s,
+            );
+        }
         Ok(jwt)
     }
 

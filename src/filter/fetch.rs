@@ -24,7 +24,6 @@ pub struct FetchSpec {
     pub cluster: String,
     pub first_step: Step,
     pub timeout: Duration,
-    pub max_body_bytes: usize,
     pub key_policy: KeyPolicy,
     pub fetch_policy: FetchPolicy,
 }
@@ -40,6 +39,16 @@ pub enum Step {
     },
     /// GET a JWKS document.
     Jwks { authority: String, path: String },
+}
+
+impl Step {
+    /// The largest answer accepted, before reading it: a larger one is a `too_large` failure.
+    fn max_body_bytes(&self) -> usize {
+        match self {
+            Step::Discovery { .. } => jwks::MAX_DISCOVERY_BYTES,
+            Step::Jwks { .. } => jwks::MAX_JWKS_BYTES,
+        }
+    }
 }
 
 /// What changed after a tick or a call response, for the root to act on.
@@ -65,6 +74,8 @@ pub struct RemoteKeys {
     in_flight: Option<InFlight>,
     /// An unknown `kid` asked for a refetch; honoured when the rate limit allows.
     refetch_wanted: bool,
+    /// The VM identity this VM's current lease was taken under, while it holds one.
+    lease_owner: Option<u64>,
 }
 
 struct InFlight {
@@ -82,6 +93,7 @@ impl RemoteKeys {
             keys: None,
             in_flight: None,
             refetch_wanted: false,
+            lease_owner: None,
         }
     }
 
@@ -138,6 +150,7 @@ impl RemoteKeys {
         if !self.take_lease(vm, now_ms) {
             return progress;
         }
+        self.lease_owner = Some(vm);
         self.refetch_wanted = false;
         log::debug!(
             "claimcheck: fetching keys for provider {}",
@@ -154,7 +167,7 @@ impl RemoteKeys {
         let Some(call) = self.in_flight.take() else {
             return Progress::default();
         };
-        let body = match self.read_response(num_headers, body_size) {
+        let body = match self.read_response(num_headers, body_size, call.step.max_body_bytes()) {
             Ok(body) => body,
             Err(failure) => return self.finish(Err(failure), now_ms),
         };
@@ -173,7 +186,10 @@ impl RemoteKeys {
     /// would cost more than anything else the filter does while idle, so an unchanged CAS
     /// value skips it: the host bumps the CAS on every write.
     fn sync(&mut self, now_ms: u64) -> Progress {
-        let (bytes, cas) = hostcalls::get_shared_data(&self.record_key()).unwrap_or((None, None));
+        // A failed read says nothing about the record: keep what this VM has.
+        let Ok((bytes, cas)) = hostcalls::get_shared_data(&self.record_key()) else {
+            return self.expire_stale_keys(now_ms);
+        };
         if cas.is_some() && cas == self.record_cas {
             return self.expire_stale_keys(now_ms);
         }
@@ -283,8 +299,18 @@ impl RemoteKeys {
         hostcalls::set_shared_data(&key, Some(&lease.encode()), cas).is_ok()
     }
 
-    fn release_lease(&self) {
-        let _ = hostcalls::set_shared_data(&self.lease_key(), Some(b""), None);
+    /// Clears the lease if this VM still holds it. By compare-and-swap: a VM whose lease
+    /// expired mid-fetch must not wipe the lease another VM has taken since.
+    fn release_lease(&mut self) {
+        let Some(owner) = self.lease_owner.take() else {
+            return;
+        };
+        let key = self.lease_key();
+        if let Ok((Some(current), cas)) = hostcalls::get_shared_data(&key) {
+            if FetchLease::decode(&current).is_some_and(|lease| lease.owner == owner) {
+                let _ = hostcalls::set_shared_data(&key, Some(b""), cas);
+            }
+        }
     }
 
     fn dispatch(&mut self, step: Step) -> Result<(), FetchFailure> {
@@ -325,7 +351,12 @@ impl RemoteKeys {
 
     /// The body of a 200 response within the size bound. Envoy reports a reset as a response
     /// without headers (reading one then fails, so the count is checked first).
-    fn read_response(&self, num_headers: usize, body_size: usize) -> Result<Vec<u8>, FetchFailure> {
+    fn read_response(
+        &self,
+        num_headers: usize,
+        body_size: usize,
+        max_body_bytes: usize,
+    ) -> Result<Vec<u8>, FetchFailure> {
         if num_headers == 0 {
             return Err(FetchFailure::Reset);
         }
@@ -337,7 +368,7 @@ impl RemoteKeys {
             Some("504") if is_router_timeout(body_size) => return Err(FetchFailure::Timeout),
             _ => return Err(FetchFailure::HttpStatus),
         }
-        if body_size > self.spec.max_body_bytes {
+        if body_size > max_body_bytes {
             return Err(FetchFailure::TooLarge);
         }
         match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {

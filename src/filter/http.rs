@@ -135,3 +135,20 @@ fn read_request(with_route_name: bool) -> Request {
     }
     request
 }
+
+/// The HTTP context of a VM without a valid configuration: fails closed.
+pub struct Unconfigured;
+
+impl Context for Unconfigured {}
+
+impl HttpContext for Unconfigured {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        log::error!("claimcheck: refusing a request: the filter has no valid configuration");
+        let _ = hostcalls::send_http_response(
+            503,
+            vec![("content-type", "application/json")],
+            Some(br#"{"status":503,"reason":"not_configured","message":"the filter has no valid configuration"}"#),
+        );
+        Action::Pause
+    }
+}

@@ -12,12 +12,12 @@ use proxy_wasm::types::{BufferType, ContextType};
 
 use crate::authorize::{Outcome, VerifiedCache, WaitCause};
 use crate::config::{self, JwksSource, Provider, ProviderId};
-use crate::jwks::{KeyPolicy, MAX_JWKS_BYTES};
+use crate::jwks::KeyPolicy;
 use crate::keys::FetchPolicy;
 
 use super::apply::{apply, Next};
 use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
-use super::http::{count_cache, Http};
+use super::http::{count_cache, Http, Unconfigured};
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
 
@@ -165,9 +165,13 @@ impl RootContext for Root {
         schedule_ticks(&mut state.borrow_mut());
     }
 
+    /// Never `None`: the SDK panics on it. Without a configuration (Envoy normally sends no
+    /// traffic to a filter whose `on_configure` failed) requests are refused, not let through.
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let state = self.state.clone()?;
-        Some(Box::new(Http { context_id, state }))
+        match self.state.clone() {
+            Some(state) => Some(Box::new(Http { context_id, state })),
+            None => Some(Box::new(Unconfigured)),
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -274,7 +278,6 @@ fn provider_keys(provider: &Provider) -> ProviderKeys {
         cluster,
         first_step,
         timeout: Duration::from_millis(timeout_ms),
-        max_body_bytes: MAX_JWKS_BYTES,
         key_policy: KeyPolicy {
             algorithms: provider.algorithms.clone(),
         },
