@@ -20,7 +20,7 @@
 //! | `iat_missing` | 401 | `error="invalid_token"` |
 //! | `time_claim_invalid` | 401 | `error="invalid_token"` |
 //! | `exp_missing` | 401 | `error="invalid_token"` |
-//! | `issuer_mismatch` | 401 | `error="invalid_token"` |
+//! | `issuer_mismatch` | 401 | `error="invalid_token"` (defence in depth: the pipeline routes tokens by `iss` first, so it reports `issuer_unknown`) |
 //! | `issuer_unknown` | 401 | `error="invalid_token"` (no provider of the rule has this `iss`) |
 //! | `audience_mismatch` | 401 | `error="invalid_token"` |
 //! | `required_claim_missing` | 401 | `error="invalid_token"` |

@@ -10,10 +10,9 @@
 use crate::request::Request;
 use std::borrow::Cow;
 
-/// The longest token accepted. Envoy's default request-header limit is 60 KiB; real
-/// JWTs are 1–4 KiB. 16 KiB leaves room for large group claims while bounding the
-/// base64 and JSON work an attacker can make us do.
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// The longest token accepted: the same bound `jwt::decode` applies, checked here so an
+/// oversized value is refused before any decoding work.
+pub use crate::jwt::MAX_TOKEN_LEN;
 
 /// One place a provider's token may be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
