@@ -696,6 +696,15 @@ fn each_semantic_error_has_its_path_and_kind() {
             K::IdentityHeaderIsTokenSource("authorization".into()),
         ),
         (
+            "rule matches on an identity header",
+            Box::new(|v| {
+                v["rules"][1]["match"]["headers"] =
+                    json!([{ "name": "X-User-Id", "exact": "root" }])
+            }),
+            "rules[1].match.headers[0].name".into(),
+            K::MatchOnIdentityHeader("x-user-id".into()),
+        ),
+        (
             "join with a newline",
             Box::new(|v| v["providers"]["corp"]["claims_to_headers"][1]["join"] = json!("\n")),
             format!("{corp}.claims_to_headers[1].join"),

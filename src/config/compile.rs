@@ -141,6 +141,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             });
         }
     }
+    c.check_rules_ignore_identity_headers(&raw, &providers);
     let default = c.action("default", raw.default.action, raw.default.require.as_ref());
 
     let max_entries = match &raw.token_cache {
@@ -641,6 +642,32 @@ impl Compiler {
                     self.err(
                         format!("providers.{}.payload_header", p.name),
                         K::IdentityHeaderIsTokenSource(h.clone()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A rule matching on an identity header would see the client's copy (stripped only when
+    /// the decision is applied), so a client could pick its own rule by forging it.
+    fn check_rules_ignore_identity_headers(&mut self, raw: &RawConfig, providers: &[Provider]) {
+        let identity: Vec<&str> = providers
+            .iter()
+            .flat_map(|p| {
+                p.claims_to_headers
+                    .iter()
+                    .map(|o| o.header.as_str())
+                    .chain(p.payload_header.as_deref())
+            })
+            .collect();
+        for (i, rule) in raw.rules.iter().enumerate() {
+            let headers = rule.matcher.as_ref().and_then(|m| m.headers.as_ref());
+            for (j, header) in headers.into_iter().flatten().enumerate() {
+                let name = header.name.to_ascii_lowercase();
+                if identity.contains(&name.as_str()) {
+                    self.err(
+                        format!("rules[{i}].match.headers[{j}].name"),
+                        K::MatchOnIdentityHeader(name),
                     );
                 }
             }

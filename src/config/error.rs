@@ -53,6 +53,8 @@ pub enum ConfigErrorKind {
     /// An identity header is also where a provider reads its token: stripping
     /// client-sent identity headers would remove the token.
     IdentityHeaderIsTokenSource(String),
+    /// A rule matches on a header claimcheck sets from the token.
+    MatchOnIdentityHeader(String),
     InvalidHeaderValue,
     InvalidMethod(String),
     InvalidHost(String),
@@ -133,6 +135,10 @@ impl fmt::Display for ConfigErrorKind {
             K::IdentityHeaderIsTokenSource(name) => write!(
                 f,
                 "header {name:?} is both an identity header and a token source"
+            ),
+            K::MatchOnIdentityHeader(name) => write!(
+                f,
+                "header {name:?} is an identity header; the client's copy cannot be trusted to match on"
             ),
             K::InvalidHeaderValue => f.write_str("contains a control character"),
             K::InvalidMethod(m) => write!(f, "invalid HTTP method {m:?}"),
