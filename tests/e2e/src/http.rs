@@ -279,11 +279,11 @@ fn read_head(r: &mut impl BufRead) -> Result<(String, Headers), HttpError> {
     let mut start_line = String::new();
     let mut headers = Vec::new();
     loop {
-        let mut line = String::new();
+        let mut raw = Vec::new();
         let n = r
             .by_ref()
             .take(MAX_HEAD_BYTES as u64)
-            .read_line(&mut line)?;
+            .read_until(b'\n', &mut raw)?;
         if n == 0 {
             return Err(HttpError::Closed);
         }
@@ -291,6 +291,9 @@ fn read_head(r: &mut impl BufRead) -> Result<(String, Headers), HttpError> {
         if total > MAX_HEAD_BYTES {
             return Err(HttpError::HeadTooLarge);
         }
+        // Header values may carry any byte but NUL, CR and LF (RFC 9110 §5.5 obs-text); keep
+        // such a request readable, showing the bytes that are not UTF-8 as U+FFFD.
+        let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\r', '\n']);
         if start_line.is_empty() {
             if line.is_empty() {
@@ -432,9 +435,6 @@ pub fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Response, HttpError> {
-    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -443,9 +443,20 @@ pub fn send(
         head.push_str(&format!("content-length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    exchange(addr, &raw)
+}
+
+/// Sends `raw` (a complete request, which should ask for `connection: close`) on a fresh
+/// connection and reads the response. For requests `send` cannot express, such as header
+/// values that are not UTF-8.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Result<Response, HttpError> {
+    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut writer = stream.try_clone()?;
-    writer.write_all(head.as_bytes())?;
-    writer.write_all(body)?;
+    writer.write_all(raw)?;
     writer.flush()?;
     let mut reader = BufReader::new(stream);
     read_response(&mut reader)
@@ -496,6 +507,13 @@ mod tests {
         let raw = b"POST /p HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
         let req = read_request(&mut BufReader::new(&raw[..])).unwrap();
         assert_eq!(req.body, b"abcde");
+    }
+
+    #[test]
+    fn header_values_that_are_not_utf8_are_read_lossily() {
+        let raw = b"GET / HTTP/1.1\r\nx-odd: caf\xe9\r\n\r\n";
+        let req = read_request(&mut BufReader::new(&raw[..])).unwrap();
+        assert_eq!(header(&req.headers, "x-odd"), Some("caf\u{fffd}"));
     }
 
     #[test]
