@@ -286,11 +286,6 @@ impl ClaimPath {
         self.lookup_from(claims, 0)
     }
 
-    /// The claim value at this path in a claims value (must be an object).
-    pub fn lookup_value<'v>(&self, claims: &'v Value) -> Option<&'v Value> {
-        claims.as_object().and_then(|map| self.lookup(map))
-    }
-
     /// The claim value at this path in any claims object.
     pub fn lookup_in<'v, C: ClaimsObject + ?Sized>(&self, claims: &'v C) -> Option<&'v Value> {
         claims.claims_map().and_then(|map| self.lookup(map))

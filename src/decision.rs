@@ -2,7 +2,8 @@
 //!
 //! Every refusal is a [`DenyReason`]; [`Denial::response`] is the only mapping from a
 //! reason to status, `WWW-Authenticate` (RFC 6750 §3), JSON body and metric label.
-//! Adding a reason is one variant plus one row in [`DenyReason::spec`].
+//! Adding a reason is one variant, one row in [`DenyReason::spec`] and one entry in
+//! [`DenyReason::ALL`] (a test checks that every code in `ALL` is distinct).
 //!
 //! | reason code | status | `WWW-Authenticate: Bearer realm=".."` + |
 //! |---|---|---|
@@ -152,7 +153,6 @@ impl Denial {
             retry_after_s,
             body,
             reason_code: spec.code,
-            metric_label: spec.code,
         }
     }
 }
@@ -168,8 +168,6 @@ pub struct LocalResponse {
     pub body: String,
     /// Stable machine-readable reason (the body's `reason`).
     pub reason_code: &'static str,
-    /// The metric tag value; equal to the reason code so dashboards and logs agree.
-    pub metric_label: &'static str,
 }
 
 /// Every way claimcheck refuses a request.
@@ -595,7 +593,6 @@ mod tests {
             let r = Denial::new(reason).response("api");
             assert_eq!(r.status, status, "{reason:?}");
             assert_eq!(r.reason_code, code, "{reason:?}");
-            assert_eq!(r.metric_label, code, "{reason:?}");
             match error {
                 None => assert_eq!(r.www_authenticate, None, "{reason:?}"),
                 Some("") => assert_eq!(r.www_authenticate.as_deref(), Some("Bearer realm=\"api\"")),

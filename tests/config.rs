@@ -860,17 +860,6 @@ fn invalid_source_names_and_prefixes_are_refused() {
 }
 
 #[test]
-fn providers_are_found_by_issuer() {
-    let c = load(&base()).unwrap();
-    let names: Vec<&str> = c
-        .providers_for_issuer("https://idp.example.com")
-        .map(|p| p.name.as_str())
-        .collect();
-    assert_eq!(names, ["corp"]);
-    assert_eq!(c.providers_for_issuer("https://evil.example").count(), 0);
-}
-
-#[test]
 fn a_header_source_without_prefix_reads_the_raw_value() {
     let mut v = base();
     v["providers"]["corp"]["sources"] = json!([{"header": "X-Token"}]);

@@ -617,8 +617,8 @@ impl Compiler {
         Some(name)
     }
 
-    /// Identity headers are stripped from client requests before the token is read;
-    /// one that is also a token source header would strip the token.
+    /// Identity headers are stripped from every allowed request; one that is also a token
+    /// source header would both carry the token and be overwritten by a claim.
     fn check_identity_headers(&mut self, providers: &[Provider]) {
         let sources: Vec<&str> = providers
             .iter()

@@ -62,15 +62,6 @@ impl Config {
         self.providers.iter().find(|p| p.name == name)
     }
 
-    /// Providers whose `issuer` equals a token's `iss`: for `allow` rules, a token
-    /// that is present is verified against each of them.
-    pub fn providers_for_issuer<'a>(
-        &'a self,
-        iss: &'a str,
-    ) -> impl Iterator<Item = &'a Provider> + 'a {
-        self.providers.iter().filter(move |p| p.issuer == iss)
-    }
-
     /// Every header claimcheck sets from a token (`claims_to_headers`,
     /// `payload_header`, all providers). Strip these from every client request before
     /// anything is added: a client must not be able to claim an identity by sending
