@@ -7,7 +7,7 @@ use super::{
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
-use crate::jwks::{KeyPolicy, KeySet};
+use crate::jwks::{self, KeyPolicy, KeySet};
 use crate::jwt::Algorithm;
 use crate::policy::{
     Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
@@ -1006,36 +1006,12 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// `(authority, path)` of an absolute `http`/`https` URL without userinfo; the
-/// fragment is dropped, an empty path becomes `/`.
+/// `(authority, path)` of an absolute http(s) URL, by the same rules the filter applies to a
+/// discovered `jwks_uri`.
 fn split_url(uri: &str) -> Option<(String, String)> {
-    let lower = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        uri.get(8..)?
-    } else if lower.starts_with("http://") {
-        uri.get(7..)?
-    } else {
-        return None;
-    };
-    if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return None;
-    }
-    let rest = rest.split('#').next().unwrap_or("");
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = rest.get(..end)?;
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let path = rest.get(end..)?;
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    Some((authority.to_owned(), path))
+    jwks::split_url(uri)
+        .ok()
+        .map(|parts| (parts.authority, parts.path))
 }
 
 #[cfg(test)]
