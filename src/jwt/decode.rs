@@ -186,16 +186,11 @@ pub fn decode(token: &str) -> Result<DecodedJwt, JwtError> {
 
     let header = parse_header(&header_json)?;
 
-    let claims = match serde_json::from_slice::<StrictObject>(&payload_json) {
-        Ok(StrictObject {
-            duplicate: false,
-            map,
-        }) => map,
-        Ok(StrictObject {
-            duplicate: true, ..
-        }) => return Err(JwtError::PayloadDuplicateMember),
-        Err(_) => return Err(JwtError::PayloadNotJsonObject),
-    };
+    let claims = strict_object(
+        &payload_json,
+        JwtError::PayloadDuplicateMember,
+        JwtError::PayloadNotJsonObject,
+    )?;
 
     if signature.is_empty() {
         return Err(JwtError::MissingSignature);
@@ -220,17 +215,30 @@ pub fn decode(token: &str) -> Result<DecodedJwt, JwtError> {
 /// §4.1.5). Trusting them lets an attacker sign with a key of their choosing (RFC 8725 §3.10).
 const KEY_REFERENCE_MEMBERS: [&str; 3] = ["jku", "jwk", "x5u"];
 
-fn parse_header(json: &[u8]) -> Result<Header, JwtError> {
-    let map = match serde_json::from_slice::<StrictObject>(json) {
+/// A JSON object whose member names are all distinct, or the given error.
+fn strict_object(
+    json: &[u8],
+    duplicate: JwtError,
+    not_object: JwtError,
+) -> Result<Map<String, Value>, JwtError> {
+    match serde_json::from_slice::<StrictObject>(json) {
         Ok(StrictObject {
             duplicate: false,
             map,
-        }) => map,
+        }) => Ok(map),
         Ok(StrictObject {
             duplicate: true, ..
-        }) => return Err(JwtError::HeaderDuplicateMember),
-        Err(_) => return Err(JwtError::HeaderNotJsonObject),
-    };
+        }) => Err(duplicate),
+        Err(_) => Err(not_object),
+    }
+}
+
+fn parse_header(json: &[u8]) -> Result<Header, JwtError> {
+    let map = strict_object(
+        json,
+        JwtError::HeaderDuplicateMember,
+        JwtError::HeaderNotJsonObject,
+    )?;
 
     let alg = match map.get("alg") {
         None => return Err(JwtError::MissingAlg),
