@@ -30,7 +30,7 @@ use crate::claims;
 use crate::config::{Config, Provider, ProviderId};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
-use crate::extract::{self, ExtractError, TokenSource};
+use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::policy::{self, Action, ProviderSet, Requirement};
@@ -185,7 +185,7 @@ struct Pipeline<'a, 'c> {
     cache_hit: Option<bool>,
 }
 
-impl<'c> Pipeline<'_, 'c> {
+impl<'a, 'c> Pipeline<'a, 'c> {
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allowed, Stop> {
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
@@ -203,11 +203,10 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn any_of(&mut self, ids: &[ProviderId]) -> Result<Accepted<'c>, Stop> {
-        self.refuse_unclear_tokens(ids)?;
         let mut first_failure: Option<Stop> = None;
         let mut saw_token = false;
-        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
-            match self.check(provider) {
+        for (provider, found) in self.find_tokens(ids)? {
+            match self.check(provider, found) {
                 Ok(accepted) => return Ok(accepted),
                 Err(Miss::NoToken) => {}
                 Err(Miss::OtherIssuer) => saw_token = true,
@@ -226,15 +225,16 @@ impl<'c> Pipeline<'_, 'c> {
     }
 
     fn all_of(&mut self, ids: &[ProviderId]) -> Result<Vec<Accepted<'c>>, Stop> {
-        self.refuse_unclear_tokens(ids)?;
-        let mut accepted = Vec::with_capacity(ids.len());
-        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
-            match self.check(provider) {
+        let tokens = self.find_tokens(ids)?;
+        let carries_token = tokens.iter().any(|(_, found)| found.is_some());
+        let mut accepted = Vec::with_capacity(tokens.len());
+        for (provider, found) in tokens {
+            match self.check(provider, found) {
                 Ok(one) => accepted.push(one),
                 Err(Miss::Stop(stop)) => return Err(stop),
                 // RFC 6750 §3.1: the bare challenge is for a request without credentials.
                 // One that carries another listed provider's token did send some.
-                Err(Miss::NoToken) if accepted.is_empty() && !self.carries_token(ids) => {
+                Err(Miss::NoToken) if !carries_token => {
                     return Err(Stop::deny(DenyReason::TokenMissing, Some(provider.id)))
                 }
                 Err(Miss::NoToken | Miss::OtherIssuer) => {
@@ -246,18 +246,6 @@ impl<'c> Pipeline<'_, 'c> {
             }
         }
         Ok(accepted)
-    }
-
-    /// Whether any of these providers' sources carry a token (or several), valid or not.
-    fn carries_token(&self, ids: &[ProviderId]) -> bool {
-        ids.iter()
-            .filter_map(|id| self.config.provider(*id))
-            .any(|provider| {
-                !matches!(
-                    extract::find_token(&provider.sources, self.request),
-                    Ok(None)
-                )
-            })
     }
 
     /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
@@ -273,27 +261,35 @@ impl<'c> Pipeline<'_, 'c> {
         }
     }
 
+    /// Each listed provider with the token its sources carry, found once per request.
     /// Refuses a request on which a listed provider finds two different tokens (or one too
-    /// long), before any provider may accept a token: accepting one provider's token would
+    /// long) before any provider may accept a token: accepting one provider's token would
     /// forward the other, unverified, upstream (see [`extract`]).
-    fn refuse_unclear_tokens(&self, ids: &[ProviderId]) -> Result<(), Stop> {
-        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
-            if let Err(error) = extract::find_token(&provider.sources, self.request) {
-                return Err(Stop::deny(DenyReason::from(error), Some(provider.id)));
-            }
-        }
-        Ok(())
+    fn find_tokens(
+        &self,
+        ids: &[ProviderId],
+    ) -> Result<Vec<(&'c Provider, Option<FoundToken<'a>>)>, Stop> {
+        let request: &'a Request = self.request;
+        ids.iter()
+            .filter_map(|id| self.config.provider(*id))
+            .map(
+                |provider| match extract::find_token(&provider.sources, request) {
+                    Ok(found) => Ok((provider, found)),
+                    Err(error) => Err(Stop::deny(DenyReason::from(error), Some(provider.id))),
+                },
+            )
+            .collect()
     }
 
-    /// Finds `provider`'s token on the request and verifies it.
-    fn check(&mut self, provider: &'c Provider) -> Result<Accepted<'c>, Miss> {
+    /// Verifies the token found in `provider`'s sources.
+    fn check(
+        &mut self,
+        provider: &'c Provider,
+        found: Option<FoundToken<'a>>,
+    ) -> Result<Accepted<'c>, Miss> {
         let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
-        let found = match extract::find_token(&provider.sources, self.request) {
-            Ok(Some(found)) => found,
-            Ok(None) => return Err(Miss::NoToken),
-            Err(error @ (ExtractError::Ambiguous | ExtractError::TooLong)) => {
-                return Err(deny(DenyReason::from(error)))
-            }
+        let Some(found) = found else {
+            return Err(Miss::NoToken);
         };
         let jwt = self.verified(provider, &found.token)?;
         claims::validate(jwt.claims(), &provider.claims, self.now_s)
