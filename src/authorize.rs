@@ -20,6 +20,8 @@
 //!   checked against the claims of the first listed provider. A request with none of the
 //!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
+//! - An allowed request loses every provider's token sources, except those of an accepted
+//!   provider that forwards its token: an unverified second token never goes upstream.
 
 use std::rc::Rc;
 
