@@ -21,6 +21,7 @@ pub enum Next {
 }
 
 pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
+    count_cache(state, verdict.cache_hit);
     match &verdict.decision {
         Decision::Allow(allow) => {
             allow_request(allow);
@@ -102,4 +103,12 @@ fn provider_name<'a>(state: &'a VmState, verdict: &Verdict) -> Option<&'a str> {
         .provider
         .and_then(|id| state.config.provider(id))
         .map(|provider| provider.name.as_str())
+}
+
+fn count_cache(state: &VmState, hit: Option<bool>) {
+    match hit {
+        Some(true) => state.metrics.increment(metrics::CACHE_HIT),
+        Some(false) => state.metrics.increment(metrics::CACHE_MISS),
+        None => {}
+    }
 }

@@ -52,9 +52,6 @@ impl HttpContext for Http {
                     .config
                     .provider(provider)
                     .map_or(0, |p| p.cold_start.max_wait_ms);
-                if let (WaitCause::UnknownKid, Some(remote)) = (cause, state.remote(provider)) {
-                    remote.request_refetch();
-                }
                 if wait_ms == 0 || state.parked.len() >= MAX_PARKED_REQUESTS {
                     // No wait allowed (or no room to wait): the refetch serves the next
                     // requests, this one is decided now rather than at the next tick.
@@ -66,7 +63,6 @@ impl HttpContext for Http {
                 }
             }
         };
-        count_cache(&state, verdict.cache_hit);
         match apply(&state, &request, &verdict) {
             Next::Continue => Action::Continue,
             Next::Stop => Action::Pause,
@@ -92,14 +88,6 @@ impl Http {
             deadline_ms: now.saturating_add(wait_ms),
         });
         schedule_ticks(state);
-    }
-}
-
-pub(super) fn count_cache(state: &VmState, hit: Option<bool>) {
-    match hit {
-        Some(true) => state.metrics.increment(metrics::CACHE_HIT),
-        Some(false) => state.metrics.increment(metrics::CACHE_MISS),
-        None => {}
     }
 }
 

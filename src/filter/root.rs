@@ -10,14 +10,14 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, VerifiedCache, WaitCause};
+use crate::authorize::{Outcome, VerifiedCache};
 use crate::config::{self, JwksSource, Provider, ProviderId};
 use crate::jwks::KeyPolicy;
 use crate::keys::FetchPolicy;
 
 use super::apply::{apply, Next};
 use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
-use super::http::{count_cache, Http, Unconfigured};
+use super::http::{Http, Unconfigured};
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
 
@@ -227,10 +227,7 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         } else {
             match vm.evaluate(&request.request, now, false) {
                 Outcome::Decided(verdict) => verdict,
-                Outcome::Wait { provider, cause } => {
-                    if let (WaitCause::UnknownKid, Some(remote)) = (cause, vm.remote(provider)) {
-                        remote.request_refetch();
-                    }
+                Outcome::Wait { .. } => {
                     still_waiting.push(request);
                     continue;
                 }
@@ -239,7 +236,6 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         if hostcalls::set_effective_context(request.context_id).is_err() {
             continue;
         }
-        count_cache(&vm, verdict.cache_hit);
         if apply(&vm, &request.request, &verdict) == Next::Continue {
             let _ = hostcalls::resume_http_request();
         }

@@ -4,7 +4,9 @@
 
 use std::rc::Rc;
 
-use crate::authorize::{self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache};
+use crate::authorize::{
+    self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache, WaitCause,
+};
 use crate::config::{Config, ProviderId};
 use crate::crypto::RingVerifier;
 use crate::decision::{Decision, Denial, DenyReason};
@@ -43,20 +45,32 @@ pub struct Parked {
 impl VmState {
     /// Runs the core's pipeline for `request`. With `waited_out`, keys still loading count as
     /// unavailable and no refetch is offered: the request has waited as long as it may.
+    /// A request told to wait for an unknown `kid` asks its provider for the refetch here, so
+    /// every caller that lets it wait gets one.
     pub fn evaluate(&mut self, request: &Request, now_ms: u64, waited_out: bool) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
             now_ms,
             waited_out,
         };
-        authorize::authorize(
+        let outcome = authorize::authorize(
             &self.config,
             request,
             &lookup,
             &RingVerifier,
             &mut self.cache,
             now_ms / 1000,
-        )
+        );
+        if let Outcome::Wait {
+            provider,
+            cause: WaitCause::UnknownKid,
+        } = outcome
+        {
+            if let Some(remote) = self.remote(provider) {
+                remote.request_refetch();
+            }
+        }
+        outcome
     }
 
     /// The decision for a request that may not wait (any longer): keys still loading count
