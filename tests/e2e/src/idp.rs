@@ -51,6 +51,25 @@ impl Shared {
         // A panicking test thread may poison the lock; the counters stay meaningful.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Waits until `done` holds for the state; false if `timeout` passed first.
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if done(&state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = match self.changed.wait_timeout(state, deadline - now) {
+                Ok((s, _)) => s,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
 }
 
 /// A running IdP on 127.0.0.1 and an ephemeral port.
@@ -161,21 +180,9 @@ impl Idp {
 
     /// Waits until `path` has received at least `n` requests; false if `timeout` passed first.
     pub fn wait_for_received(&self, path: &str, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if state.received.get(path).copied().unwrap_or(0) >= n {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = match self.shared.changed.wait_timeout(state, deadline - now) {
-                Ok((s, _)) => s,
-                Err(p) => p.into_inner().0,
-            };
-        }
+        self.shared.wait_until(timeout, |state| {
+            state.received.get(path).copied().unwrap_or(0) >= n
+        })
     }
 
     /// Requests received for any path so far.
@@ -185,40 +192,15 @@ impl Idp {
 
     /// Waits until at least `n` requests (any path) have arrived; false if `timeout` passed.
     pub fn wait_for_any_received(&self, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if state.received.values().sum::<u64>() >= n {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = match self.shared.changed.wait_timeout(state, deadline - now) {
-                Ok((s, _)) => s,
-                Err(p) => p.into_inner().0,
-            };
-        }
+        self.shared
+            .wait_until(timeout, |state| state.received.values().sum::<u64>() >= n)
     }
 
     /// Waits until `path` has been answered at least `n` times; false if `timeout` passed first.
     pub fn wait_for_served(&self, path: &str, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if state.served.get(path).copied().unwrap_or(0) >= n {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = match self.shared.changed.wait_timeout(state, deadline - now) {
-                Ok((s, _)) => s,
-                Err(p) => p.into_inner().0,
-            };
-        }
+        self.shared.wait_until(timeout, |state| {
+            state.served.get(path).copied().unwrap_or(0) >= n
+        })
     }
 }
 
