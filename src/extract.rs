@@ -85,7 +85,7 @@ pub fn find_token<'r>(
         };
         match source {
             TokenSource::Header { name, prefix } => {
-                for value in header_values(req, name) {
+                for value in req.headers_named(name) {
                     if let Some(token) = strip_scheme(value, prefix) {
                         visit(token)?;
                     }
@@ -99,7 +99,7 @@ pub fn find_token<'r>(
                 }
             }
             TokenSource::Cookie { name } => {
-                for header in header_values(req, "cookie") {
+                for header in req.headers_named("cookie") {
                     for (key, value) in cookie_pairs(header) {
                         if key == name && !value.is_empty() {
                             visit(value)?;
@@ -171,17 +171,6 @@ pub fn removal_edits(sources: &[TokenSource], req: &Request) -> Vec<HeaderEdit> 
         }
     }
     edits
-}
-
-/// Every value of header `name`, borrowing from the request only.
-fn header_values<'r, 'n>(
-    req: &'r Request,
-    name: &'n str,
-) -> impl Iterator<Item = &'r str> + use<'r, 'n> {
-    req.headers
-        .iter()
-        .filter(move |(key, _)| *key == name)
-        .map(|(_, value)| value.as_str())
 }
 
 /// The credentials after `prefix`, or `None` when the value uses another scheme or

@@ -17,14 +17,14 @@ pub struct Request {
 impl Request {
     /// The first value of a header; `name` must be lowercase.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.headers_named(name).next()
     }
 
     /// Every value of a header, in order; `name` must be lowercase.
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn headers_named<'r, 'n>(
+        &'r self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'r str> + use<'r, 'n> {
         self.headers
             .iter()
             .filter(move |(key, _)| key == name)
