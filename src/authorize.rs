@@ -132,7 +132,10 @@ pub fn authorize(
     };
     let cache_hit = pipeline.cache_hit;
     let (decision, provider) = match result {
-        Ok(allowed) => (Decision::Allow(allowed.allow), allowed.provider),
+        Ok(allow) => {
+            let provider = allow.provider;
+            (Decision::Allow(allow), provider)
+        }
         Err(Stop::Deny(denial, provider)) => (Decision::Deny(denial), provider),
         Err(Stop::Wait(provider, cause)) => return Outcome::Wait { provider, cause },
     };
@@ -155,11 +158,6 @@ impl Stop {
     fn deny(reason: DenyReason, provider: Option<ProviderId>) -> Stop {
         Stop::Deny(Denial::new(reason), provider)
     }
-}
-
-struct Allowed {
-    allow: Allow,
-    provider: Option<ProviderId>,
 }
 
 /// One provider's verified token.
@@ -188,7 +186,7 @@ struct Pipeline<'a, 'c> {
 }
 
 impl<'a, 'c> Pipeline<'a, 'c> {
-    fn require(&mut self, requirement: &'c Requirement) -> Result<Allowed, Stop> {
+    fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
             ProviderSet::All(ids) => self.all_of(ids)?,
@@ -252,7 +250,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
 
     /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
     /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
-    fn allow_optional_token(&mut self) -> Result<Allowed, Stop> {
+    fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
         let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
         match self.any_of(&every) {
             Ok(accepted) => Ok(self.allowed(&[accepted])),
@@ -366,7 +364,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// Stripping the sources of providers that did not accept (or were not consulted) is what
     /// keeps a second, unverified token — say a `session` cookie another provider reads — from
     /// riding upstream next to the one that was verified.
-    fn allowed(&self, accepted: &[Accepted<'c>]) -> Allowed {
+    fn allowed(&self, accepted: &[Accepted<'c>]) -> Allow {
         let mut allow = Allow {
             provider: accepted.first().map(|one| one.provider.id),
             headers_to_remove: self.config.identity_header_names().to_vec(),
@@ -398,10 +396,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             let plan = policy::output_plan(one.provider, one.jwt.claims(), payload);
             allow.headers_to_set.extend(plan.set);
         }
-        Allowed {
-            provider: allow.provider,
-            allow,
-        }
+        allow
     }
 }
 
