@@ -182,6 +182,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                     }
                 }
             }
+            let uses_route_name = rules.iter().any(|rule| rule.matcher.route_name.is_some());
             Ok(Config {
                 providers,
                 rules,
@@ -192,6 +193,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 },
                 realm,
                 identity_headers,
+                uses_route_name,
             })
         }
         _ => Err(ConfigErrors(c.errors)),

@@ -51,6 +51,8 @@ pub struct Config {
     pub realm: String,
     /// Every identity header of every provider, lowercase, deduplicated.
     identity_headers: Vec<String>,
+    /// Whether some rule matches on the route name (decided once, read per request).
+    uses_route_name: bool,
 }
 
 impl Config {
@@ -73,9 +75,7 @@ impl Config {
     /// Whether some rule matches on Envoy's route name, which costs a property lookup per
     /// request to read.
     pub fn uses_route_name(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|rule| rule.matcher.route_name.is_some())
+        self.uses_route_name
     }
 }
 
