@@ -50,3 +50,4 @@ clean: ## Remove build outputs (keeps the Envoy virtualenv)
 	$(CARGO) clean
 
 include mk/e2e.mk
+include mk/bench.mk

@@ -434,10 +434,12 @@ fn provider_keys(
     // `ExplainVerifier`, so the pipeline checks everything but the signature. The key set
     // still applies the provider's algorithm policy (`alg` outside it is refused).
     let keys = token_header
-        .map(|header| VerifyingKey {
-            kid: header.kid.clone(),
-            algorithms: vec![header.alg],
-            material: placeholder_material(header.alg.key_family()),
+        .map(|header| {
+            VerifyingKey::new(
+                header.kid.clone(),
+                vec![header.alg],
+                placeholder_material(header.alg.key_family()),
+            )
         })
         .into_iter()
         .collect::<Vec<_>>();
@@ -1041,11 +1043,11 @@ mod tests {
 
     #[test]
     fn stand_in_keys_accept_any_signature_only_for_their_own_family() {
-        let stand_in = VerifyingKey {
-            kid: Some("k".into()),
-            algorithms: vec![Algorithm::ES256],
-            material: placeholder_material(KeyFamily::EcP256),
-        };
+        let stand_in = VerifyingKey::new(
+            Some("k".into()),
+            vec![Algorithm::ES256],
+            placeholder_material(KeyFamily::EcP256),
+        );
         let verifier = ExplainVerifier {
             stand_ins: vec![&stand_in],
         };
@@ -1061,11 +1063,11 @@ mod tests {
 
     #[test]
     fn a_key_equal_to_a_stand_in_is_still_verified() {
-        let stand_in = VerifyingKey {
-            kid: Some("k".into()),
-            algorithms: vec![Algorithm::HS256],
-            material: placeholder_material(KeyFamily::Hmac),
-        };
+        let stand_in = VerifyingKey::new(
+            Some("k".into()),
+            vec![Algorithm::HS256],
+            placeholder_material(KeyFamily::Hmac),
+        );
         let configured = stand_in.clone();
         let verifier = ExplainVerifier {
             stand_ins: vec![&stand_in],

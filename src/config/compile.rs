@@ -192,6 +192,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                     max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
                 },
                 realm,
+                crypto: raw.crypto,
                 identity_headers,
                 uses_route_name,
             })

@@ -49,6 +49,8 @@ pub struct Config {
     pub token_cache: TokenCache,
     /// `realm` of `WWW-Authenticate`; a safe quoted-string.
     pub realm: String,
+    /// Where signatures are verified; the shell probes the host before trusting it.
+    pub crypto: crate::crypto::CryptoChoice,
     /// Every identity header of every provider, lowercase, deduplicated.
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).

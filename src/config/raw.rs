@@ -29,6 +29,10 @@ pub struct RawConfig {
     pub token_cache: Option<RawTokenCache>,
     /// `realm` of `WWW-Authenticate` (default `claimcheck`).
     pub realm: Option<String>,
+    /// Where signatures are verified: `auto` (the host's crypto when it passes the start-up
+    /// probe, else in the VM), `host` (required) or `wasm`.
+    #[serde(default)]
+    pub crypto: crate::crypto::CryptoChoice,
 }
 
 #[derive(Debug, Deserialize)]

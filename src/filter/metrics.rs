@@ -16,6 +16,13 @@
 //! | `claimcheck.jwks.<provider>.fetch_failed.<failure>` | counter | failed fetches, per failure code |
 //! | `claimcheck.jwks.<provider>.stale` | gauge | 1 while serving keys past a failed refresh |
 //! | `claimcheck.cache.hit` / `claimcheck.cache.miss` | counter | verified-token cache lookups |
+//! | `claimcheck.crypto.host` | gauge | 1 when RSA/ECDSA signatures are verified by the host's crypto |
+//! | `claimcheck.crypto.host_verify` | counter | signatures the host verified (added on each tick) |
+//! | `claimcheck.crypto.host_rejected.<failure>` | counter | start-up probes the host failed (`auto` then verifies in the VM) |
+//! | `claimcheck.vm.memory_bytes` | gauge | the VM's linear memory (refreshed on each tick) |
+//!
+//! Probe failure codes (`crate::crypto::ProbeFailure`): `unavailable` (no `verify_signature`),
+//! `refused_valid`, `accepted_tampered`, `vectors`.
 //!
 //! Fetch failure codes (`crate::keys::FetchFailure`): `dispatch_failed`, `timeout` (Envoy's
 //! router gave up on the call), `reset` (the call ended without a response), `http_status`,
@@ -41,6 +48,12 @@ impl Metrics {
         }
     }
 
+    pub fn add(&self, name: &str, count: u64) {
+        if let Some(id) = self.id(MetricType::Counter, name) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
     pub fn set_gauge(&self, name: &str, value: u64) {
         if let Some(id) = self.id(MetricType::Gauge, name) {
             let _ = hostcalls::record_metric(id, value);
@@ -62,6 +75,13 @@ pub const DENIED: &str = "claimcheck.requests.denied";
 pub const PAUSED: &str = "claimcheck.requests.paused";
 pub const CACHE_HIT: &str = "claimcheck.cache.hit";
 pub const CACHE_MISS: &str = "claimcheck.cache.miss";
+pub const CRYPTO_HOST: &str = "claimcheck.crypto.host";
+pub const CRYPTO_HOST_VERIFY: &str = "claimcheck.crypto.host_verify";
+pub const VM_MEMORY_BYTES: &str = "claimcheck.vm.memory_bytes";
+
+pub fn crypto_host_rejected(failure: &str) -> String {
+    format!("claimcheck.crypto.host_rejected.{failure}")
+}
 
 pub fn denied(reason: &str) -> String {
     format!("claimcheck.requests.denied.{reason}")

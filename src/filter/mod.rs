@@ -5,6 +5,7 @@
 //! [`crate::authorize`] for a decision and applies it. Neither decides anything itself.
 
 mod apply;
+mod crypto;
 mod fetch;
 mod http;
 mod metrics;

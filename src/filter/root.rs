@@ -115,6 +115,16 @@ impl RootContext for Root {
                 return false;
             }
         };
+        let metrics = Metrics::default();
+        let verifier = match super::crypto::select(config.crypto, &metrics) {
+            Ok(verifier) => verifier,
+            Err(failure) => {
+                log::error!(
+                    "claimcheck: configuration rejected: crypto: \"host\" needs the host's verify_signature: {failure}"
+                );
+                return false;
+            }
+        };
         let vm = random_u64();
         let providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
         for keys in &providers {
@@ -133,7 +143,8 @@ impl RootContext for Root {
             config: Rc::new(config),
             providers,
             parked: Vec::new(),
-            metrics: Metrics::default(),
+            metrics,
+            verifier,
             vm,
             fast_ticks: None,
         })));
@@ -150,6 +161,7 @@ impl RootContext for Root {
         let now = now_ms();
         {
             let mut state = state.borrow_mut();
+            report_vm(&state);
             let vm = state.vm;
             for index in 0..state.providers.len() {
                 let id = ProviderId(index);
@@ -189,6 +201,29 @@ pub(super) fn schedule_ticks(state: &mut VmState) {
         let period = if busy { FAST_TICK } else { SLOW_TICK };
         let _ = hostcalls::set_tick_period(period);
         state.fast_ticks = Some(busy);
+    }
+}
+
+/// Per-tick figures: host verifications since the last tick, and the VM's linear memory.
+fn report_vm(state: &VmState) {
+    let host_calls = state.verifier.host_calls.replace(0);
+    if host_calls > 0 {
+        state.metrics.add(metrics::CRYPTO_HOST_VERIFY, host_calls);
+    }
+    state
+        .metrics
+        .set_gauge(metrics::VM_MEMORY_BYTES, linear_memory_bytes());
+}
+
+/// The size of the VM's linear memory (64 KiB pages); 0 outside wasm.
+fn linear_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        (core::arch::wasm32::memory_size::<0>() as u64).saturating_mul(65536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
     }
 }
 

@@ -8,11 +8,11 @@ use crate::authorize::{
     self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache, WaitCause,
 };
 use crate::config::{Config, ProviderId};
-use crate::crypto::RingVerifier;
 use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::KeySet;
 use crate::request::Request;
 
+use super::crypto::Verifier;
 use super::fetch::RemoteKeys;
 use super::metrics::Metrics;
 
@@ -22,6 +22,8 @@ pub struct VmState {
     pub parked: Vec<Parked>,
     pub cache: VerifiedCache,
     pub metrics: Metrics,
+    /// The host's crypto or the VM's, chosen at configuration.
+    pub verifier: Verifier,
     /// Random identity of this VM, for fetch leases.
     pub vm: u64,
     /// The tick period last asked of the host: `Some(true)` fast, `Some(false)` slow.
@@ -57,7 +59,7 @@ impl VmState {
             &self.config,
             request,
             &lookup,
-            &RingVerifier,
+            &*self.verifier.verifier,
             &mut self.cache,
             now_ms / 1000,
         );

@@ -15,9 +15,28 @@ pub struct VerifyingKey {
     /// Never empty; sorted and deduplicated.
     pub algorithms: Vec<Algorithm>,
     pub material: KeyMaterial,
+    /// The key in the form host crypto takes (DER SubjectPublicKeyInfo), prepared once when
+    /// the key is built so no request pays for the encoding. `None` for HMAC secrets.
+    host_key: Option<Vec<u8>>,
 }
 
 impl VerifyingKey {
+    /// A key, with its host form prepared from `material`.
+    pub fn new(kid: Option<String>, algorithms: Vec<Algorithm>, material: KeyMaterial) -> Self {
+        let host_key = material.spki_der();
+        VerifyingKey {
+            kid,
+            algorithms,
+            material,
+            host_key,
+        }
+    }
+
+    /// DER SubjectPublicKeyInfo of the key, for the host's `verify_signature`.
+    pub fn host_key(&self) -> Option<&[u8]> {
+        self.host_key.as_deref()
+    }
+
     /// Whether this key may verify `alg`: it must be listed and of the right family.
     pub fn can_verify(&self, alg: Algorithm) -> bool {
         self.algorithms.contains(&alg) && self.material.supports(alg)

@@ -256,11 +256,7 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
         _ => permitted,
     };
 
-    Ok(VerifyingKey {
-        kid,
-        algorithms,
-        material,
-    })
+    Ok(VerifyingKey::new(kid, algorithms, material))
 }
 
 fn required_str<'a>(

@@ -761,20 +761,20 @@ fn url_refusals_name_their_reason() {
 #[test]
 fn prepared_hmac_keys_keep_only_algorithms_their_length_allows() {
     let set = KeySet::from_keys(
-        vec![VerifyingKey {
-            kid: Some("cfg".into()),
-            algorithms: vec![Algorithm::HS256, Algorithm::HS512, Algorithm::RS256],
-            material: KeyMaterial::Hmac(vec![1; 32]),
-        }],
+        vec![VerifyingKey::new(
+            Some("cfg".into()),
+            vec![Algorithm::HS256, Algorithm::HS512, Algorithm::RS256],
+            KeyMaterial::Hmac(vec![1; 32]),
+        )],
         &[Algorithm::HS256, Algorithm::HS512, Algorithm::RS256],
     );
     assert_eq!(set.keys()[0].algorithms, vec![Algorithm::HS256]);
     let too_short = KeySet::from_keys(
-        vec![VerifyingKey {
-            kid: None,
-            algorithms: vec![Algorithm::HS256],
-            material: KeyMaterial::Hmac(vec![1; 16]),
-        }],
+        vec![VerifyingKey::new(
+            None,
+            vec![Algorithm::HS256],
+            KeyMaterial::Hmac(vec![1; 16]),
+        )],
         &[Algorithm::HS256],
     );
     assert!(too_short.is_empty());

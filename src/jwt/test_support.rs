@@ -181,3 +181,16 @@ pub fn key_set(jwks: &[Value], algorithms: &[Algorithm]) -> KeySet {
     .unwrap()
     .keys
 }
+
+/// [`verify`](crate::jwt::verify) through both verifiers — in the VM, and the host path
+/// against the harness's native `verify_signature` — asserting they agree. Every token test
+/// that verifies goes through here, which makes the suite a differential test of the two.
+pub fn verify_both(
+    jwt: &crate::jwt::DecodedJwt,
+    keys: &KeySet,
+) -> Result<(), crate::jwt::VerifyError> {
+    let in_vm = crate::jwt::verify(jwt, keys, &crate::crypto::RingVerifier);
+    let on_host = crate::jwt::verify(jwt, keys, &crate::crypto::tests::honest_host());
+    assert_eq!(in_vm, on_host, "the in-VM and host verifiers disagree");
+    in_vm
+}

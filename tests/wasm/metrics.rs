@@ -105,6 +105,10 @@ fn every_emitted_metric_name_is_a_documented_one() {
         "claimcheck.jwks.corp.stale",
         "claimcheck.cache.hit",
         "claimcheck.cache.miss",
+        "claimcheck.crypto.host",
+        "claimcheck.crypto.host_verify",
+        "claimcheck.crypto.host_rejected.",
+        "claimcheck.vm.memory_bytes",
     ];
     for (name, _) in host.metric_names() {
         assert!(

@@ -4,6 +4,7 @@
 //! difference from Envoy.
 
 mod abi;
+pub mod envoy_crypto;
 mod error;
 mod host;
 mod hostcalls;

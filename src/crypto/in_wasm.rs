@@ -1,58 +1,13 @@
-//! Signature primitives behind one small trait.
-//!
-//! [`SignatureVerifier`] is the only seam between claimcheck and a crypto library, so a host's
-//! native crypto (Envoy's `verify_signature` foreign function, which takes SPKI DER from
-//! [`KeyMaterial::spki_der`](crate::jwks::KeyMaterial::spki_der)) can replace the default
-//! [`RingVerifier`] without touching the rest of the core.
-
-use std::fmt;
+//! The in-VM verifier: `ring` 0.17 compiled into the module, and RustCrypto `p521` for ES512,
+//! which ring lacks. It verifies every algorithm; the host verifier hands it what the host
+//! cannot do (PSS, EdDSA, HMAC).
 
 use p521::ecdsa::signature::Verifier as _;
 use ring::signature::{self as ring_sig, UnparsedPublicKey, VerificationAlgorithm};
 
+use super::{SignatureError, SignatureVerifier};
 use crate::jwks::{EcCurve, KeyMaterial, RsaPublicKey, VerifyingKey};
 use crate::jwt::Algorithm;
-
-/// Why one signature check failed. Callers normally collapse all of these into
-/// "signature invalid"; the distinction is for logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureError {
-    /// The key may not verify this algorithm (wrong family, or not among its algorithms).
-    /// The key decides the algorithm (RFC 8725 §3.1); the token never does.
-    KeyAlgorithmMismatch,
-    /// The signature has the wrong length for the algorithm (ECDSA: exactly 2 × the
-    /// coordinate length, RFC 7518 §3.4; Ed25519: 64 bytes).
-    SignatureLength,
-    /// The key could not be loaded by the crypto library (e.g. an EC point off the curve).
-    InvalidKey,
-    /// The signature does not verify.
-    Invalid,
-}
-
-impl fmt::Display for SignatureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignatureError::KeyAlgorithmMismatch => "key cannot verify this algorithm",
-            SignatureError::SignatureLength => "signature has the wrong length",
-            SignatureError::InvalidKey => "key rejected by the crypto library",
-            SignatureError::Invalid => "signature does not verify",
-        })
-    }
-}
-
-impl std::error::Error for SignatureError {}
-
-/// Checks one signature with one key. Implementations must refuse when
-/// `!key.can_verify(alg)`, whatever the signature.
-pub trait SignatureVerifier {
-    fn verify(
-        &self,
-        alg: Algorithm,
-        key: &VerifyingKey,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), SignatureError>;
-}
 
 /// The default verifier: `ring` 0.17 for everything except ES512, which ring lacks and the
 /// RustCrypto `p521` crate provides.

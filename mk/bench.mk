@@ -1,0 +1,35 @@
+# Benchmark targets (included from the Makefile; uses its CARGO, WASM, ENVOY and the
+# build/envoy targets). Not part of `make test`: a full run takes up to 15 minutes.
+#
+#   make bench                      full run (~12 min): 3 rounds × 5 s, then BENCHMARKS.md
+#   BENCH_ROUNDS=1 BENCH_DURATION_S=2 make bench      quick look (~3 min)
+#
+# Other knobs (BENCH_WARMUP_S, BENCH_CONNECTIONS, BENCH_ENVOY_CPU, BENCH_WRK_CPU,
+# BENCH_MEMORY_REQUESTS, BENCH_MEMORY_TOKENS) are described at the top of bench/bench.py.
+
+BENCH_DIR := target/bench
+WASM_MAX_BYTES := 614400
+
+.PHONY: bench bench-tools wasm-size
+
+bench-tools:
+	@for tool in wrk taskset; do \
+	  command -v $$tool >/dev/null && continue; \
+	  pkg=$$([ $$tool = wrk ] && echo wrk || echo util-linux); \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkg; \
+	  else echo "$$tool is required: sudo apt-get install $$pkg" >&2; exit 1; fi; \
+	done
+
+wasm-size: build ## Print the release .wasm size and check it against the 600 KiB bound
+	@size=$$(stat -c %s $(WASM)); \
+	  echo "claimcheck.wasm: $$size bytes (bound $(WASM_MAX_BYTES))"; \
+	  [ $$size -le $(WASM_MAX_BYTES) ]
+
+bench: build envoy bench-tools ## Benchmark against jwt_authn+rbac and regenerate BENCHMARKS.md (≤ 15 min)
+	$(CARGO) build --quiet -p claimcheck-cli
+	@$(MAKE) --no-print-directory wasm-size || true
+	CLAIMCHECK_WASM=$(WASM) ENVOY=$(ENVOY) BENCH_OUT=$(BENCH_DIR)/results.json python3 bench/bench.py
+	CLAIMCHECK_WASM=$(WASM) BENCH_COUNTS=$(abspath $(BENCH_DIR))/counts.json \
+	  $(CARGO) test --quiet -p claimcheck --test wasm per_request_costs -- --ignored --nocapture
+	python3 bench/report.py $(BENCH_DIR)/results.json $(BENCH_DIR)/counts.json > BENCHMARKS.md
+	@echo "BENCHMARKS.md regenerated"
