@@ -4,6 +4,8 @@
 //! while keys load; [`http`] turns a request into a [`crate::request::Request`], asks
 //! [`crate::authorize`] for a decision and applies it. Neither decides anything itself.
 
+#[cfg(feature = "count-allocations")]
+mod alloc_count;
 mod apply;
 mod crypto;
 mod fetch;

@@ -14,6 +14,7 @@ mod support;
 mod cache;
 mod cold_start;
 mod configure;
+mod costs;
 mod crypto;
 mod dry_run;
 mod fetch;

@@ -155,6 +155,7 @@ impl HostBuilder {
             log_level: self.log_level,
             host_properties: properties,
             rng: self.seed,
+            host_calls: Default::default(),
         };
         let inner = Inner {
             module,
@@ -604,6 +605,23 @@ impl Host {
             Some(MetricValue::Gauge(value)) => Some(value),
             _ => None,
         }
+    }
+
+    /// Calls an export of `vm` taking no arguments (e.g. a module's own measurement hook);
+    /// `None` when the module has no such export.
+    pub fn call_export(&self, vm: VmId, name: &str) -> Result<Option<i32>, HostError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.vm(vm)?.call_in(0, name, &[])
+    }
+
+    /// How often the modules called each proxy-wasm host function (`env` imports) since the
+    /// host was built or [`Host::reset_host_calls`], by name.
+    pub fn host_calls(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.inner.borrow().shared.borrow().host_calls.clone()
+    }
+
+    pub fn reset_host_calls(&self) {
+        self.inner.borrow().shared.borrow_mut().host_calls.clear();
     }
 
     /// Names of all defined metrics with their kind, sorted by name.

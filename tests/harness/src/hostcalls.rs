@@ -21,6 +21,7 @@ macro_rules! host {
     ($linker:expr, $name:literal, |$c:ident $(, $arg:ident : $ty:ty)*| $body:expr) => {
         $linker.func_wrap(ENV, $name, |mut caller: Caller<'_, VmState>, $($arg: $ty),*| {
             let $c = &mut caller;
+            *$c.data().shared.borrow_mut().host_calls.entry($name).or_insert(0) += 1;
             #[allow(clippy::redundant_closure_call)]
             let result = (|| -> HostResult<Status> { $body })();
             finish(result)

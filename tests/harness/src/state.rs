@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) log_level: LogLevel,
     pub(crate) host_properties: HashMap<Vec<String>, Vec<u8>>,
     pub(crate) rng: u64,
+    /// How often each `env` host function was called, by name (for cost measurements).
+    pub(crate) host_calls: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Shared {

@@ -113,3 +113,25 @@ fn dry_run_lets_a_would_be_refusal_through_and_counts_it_by_reason() {
     );
     assert_eq!(stat(&w, "claimcheck.requests.denied"), 0);
 }
+
+#[test]
+fn with_crypto_host_envoy_verifies_the_signature_through_verify_signature() {
+    // `host` makes a missing or failing `verify_signature` a configuration error, so Envoy
+    // starting at all shows the probe passed; the counter shows requests used it.
+    let w = Setup::new("metrics_host_crypto")
+        .policy(|p| set(p, "/crypto", json!("host")))
+        .start();
+    assert_eq!(stat(&w, "claimcheck.crypto.host"), 1);
+    let token = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&token), &[]));
+    // Host verifications are added to the counter on the root's one-second tick.
+    let deadline = std::time::Instant::now() + WAIT;
+    while stat(&w, "claimcheck.crypto.host_verify") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no host verification counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(stat(&w, "claimcheck.crypto.host_verify"), 1);
+}
