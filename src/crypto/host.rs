@@ -12,8 +12,8 @@
 use std::fmt;
 
 use super::{jose_to_der, RingVerifier, SignatureError, SignatureVerifier};
+use crate::jwa::Algorithm;
 use crate::jwks::{KeyMaterial, VerifyingKey};
-use crate::jwt::Algorithm;
 
 /// The foreign function's name in Envoy.
 pub const VERIFY_SIGNATURE: &str = "verify_signature";

@@ -6,8 +6,8 @@ use p521::ecdsa::signature::Verifier as _;
 use ring::signature::{self as ring_sig, UnparsedPublicKey, VerificationAlgorithm};
 
 use super::{SignatureError, SignatureVerifier};
+use crate::jwa::Algorithm;
 use crate::jwks::{EcCurve, KeyMaterial, RsaPublicKey, VerifyingKey};
-use crate::jwt::Algorithm;
 
 /// The default verifier: `ring` 0.17 for everything except ES512, which ring lacks and the
 /// RustCrypto `p521` crate provides.

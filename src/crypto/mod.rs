@@ -20,8 +20,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::jwa::Algorithm;
 use crate::jwks::VerifyingKey;
-use crate::jwt::Algorithm;
 
 pub use ecdsa_der::jose_to_der;
 pub use host::{HostCall, HostCallError, HostFailure, HostVerifier, VERIFY_SIGNATURE};

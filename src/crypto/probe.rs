@@ -9,8 +9,9 @@
 use std::fmt;
 
 use super::{HostFailure, HostVerifier, SignatureError, SignatureVerifier};
+use crate::jwa::Algorithm;
 use crate::jwks::{KeyPolicy, KeySet};
-use crate::jwt::{decode, Algorithm};
+use crate::jwt::decode;
 
 /// Development keys generated for this probe only (their private halves are not kept).
 const PROBE_JWKS: &str = r#"{"keys":[
@@ -85,7 +86,7 @@ pub fn probe(host: &HostVerifier) -> Result<(), ProbeFailure> {
     for (alg, token) in PROBE_TOKENS {
         let jwt = decode(token).map_err(|_| ProbeFailure::Vectors)?;
         let key = keys
-            .candidates(jwt.header())
+            .candidates(jwt.header().alg, jwt.header().kid.as_deref())
             .ok()
             .and_then(|candidates| candidates.first().copied())
             .ok_or(ProbeFailure::Vectors)?;

@@ -72,7 +72,12 @@ fn per_request_costs() {
     get(&host, vm, "/api", None, &[]);
     let rows = vec![
         measure(&host, vm, "allowed, token cached", Some(&cached)),
-        measure(&host, vm, "allowed, token not cached (ES256 on the host)", Some(&fresh)),
+        measure(
+            &host,
+            vm,
+            "allowed, token not cached (ES256 on the host)",
+            Some(&fresh),
+        ),
         measure(&host, vm, "refused, no token", None),
     ];
     let report = json!({ "rows": rows });
