@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use claimcheck_harness::envoy_crypto::{
     lying_verify_signature, verify_signature, VERIFY_SIGNATURE,
 };
-use claimcheck_harness::{wasm_path_from_env_or, Host, StartError, Status};
+use claimcheck_harness::{wasm_path_from_env_or, ForeignFunction, Host, StartError};
 use serde_json::json;
 
 use crate::support::*;
@@ -29,7 +29,7 @@ fn inline_config(key: &SigningKey, crypto: &str) -> String {
     .to_string()
 }
 
-fn host_with(function: Option<Box<dyn Fn(&[u8]) -> Result<Vec<u8>, Status>>>) -> Host {
+fn host_with(function: Option<ForeignFunction>) -> Host {
     let wasm = wasm_path_from_env_or(
         "CLAIMCHECK_WASM",
         "target/wasm32-wasip1/release/claimcheck.wasm",
