@@ -92,6 +92,37 @@ pub struct Verdict {
     pub dry_run: bool,
     /// `Some(hit)` when a token was looked up in the verified-token cache.
     pub cache_hit: Option<bool>,
+    /// Who the accepted token speaks for, when one verified (also on a 403 for its claims).
+    pub identity: Option<Identity>,
+}
+
+/// The verified token's issuer and subject, for the access log. Never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    /// `sub`, when the token has one (truncated to [`MAX_SUBJECT_BYTES`]).
+    pub subject: Option<String>,
+}
+
+/// The longest `sub` handed to the access log: subjects are identifiers (RFC 7519 §4.1.2),
+/// a few dozen bytes in practice; the bound keeps one client from writing kilobytes into
+/// every log line through an oversized claim.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
+impl Identity {
+    fn of(provider: &Provider, jwt: &DecodedJwt) -> Identity {
+        let subject = jwt.claims().get("sub").and_then(Value::as_str).map(|sub| {
+            let mut end = sub.len().min(MAX_SUBJECT_BYTES);
+            while !sub.is_char_boundary(end) {
+                end -= 1;
+            }
+            sub.get(..end).unwrap_or_default().to_owned()
+        });
+        Identity {
+            issuer: provider.issuer.clone(),
+            subject,
+        }
+    }
 }
 
 /// A token that passed signature verification, as remembered by the cache.
@@ -123,6 +154,7 @@ pub fn authorize(
         cache,
         now_s,
         cache_hit: None,
+        identity: None,
     };
     let result = match rule.action {
         Action::Deny if rule.index.is_none() => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
@@ -131,6 +163,7 @@ pub fn authorize(
         Action::Require(requirement) => pipeline.require(requirement),
     };
     let cache_hit = pipeline.cache_hit;
+    let identity = pipeline.identity.take();
     let (decision, provider) = match result {
         Ok(allow) => {
             let provider = allow.provider;
@@ -145,6 +178,7 @@ pub fn authorize(
         provider,
         dry_run: rule.dry_run,
         cache_hit,
+        identity,
     })
 }
 
@@ -183,6 +217,8 @@ struct Pipeline<'a, 'c> {
     cache: &'a mut VerifiedCache,
     now_s: u64,
     cache_hit: Option<bool>,
+    /// The first accepted token's identity, once one verified.
+    identity: Option<Identity>,
 }
 
 impl<'a, 'c> Pipeline<'a, 'c> {
@@ -194,6 +230,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
+        self.identity = Some(Identity::of(first.provider, &first.jwt));
         if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
             let denial =
                 Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(failure.required_scopes);
@@ -253,7 +290,10 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
         let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
         match self.any_of(&every) {
-            Ok(accepted) => Ok(self.allowed(&[accepted])),
+            Ok(accepted) => {
+                self.identity = Some(Identity::of(accepted.provider, &accepted.jwt));
+                Ok(self.allowed(&[accepted]))
+            }
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
                 Ok(self.allowed(&[]))
             }

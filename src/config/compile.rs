@@ -1,5 +1,6 @@
 //! Validation and compilation: [`RawConfig`] → [`Config`], collecting every error.
 
+use super::bounds::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
@@ -42,8 +43,8 @@ pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 
-const DEFAULT_REALM: &str = "claimcheck";
-const DEFAULT_JOIN: &str = ",";
+pub(super) const DEFAULT_REALM: &str = "claimcheck";
+pub(super) const DEFAULT_JOIN: &str = ",";
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
 /// Headers the filter must never set: they frame or route the request, or carry the
@@ -352,8 +353,8 @@ impl Compiler {
 
         let sources = match &p.sources {
             None => vec![TokenSource::Header {
-                name: "authorization".to_owned(),
-                prefix: "Bearer ".to_owned(),
+                name: DEFAULT_SOURCE_HEADER.to_owned(),
+                prefix: DEFAULT_SOURCE_PREFIX.to_owned(),
             }],
             Some(list) => {
                 let sp = format!("{base}.sources");

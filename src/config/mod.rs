@@ -9,6 +9,7 @@
 //! a document that is a JSON *string* is decoded once and its content loaded as the
 //! configuration. Only one level is unwrapped — a string inside a string is an error.
 
+pub mod bounds;
 mod compile;
 mod error;
 pub mod raw;
@@ -210,10 +211,74 @@ pub fn parse(json: &[u8]) -> Result<raw::RawConfig, ConfigErrors> {
     Ok(raw)
 }
 
-/// The JSON Schema of the configuration, generated from the serde types.
+/// The JSON Schema of the configuration: generated from the serde types, then given the
+/// loader's own bounds, defaults and descriptions ([`bounds`]), so that what the schema
+/// accepts is what [`load`] accepts, field by field.
 #[cfg(feature = "schema")]
-pub fn json_schema() -> schemars::schema::RootSchema {
-    schemars::schema_for!(raw::RawConfig)
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(raw::RawConfig))
+        .unwrap_or(serde_json::Value::Null);
+    apply_bounds(&mut schema);
+    schema
+}
+
+/// The schema object of `definition.field` (`Configuration` is the root).
+#[cfg(feature = "schema")]
+fn field_schema<'s>(
+    schema: &'s mut serde_json::Value,
+    definition: &str,
+    field: &str,
+) -> Option<&'s mut serde_json::Map<String, serde_json::Value>> {
+    let object = if definition == "Configuration" {
+        schema
+    } else {
+        schema.get_mut("definitions")?.get_mut(definition)?
+    };
+    object
+        .get_mut("properties")?
+        .get_mut(field)?
+        .as_object_mut()
+}
+
+#[cfg(feature = "schema")]
+fn apply_bounds(schema: &mut serde_json::Value) {
+    use bounds::{DefaultValue, DEFAULTS, LIMITS, NUMERIC, PROVIDER_ID_MAX_LEN};
+    use serde_json::json;
+    for n in NUMERIC {
+        if let Some(field) = field_schema(schema, n.definition, n.field) {
+            let (default, min, max) = n.range;
+            field.insert("minimum".into(), json!(min));
+            field.insert("maximum".into(), json!(max));
+            if n.has_default {
+                field.insert("default".into(), json!(default));
+            }
+            field.insert("description".into(), json!(n.description));
+        }
+    }
+    for d in DEFAULTS {
+        if let Some(field) = field_schema(schema, d.definition, d.field) {
+            let value = match d.value {
+                DefaultValue::Bool(b) => json!(b),
+                DefaultValue::Str(s) => json!(s),
+                DefaultValue::BearerHeader => json!([{
+                    "header": bounds::DEFAULT_SOURCE_HEADER,
+                    "prefix": bounds::DEFAULT_SOURCE_PREFIX
+                }]),
+            };
+            field.insert("default".into(), value);
+        }
+    }
+    for l in LIMITS {
+        if let Some(field) = field_schema(schema, l.definition, l.field) {
+            field.insert(l.keyword.into(), json!(l.max));
+        }
+    }
+    if let Some(providers) = field_schema(schema, "Configuration", "providers") {
+        providers.insert(
+            "propertyNames".into(),
+            json!({ "pattern": format!("^[A-Za-z0-9_-]{{1,{PROVIDER_ID_MAX_LEN}}}$") }),
+        );
+    }
 }
 
 /// [`json_schema`] as pretty JSON with a trailing newline (the committed file's form).

@@ -162,6 +162,12 @@ impl RemoteKeys {
         progress
     }
 
+    /// Takes whatever record shared data holds for this provider, without fetching: safe in
+    /// `on_configure`, where a host may refuse calls out.
+    pub fn adopt_shared(&mut self, now_ms: u64) {
+        let _ = self.sync(now_ms);
+    }
+
     /// Handles the answer to one of this provider's calls.
     pub fn on_response(&mut self, now_ms: u64, num_headers: usize, body_size: usize) -> Progress {
         let Some(call) = self.in_flight.take() else {

@@ -4,6 +4,7 @@
 //! while keys load; [`http`] turns a request into a [`crate::request::Request`], asks
 //! [`crate::authorize`] for a decision and applies it. Neither decides anything itself.
 
+mod access_log;
 mod apply;
 mod fetch;
 mod http;

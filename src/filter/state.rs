@@ -86,6 +86,7 @@ impl VmState {
                 provider: Some(provider),
                 dry_run: false,
                 cache_hit: None,
+                identity: None,
             },
         }
     }

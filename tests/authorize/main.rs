@@ -17,6 +17,7 @@ mod support;
 
 mod cache;
 mod edits;
+mod identity;
 mod keys;
 mod providers;
 mod rules;
