@@ -9,12 +9,12 @@
 //! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
 //!   the explicit default is `deny`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   (against the providers that accept its `iss`, accepted when one of them accepts
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
 //! - Two different tokens in the sources of any provider the rule considers refuse the request
 //!   (`token_ambiguous`) before any token is accepted.
-//! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
-//!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
+//! - `require` with `any`: providers are tried in order; a provider whose issuers do not
+//!   accept the token's `iss` (for a tenant template: an allowed tenant's issuer) is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
 //!   checked against the claims of the first listed provider. A request with none of the
@@ -311,8 +311,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             }
         }
         let jwt = jwt::decode(token).map_err(|error| deny(decode_refusal(&error)))?;
-        let issuer = jwt.claims().get("iss").and_then(Value::as_str);
-        if issuer != Some(provider.issuer.as_str()) {
+        if !provider.accepts_issuer(jwt.claims()) {
             return Err(Miss::OtherIssuer);
         }
         let (keys, generation, refetch_allowed) = match availability {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod decision;
 pub mod extract;
+pub mod issuer;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;

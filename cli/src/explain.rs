@@ -556,8 +556,7 @@ fn trace_provider(
             return trace;
         }
     };
-    let issuer_matches =
-        jwt.claims().get("iss").and_then(Value::as_str) == Some(provider.issuer.as_str());
+    let issuer_matches = provider.accepts_issuer(jwt.claims());
     trace.issuer_matches = Some(issuer_matches);
     if !issuer_matches {
         return trace;

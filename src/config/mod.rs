@@ -85,6 +85,8 @@ pub struct Provider {
     pub id: ProviderId,
     /// The key in `providers`.
     pub name: String,
+    /// The first configured issuer, as written (the one discovery must announce); every
+    /// accepted issuer is in `claims.issuers`.
     pub issuer: String,
     /// Accepted algorithms (deduplicated, non-empty).
     pub algorithms: Vec<Algorithm>,
@@ -98,6 +100,18 @@ pub struct Provider {
     pub claims_to_headers: Vec<HeaderOutput>,
     /// Lowercase.
     pub payload_header: Option<String>,
+}
+
+impl Provider {
+    /// Whether a token with these claims is this provider's to judge: its `iss` is one of the
+    /// provider's issuers (for a tenant template, the issuer of an allowed tenant named by the
+    /// token). Tokens of other issuers are left to the providers they belong to.
+    pub fn accepts_issuer(&self, claims: &serde_json::Map<String, serde_json::Value>) -> bool {
+        claims
+            .get("iss")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|iss| self.claims.issuers.accepts(iss, claims))
+    }
 }
 
 /// Where a provider's keys come from.
