@@ -29,13 +29,14 @@ use serde_json::Value;
 
 use crate::cache::TokenCache;
 use crate::claims;
-use crate::config::{Config, Provider, ProviderId};
+use crate::config::{Config, Provider};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
 use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
-use crate::policy::{self, Action, ProviderSet, Requirement};
+use crate::policy::{Action, ProviderSet, Requirement};
+use crate::provider_id::ProviderId;
 use crate::request::Request;
 
 /// Where a provider's keys stand, as the caller knows them.
@@ -114,7 +115,7 @@ pub fn authorize(
     cache: &mut VerifiedCache,
     now_s: u64,
 ) -> Outcome {
-    let rule = policy::select_rule(config, request);
+    let rule = config.select_rule(request);
     let mut pipeline = Pipeline {
         config,
         request,
@@ -392,7 +393,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
                 .payload_header
                 .as_ref()
                 .map(|_| one.jwt.payload_b64());
-            let plan = policy::output_plan(one.provider, one.jwt.claims(), payload);
+            let plan = one.provider.output_plan(one.jwt.claims(), payload);
             allow.headers_to_set.extend(plan.set);
         }
         allow

@@ -37,8 +37,8 @@
 //! Messages are fixed text: nothing from the token (or the request) is ever echoed, so
 //! a refusal cannot leak claims to a log scraper or reflect attacker input.
 
-use crate::config::ProviderId;
 use crate::extract::HeaderEdit;
+use crate::provider_id::ProviderId;
 
 /// `Retry-After` for 503 refusals when the caller gives none: the default
 /// `refresh.retry_initial_ms` (1 s) rounded up to a few seconds, so clients neither

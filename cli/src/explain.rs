@@ -172,7 +172,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
     });
     let decoded_token = shown_token.as_deref().map(jwt::decode);
 
-    let rule_trace = policy::explain(&config, &request);
+    let rule_trace = config.explain_rules(&request);
     let selected = rule_trace.selected;
     let (action, traced_ids): (String, Vec<ProviderId>) = match selected.action {
         Action::Deny => ("deny".into(), Vec::new()),
@@ -338,7 +338,7 @@ fn header_json(jwt: &DecodedJwt) -> Value {
 /// `deny` rules: the first provider's first source), unless the request already carries
 /// it there.
 fn place_token(config: &Config, mut request: Request, token: &str) -> (Request, Option<String>) {
-    let selected = policy::select_rule(config, &request);
+    let selected = config.select_rule(&request);
     let provider = match selected.action {
         Action::Require(requirement) => requirement
             .providers
@@ -395,7 +395,7 @@ pub fn describe_source(source: &TokenSource) -> String {
 }
 
 /// A provider's keys and where they came from.
-struct ProviderKeys {
+struct ExplainKeys {
     set: KeySet,
     origin: KeyOrigin,
     note: Option<String>,
@@ -405,9 +405,9 @@ fn provider_keys(
     provider: &Provider,
     jwks: Option<&[u8]>,
     token_header: Option<&jwt::Header>,
-) -> ProviderKeys {
+) -> ExplainKeys {
     if let JwksSource::Inline(parsed) = &provider.jwks {
-        return ProviderKeys {
+        return ExplainKeys {
             set: parsed.keys.clone(),
             origin: KeyOrigin::Inline,
             note: None,
@@ -418,12 +418,12 @@ fn provider_keys(
     };
     if let Some(bytes) = jwks {
         return match KeySet::parse(bytes, &policy) {
-            Ok(parsed) => ProviderKeys {
+            Ok(parsed) => ExplainKeys {
                 set: parsed.keys,
                 origin: KeyOrigin::JwksFile,
                 note: None,
             },
-            Err(error) => ProviderKeys {
+            Err(error) => ExplainKeys {
                 set: KeySet::from_keys(Vec::new(), &provider.algorithms),
                 origin: KeyOrigin::JwksFile,
                 note: Some(error.to_string()),
@@ -441,7 +441,7 @@ fn provider_keys(
         })
         .into_iter()
         .collect::<Vec<_>>();
-    ProviderKeys {
+    ExplainKeys {
         set: KeySet::from_keys(keys, &provider.algorithms),
         origin: KeyOrigin::None,
         note: None,
@@ -502,7 +502,7 @@ impl SignatureVerifier for ExplainVerifier<'_> {
 }
 
 struct Keys<'k> {
-    sets: &'k [ProviderKeys],
+    sets: &'k [ExplainKeys],
 }
 
 impl KeyLookup for Keys<'_> {
@@ -520,7 +520,7 @@ impl KeyLookup for Keys<'_> {
 
 fn trace_provider(
     provider: &Provider,
-    keys: &ProviderKeys,
+    keys: &ExplainKeys,
     request: &Request,
     verifier: &ExplainVerifier<'_>,
     now_s: u64,

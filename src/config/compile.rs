@@ -3,13 +3,14 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, TokenCache,
+    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
+    TokenCacheSettings,
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
 use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
+use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
-use crate::jwt::Algorithm;
 use crate::policy::{
     Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
     PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
@@ -191,7 +192,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 rules,
                 default,
                 dry_run: raw.dry_run,
-                token_cache: TokenCache {
+                token_cache: TokenCacheSettings {
                     max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
                 },
                 realm,

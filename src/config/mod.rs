@@ -18,23 +18,15 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use crate::claims::ClaimRequirements;
 use crate::decision::DenyReason;
 use crate::extract::TokenSource;
+use crate::jwa::Algorithm;
 use crate::jwks::ParsedKeySet;
-use crate::jwt::Algorithm;
-use crate::policy::{Action, HeaderOutput, Rule};
+use crate::policy::{self, Action, HeaderOutput, OutputPlan, Rule, RuleSelection, SelectedRule};
+pub use crate::provider_id::ProviderId;
+use crate::request::Request;
 
 /// Largest configuration accepted. Real configurations are a few KiB; 1 MiB leaves
 /// room for large inline key sets while bounding parse time in `on_configure`.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
-
-/// A provider's index in [`Config::providers`], in configuration order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProviderId(pub usize);
-
-impl ProviderId {
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
 
 /// The compiled configuration.
 #[derive(Debug, Clone)]
@@ -46,7 +38,7 @@ pub struct Config {
     /// The action when no rule matches.
     pub default: Action,
     pub dry_run: bool,
-    pub token_cache: TokenCache,
+    pub token_cache: TokenCacheSettings,
     /// `realm` of `WWW-Authenticate`; a safe quoted-string.
     pub realm: String,
     /// Every identity header of every provider, lowercase, deduplicated.
@@ -58,6 +50,29 @@ pub struct Config {
 impl Config {
     pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
         self.providers.get(id.0)
+    }
+
+    /// The first rule whose match holds, else the default.
+    pub fn select_rule(&self, request: &Request) -> SelectedRule<'_> {
+        policy::first_match(&self.rules, request).unwrap_or_else(|| self.default_rule())
+    }
+
+    /// [`Config::select_rule`], with the reasons each earlier rule did not match.
+    pub fn explain_rules(&self, request: &Request) -> RuleSelection<'_> {
+        let (rules, selected) = policy::explain_matches(&self.rules, request);
+        RuleSelection {
+            rules,
+            selected: selected.unwrap_or_else(|| self.default_rule()),
+        }
+    }
+
+    fn default_rule(&self) -> SelectedRule<'_> {
+        SelectedRule {
+            index: None,
+            name: policy::DEFAULT_RULE_NAME,
+            action: &self.default,
+            dry_run: self.dry_run,
+        }
     }
 
     pub fn provider_by_name(&self, name: &str) -> Option<&Provider> {
@@ -111,6 +126,20 @@ impl Provider {
             .get("iss")
             .and_then(serde_json::Value::as_str)
             .is_some_and(|iss| self.claims.issuers.accepts(iss, claims))
+    }
+
+    /// The identity headers this provider's verified token adds to the request.
+    pub fn output_plan(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        payload_segment: Option<&str>,
+    ) -> OutputPlan {
+        policy::output_plan(
+            &self.claims_to_headers,
+            self.payload_header.as_deref(),
+            claims,
+            payload_segment,
+        )
     }
 }
 
@@ -176,7 +205,7 @@ impl OnTimeout {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCache {
+pub struct TokenCacheSettings {
     /// 0 disables the cache.
     pub max_entries: usize,
 }

@@ -13,8 +13,8 @@ use crate::authorize::{Outcome, WaitCause};
 use crate::request::Request;
 
 use super::apply::{apply, Next};
+use super::clock::{now_ms, schedule_ticks};
 use super::metrics;
-use super::root::{now_ms, schedule_ticks};
 use super::state::{Parked, VmState};
 
 /// Requests one VM holds while keys load. Each parked request keeps a copy of its headers,

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -16,15 +16,11 @@ use crate::jwks::KeyPolicy;
 use crate::keys::FetchPolicy;
 
 use super::apply::{apply, Next};
+use super::clock::{now_ms, schedule_ticks};
 use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
 use super::http::{Http, Unconfigured};
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
-
-/// Tick period while requests wait or keys load: bounds the extra latency of a cold start.
-const FAST_TICK: Duration = Duration::from_millis(50);
-/// Tick period otherwise: refresh times are in seconds, so this is precise enough.
-const SLOW_TICK: Duration = Duration::from_millis(1000);
 
 pub struct Root {
     /// This root's context id: parked requests are finished under their own context, and
@@ -40,16 +36,6 @@ impl Root {
             state: None,
         }
     }
-}
-
-/// Milliseconds since the epoch, from the host's clock.
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 impl Context for Root {
@@ -176,19 +162,6 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
-    }
-}
-
-/// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
-/// change. HTTP contexts call it too when they park a request: the tick period is the VM's
-/// (Envoy applies it to the root context whichever context sets it), and a request parked
-/// between slow ticks would otherwise wait up to a second for its refetch or its deadline.
-pub(super) fn schedule_ticks(state: &mut VmState) {
-    let busy = state.is_busy();
-    if state.fast_ticks != Some(busy) {
-        let period = if busy { FAST_TICK } else { SLOW_TICK };
-        let _ = hostcalls::set_tick_period(period);
-        state.fast_ticks = Some(busy);
     }
 }
 

@@ -12,9 +12,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod cache;
 mod edits;
 mod keys;
@@ -32,7 +29,7 @@ use claimcheck::jwks::KeySet;
 use claimcheck::request::Request;
 use serde_json::{json, Value};
 
-use support::{jwks, SigningKey};
+use claimcheck_testkit::{jwks, SigningKey};
 
 /// The clock of every test, in seconds since the epoch (2023-11-14).
 pub const NOW: u64 = 1_700_000_000;
