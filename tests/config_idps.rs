@@ -31,7 +31,10 @@ fn document(edit: impl FnOnce(&mut Value)) -> Value {
     doc
 }
 
-fn errors(doc: &Value) -> Vec<(String, K)> {
+/// Every error of a configuration, as (path, kind).
+type Errors = Vec<(String, K)>;
+
+fn errors(doc: &Value) -> Errors {
     config::load(doc.to_string().as_bytes())
         .err()
         .map(|errors| errors.0.into_iter().map(|e| (e.path, e.kind)).collect())
@@ -81,7 +84,7 @@ fn the_audience_claim_is_configurable_and_defaults_to_aud() {
 #[test]
 fn issuer_setting_mistakes_are_refused_with_their_path() {
     let base = "providers.entra";
-    let cases: Vec<(&str, Value, Vec<(String, K)>)> = vec![
+    let cases: Vec<(&str, Value, Errors)> = vec![
         (
             "issuer and issuers",
             document(|p| p["issuer"] = json!("https://idp")),

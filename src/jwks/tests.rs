@@ -844,7 +844,7 @@ mod certificates {
     }
 
     fn spki_of(jwk: &Value) -> Vec<u8> {
-        let parsed = parse(&[jwk.clone()], &all_algorithms()).unwrap();
+        let parsed = parse(std::slice::from_ref(jwk), &all_algorithms()).unwrap();
         parsed.keys.keys()[0].material.spki_der().unwrap()
     }
 
