@@ -17,6 +17,7 @@ pub mod jwa;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod observe;
 pub mod policy;
 pub mod provider_id;
 pub mod request;
