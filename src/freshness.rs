@@ -75,7 +75,10 @@ pub fn lifetime(headers: &[(String, String)], now_s: u64) -> Lifetime {
     let Some(expires_s) = parse_http_date(expires) else {
         return Lifetime::Seconds(0);
     };
-    let date_s = values("date").next().and_then(parse_http_date).unwrap_or(now_s);
+    let date_s = values("date")
+        .next()
+        .and_then(parse_http_date)
+        .unwrap_or(now_s);
     Lifetime::Seconds(expires_s.saturating_sub(date_s))
 }
 
@@ -170,7 +173,12 @@ mod tests {
 
     #[test]
     fn no_cache_and_no_store_are_stale_at_once() {
-        for value in ["no-cache", "no-store", "private, NO-CACHE", "max-age=300, no-store"] {
+        for value in [
+            "no-cache",
+            "no-store",
+            "private, NO-CACHE",
+            "max-age=300, no-store",
+        ] {
             let h = headers(&[("cache-control", value)]);
             assert_eq!(lifetime(&h, NOW), Lifetime::Seconds(0), "{value}");
         }
@@ -199,7 +207,10 @@ mod tests {
 
     #[test]
     fn an_invalid_expires_is_already_stale_and_an_invalid_max_age_is_ignored() {
-        assert_eq!(lifetime(&headers(&[("expires", "0")]), NOW), Lifetime::Seconds(0));
+        assert_eq!(
+            lifetime(&headers(&[("expires", "0")]), NOW),
+            Lifetime::Seconds(0)
+        );
         let h = headers(&[("cache-control", "max-age=soon")]);
         assert_eq!(lifetime(&h, NOW), Lifetime::Unstated);
         let h = headers(&[("cache-control", "max-age=-5")]);
@@ -240,8 +251,14 @@ mod tests {
     #[test]
     fn http_dates_parse_to_unix_seconds() {
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
         for bad in [
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",

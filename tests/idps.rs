@@ -12,11 +12,14 @@
 
 use std::path::PathBuf;
 
-use claimcheck::authorize::{authorize, KeyAvailability, KeyLookup, Outcome, VerifiedCache};
+use claimcheck::authorize::{
+    authorize, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting,
+};
 use claimcheck::config::{self, Config, JwksSource, ProviderId};
 use claimcheck::crypto::RingVerifier;
 use claimcheck::decision::Decision;
 use claimcheck::jwks::{self, KeyPolicy, KeySet};
+use claimcheck::observe::Unobserved;
 use claimcheck::request::Request;
 use serde_json::Value;
 
@@ -84,15 +87,15 @@ fn run(idp: &str) {
             )],
             route_name: None,
         };
+        let fetched = Fetched(keys.clone());
+        let inputs = Inputs {
+            keys: &fetched,
+            verifier: &RingVerifier,
+            now_ms: now * 1000,
+            waiting: Waiting::New { room: false },
+        };
         let mut cache = VerifiedCache::new(0);
-        let outcome = authorize(
-            &config,
-            &request,
-            &Fetched(keys.clone()),
-            &RingVerifier,
-            &mut cache,
-            now,
-        );
+        let outcome = authorize(&config, &request, &inputs, &mut cache, &mut Unobserved);
         let Outcome::Decided(verdict) = outcome else {
             panic!("{idp}: {name}: waits: {outcome:?}");
         };

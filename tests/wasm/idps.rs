@@ -56,7 +56,9 @@ fn run(idp: &str) {
         .start_time(UNIX_EPOCH + Duration::from_secs(cases["now"].as_u64().unwrap()))
         .build()
         .unwrap();
-    let vm = host.start_vm(&config).unwrap();
+    let vm = host
+        .start_vm(&config)
+        .unwrap_or_else(|e| panic!("{idp}: configuration refused: {e:?}"));
     serve(&host, cases["discovery_uri"].as_str().unwrap(), &discovery);
     serve(&host, &jwks_uri, &fixture(idp, "jwks.json"));
     advance_ms(&host, 100);
