@@ -8,7 +8,7 @@
 )]
 
 use claimcheck::config::{self, Config};
-use claimcheck::policy::{select_rule, Action};
+use claimcheck::policy::Action;
 use claimcheck::request::Request;
 use serde_json::json;
 
@@ -36,10 +36,10 @@ fn the_first_matching_rule_wins_over_later_overlapping_rules() {
         ]),
         false,
     );
-    let s = select_rule(&c, &get("/a/b", None));
+    let s = c.select_rule(&get("/a/b", None));
     assert_eq!((s.index, s.name), (Some(0), "narrow"));
     assert!(matches!(s.action, Action::Deny));
-    let s = select_rule(&c, &get("/a/c", None));
+    let s = c.select_rule(&get("/a/c", None));
     assert_eq!((s.index, s.name), (Some(1), "wide"));
     assert!(matches!(s.action, Action::Allow));
 }
@@ -47,12 +47,12 @@ fn the_first_matching_rule_wins_over_later_overlapping_rules() {
 #[test]
 fn a_rule_without_match_matches_every_request() {
     let c = config(json!([{ "name": "all", "action": "allow" }]), false);
-    assert_eq!(select_rule(&c, &get("/anything", None)).name, "all");
+    assert_eq!(c.select_rule(&get("/anything", None)).name, "all");
     let c = config(
         json!([{ "name": "all", "match": {}, "action": "allow" }]),
         false,
     );
-    assert_eq!(select_rule(&c, &get("/", None)).name, "all");
+    assert_eq!(c.select_rule(&get("/", None)).name, "all");
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn no_matching_rule_selects_the_explicit_default() {
         json!([{ "match": { "path": { "prefix": "/x" } }, "action": "allow" }]),
         false,
     );
-    let s = select_rule(&c, &get("/y", None));
+    let s = c.select_rule(&get("/y", None));
     assert_eq!((s.index, s.name), (None, "default"));
     assert!(matches!(s.action, Action::Deny));
 }
@@ -72,18 +72,15 @@ fn route_name_rules_need_the_envoy_route_name() {
         json!([{ "name": "admin", "match": { "route_name": "admin-route" }, "action": "allow" }]),
         false,
     );
-    assert_eq!(
-        select_rule(&c, &get("/", Some("admin-route"))).name,
-        "admin"
-    );
-    assert_eq!(select_rule(&c, &get("/", Some("other"))).name, "default");
-    assert_eq!(select_rule(&c, &get("/", None)).name, "default");
+    assert_eq!(c.select_rule(&get("/", Some("admin-route"))).name, "admin");
+    assert_eq!(c.select_rule(&get("/", Some("other"))).name, "default");
+    assert_eq!(c.select_rule(&get("/", None)).name, "default");
 }
 
 #[test]
 fn the_default_inherits_the_global_dry_run() {
     let c = config(json!([]), true);
-    assert!(select_rule(&c, &get("/", None)).dry_run);
+    assert!(c.select_rule(&get("/", None)).dry_run);
     let c = config(json!([]), false);
-    assert!(!select_rule(&c, &get("/", None)).dry_run);
+    assert!(!c.select_rule(&get("/", None)).dry_run);
 }

@@ -24,10 +24,10 @@ pub const REASON: &str = "claimcheck.reason";
 /// The values for one decision; a value that does not apply is left unset (the access log
 /// prints `-`).
 pub fn fields<'v>(state: &'v VmState, verdict: &'v Verdict) -> Vec<(&'static str, &'v str)> {
-    let decision = match (&verdict.decision, verdict.dry_run) {
-        (Decision::Allow(_), _) => "allow",
-        (Decision::Deny(_), true) => "dry_run_deny",
-        (Decision::Deny(_), false) => "deny",
+    let decision = match &verdict.decision {
+        Decision::Allow(allow) if allow.would_deny.is_some() => "dry_run_deny",
+        Decision::Allow(_) => "allow",
+        Decision::Deny(_) => "deny",
     };
     let mut fields = vec![(DECISION, decision), (RULE, verdict.rule.as_str())];
     let provider = verdict
@@ -43,7 +43,7 @@ pub fn fields<'v>(state: &'v VmState, verdict: &'v Verdict) -> Vec<(&'static str
             fields.push((SUBJECT, subject.as_str()));
         }
     }
-    if let Decision::Deny(denial) = &verdict.decision {
+    if let Some(denial) = verdict.refusal() {
         fields.push((REASON, denial.reason.code()));
     }
     fields
