@@ -144,7 +144,8 @@ pub struct Verdict {
     /// A provider whose keys should be refetched (an unknown `kid` that could not wait).
     pub refetch: Option<ProviderId>,
     /// Who the accepted token speaks for, when one verified (also on a 403 for its claims).
-    pub identity: Option<Identity>,
+    /// Boxed: most verdicts on a hot path carry one, but it should not grow every `Outcome`.
+    pub identity: Option<Box<Identity>>,
 }
 
 /// The verified token's issuer and subject, for the access log. Never the token itself.
@@ -338,7 +339,7 @@ enum Miss {
 /// What a pipeline run learnt besides its result.
 struct Seen {
     cache_hit: Option<bool>,
-    identity: Option<Identity>,
+    identity: Option<Box<Identity>>,
 }
 
 /// A token found on the request and what decoding it gave.
@@ -357,7 +358,7 @@ struct Pipeline<'a, 'c, O> {
     /// Each token found on the request, decoded once.
     decoded: Vec<Decoded<'a>>,
     /// The first accepted token's identity, once one verified.
-    identity: Option<Identity>,
+    identity: Option<Box<Identity>>,
 }
 
 impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
@@ -378,7 +379,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
-        self.identity = Some(Identity::of(first.provider, &first.jwt));
+        self.identity = Some(Box::new(Identity::of(first.provider, &first.jwt)));
         if O::RECORDS {
             if let Some(trace) = requirement.trace_claims(first.jwt.claims()) {
                 self.observer.conditions(trace);
@@ -443,7 +444,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
         match self.any_of(self.config.all_providers()) {
             Ok(accepted) => {
-                self.identity = Some(Identity::of(accepted.provider, &accepted.jwt));
+                self.identity = Some(Box::new(Identity::of(accepted.provider, &accepted.jwt)));
                 Ok(self.allowed(&[accepted]))
             }
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {

@@ -14,8 +14,8 @@ fn an_allowed_request_carries_the_verified_issuer_and_subject() {
     let verdict = env.decide(&get("/orders").bearer(&token));
     allowed(&verdict);
     assert_eq!(
-        verdict.identity,
-        Some(Identity {
+        verdict.identity.as_deref(),
+        Some(&Identity {
             issuer: CORP_ISS.to_owned(),
             subject: Some("alice".to_owned())
         })
