@@ -12,6 +12,8 @@ pub mod config;
 pub mod crypto;
 pub mod decision;
 pub mod extract;
+pub mod freshness;
+pub mod issuer;
 pub mod jwa;
 pub mod jwks;
 pub mod jwt;
