@@ -21,7 +21,7 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
-use crate::policy::Pattern;
+use crate::pattern::Pattern;
 
 /// The placeholder Entra ID's multi-tenant discovery documents put where the tenant id goes.
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";

@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod keys;
 pub mod observe;
+pub mod pattern;
 pub mod policy;
 pub mod provider_id;
 pub mod request;
