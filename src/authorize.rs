@@ -47,12 +47,12 @@ pub enum KeyAvailability<'a> {
         /// Changes whenever the key set does; cached verifications of an older generation
         /// are not trusted.
         generation: u64,
-        /// Whether a token with an unknown `kid` may wait for a refetch (rate-limited by
-        /// the caller).
-        refetch_allowed: bool,
     },
     /// Not known yet; a fetch is due or running. The request may wait.
     Loading,
+    /// The last good keys are older than the provider's `max_stale_s` and every refresh
+    /// since has failed: refused at once, no wait would help.
+    Expired,
     /// Not known, and waiting is over (or pointless).
     Unavailable,
 }
@@ -60,6 +60,13 @@ pub enum KeyAvailability<'a> {
 /// The caller's key sets, by provider.
 pub trait KeyLookup {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_>;
+
+    /// Whether a token signed with `kid`, which `provider`'s set lacks, may wait for a
+    /// refetch. The caller rate-limits refetches and remembers the `kid`s a refetch did not
+    /// find; without remote keys there is nothing to wait for.
+    fn may_wait_for_kid(&self, _provider: ProviderId, _kid: &str) -> bool {
+        false
+    }
 }
 
 /// Why a request must wait.
@@ -316,16 +323,14 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         if issuer != Some(provider.issuer.as_str()) {
             return Err(Miss::OtherIssuer);
         }
-        let (keys, generation, refetch_allowed) = match availability {
-            KeyAvailability::Ready {
-                keys,
-                generation,
-                refetch_allowed,
-            } => (keys, generation, refetch_allowed),
+        let (keys, generation) = match availability {
+            KeyAvailability::Ready { keys, generation } => (keys, generation),
             KeyAvailability::Loading if provider.cold_start.max_wait_ms > 0 => {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::ColdStart)))
             }
-            KeyAvailability::Loading => return Err(deny(DenyReason::KeysUnavailable)),
+            KeyAvailability::Loading | KeyAvailability::Expired => {
+                return Err(deny(DenyReason::KeysUnavailable))
+            }
             KeyAvailability::Unavailable => {
                 return Err(deny(provider.cold_start.on_timeout.deny_reason()))
             }
@@ -336,7 +341,13 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
             // without `kid` that no key can verify is refused: otherwise any kid-less
             // token with an odd `alg` would park requests behind refetches.
-            Err(VerifyError::KeyNotFound) if refetch_allowed && jwt.header().kid.is_some() => {
+            Err(VerifyError::KeyNotFound)
+                if jwt
+                    .header()
+                    .kid
+                    .as_deref()
+                    .is_some_and(|kid| self.keys.may_wait_for_kid(provider.id, kid)) =>
+            {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
             Err(error) => return Err(deny(verify_refusal(error))),

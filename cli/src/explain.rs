@@ -511,7 +511,6 @@ impl KeyLookup for Keys<'_> {
             Some(keys) => KeyAvailability::Ready {
                 keys: &keys.set,
                 generation: 0,
-                refetch_allowed: false,
             },
             None => KeyAvailability::Unavailable,
         }

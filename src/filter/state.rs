@@ -2,6 +2,7 @@
 //! cache and the requests parked until keys arrive. Shared by the root context and the HTTP
 //! contexts of the VM (a VM is single-threaded, hence `Rc<RefCell<_>>`).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::authorize::{
@@ -13,7 +14,7 @@ use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::KeySet;
 use crate::request::Request;
 
-use super::fetch::RemoteKeys;
+use super::fetch::{KidAnswer, RemoteKeys};
 use super::metrics::Metrics;
 
 pub struct VmState {
@@ -52,6 +53,7 @@ impl VmState {
             providers: &self.providers,
             now_ms,
             waited_out,
+            asked: RefCell::new(Vec::new()),
         };
         let outcome = authorize::authorize(
             &self.config,
@@ -61,13 +63,21 @@ impl VmState {
             &mut self.cache,
             now_ms / 1000,
         );
-        if let Outcome::Wait {
-            provider,
-            cause: WaitCause::UnknownKid,
-        } = outcome
-        {
-            if let Some(remote) = self.remote(provider) {
-                remote.request_refetch();
+        let waits_for = match outcome {
+            Outcome::Wait {
+                provider,
+                cause: WaitCause::UnknownKid,
+            } => Some(provider),
+            _ => None,
+        };
+        for (provider, kid, answer) in lookup.asked.into_inner() {
+            let Some(remote) = self.remote(provider) else {
+                continue;
+            };
+            match answer {
+                KidAnswer::Wait if waits_for == Some(provider) => remote.request_refetch(&kid),
+                KidAnswer::Defer => remote.queue_refetch(),
+                KidAnswer::Wait | KidAnswer::Refuse => {}
             }
         }
         outcome
@@ -111,6 +121,9 @@ struct Lookup<'a> {
     providers: &'a [ProviderKeys],
     now_ms: u64,
     waited_out: bool,
+    /// The unknown `kid`s the core asked about, with the answers: after the decision, the
+    /// ones that wait ask for a refetch and the deferred ones queue it.
+    asked: RefCell<Vec<(ProviderId, String, KidAnswer)>>,
 }
 
 impl KeyLookup for Lookup<'_> {
@@ -120,18 +133,32 @@ impl KeyLookup for Lookup<'_> {
             Some(ProviderKeys::Inline(keys)) => KeyAvailability::Ready {
                 keys,
                 generation: 0,
-                refetch_allowed: false,
             },
+            Some(ProviderKeys::Remote(remote)) if remote.is_expired(self.now_ms) => {
+                KeyAvailability::Expired
+            }
             Some(ProviderKeys::Remote(remote)) => match remote.keys() {
                 Some(keys) => KeyAvailability::Ready {
                     keys,
                     generation: remote.generation(),
-                    refetch_allowed: !self.waited_out
-                        && remote.unknown_kid_refetch_allowed(self.now_ms),
                 },
                 None if self.waited_out => KeyAvailability::Unavailable,
                 None => KeyAvailability::Loading,
             },
         }
+    }
+
+    fn may_wait_for_kid(&self, provider: ProviderId, kid: &str) -> bool {
+        if self.waited_out {
+            return false;
+        }
+        let Some(ProviderKeys::Remote(remote)) = self.providers.get(provider.index()) else {
+            return false;
+        };
+        let answer = remote.unknown_kid(kid, self.now_ms);
+        self.asked
+            .borrow_mut()
+            .push((provider, kid.to_owned(), answer));
+        answer == KidAnswer::Wait
     }
 }

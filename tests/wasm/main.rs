@@ -20,5 +20,6 @@ mod lifecycle;
 mod metrics;
 mod outputs;
 mod refusals;
+mod rotation;
 mod smoke;
 mod workers;
