@@ -87,7 +87,7 @@ fn a_cached_token_on_another_worker_is_refused_after_that_worker_adopts_the_new_
     advance_ms(&host, 200);
     for (vm, stream) in vms.iter().zip(&streams) {
         assert_eq!(
-            refusal_reason(&stream).as_deref(),
+            refusal_reason(stream).as_deref(),
             Some("key_not_found"),
             "vm {vm:?}"
         );
