@@ -1,20 +1,25 @@
 //! The request pipeline: select the rule, find and verify the token(s) it needs, check the
-//! claims, and produce a [`Decision`] — or say which provider's keys the request must wait for.
+//! claims, and produce a [`Decision`] — or park the request, with its deadline, until the
+//! keys it needs arrive.
 //!
-//! This is the whole of claimcheck's judgement; the proxy-wasm shell only supplies the
-//! request, the key sets and the clock, and carries out the outcome. Keeping it pure lets the
-//! native tests, the CLI's `explain` and the filter run the very same code.
+//! This is the whole of claimcheck's judgement: whether to wait and until when, what a wait
+//! that ran out becomes, what dry run lets through. The proxy-wasm shell only supplies the
+//! request, the key sets, the clock and whether it has room to hold one more request, and
+//! carries out the [`Outcome`]. Keeping it pure lets the native tests, the CLI's `explain`
+//! (through an [`Observer`]) and the filter run the very same code.
 //!
 //! Semantics worth knowing:
 //! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
 //!   the explicit default is `deny`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   (against the providers that accept its `iss`, accepted when one of them accepts
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
 //! - Two different tokens in the sources of any provider the rule considers refuse the request
 //!   (`token_ambiguous`) before any token is accepted.
-//! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
-//!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
+//! - Each token found on the request is decoded once, and goes only to the providers its `iss`
+//!   routes it to (the configuration's issuer map, then issuer templates for allowed tenants).
+//! - `require` with `any`: providers are tried in order; a provider the token's `iss` does not
+//!   route to is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
 //!   checked against the claims of the first listed provider. A request with none of the
@@ -22,7 +27,14 @@
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 //! - An allowed request loses every provider's token sources, except those of an accepted
 //!   provider that forwards its token: an unverified second token never goes upstream.
+//! - Dry run: a refusal under a dry-run rule becomes an allow carrying the would-be refusal
+//!   ([`Allow::would_deny`]), built in one place ([`dry_run_allow`]).
+//! - Waiting: a request whose provider's keys are loading (or whose `kid` is unknown while a
+//!   refetch is allowed) is parked until `cold_start.max_wait_ms` from now, when the provider
+//!   waits at all and the caller has room; otherwise it is decided at once, as if its wait
+//!   had run out. Once parked, it is decided at its deadline at the latest.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -35,7 +47,8 @@ use crate::decision::{Allow, Decision, Denial, DenyReason};
 use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
-use crate::policy::{Action, ProviderSet, Requirement};
+use crate::observe::Observer;
+use crate::policy::{Action, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
 use crate::request::Request;
 
@@ -53,7 +66,7 @@ pub enum KeyAvailability<'a> {
     /// The last good keys are older than the provider's `max_stale_s` and every refresh
     /// since has failed: refused at once, no wait would help.
     Expired,
-    /// Not known, and waiting is over (or pointless).
+    /// Not known, and waiting is pointless.
     Unavailable,
 }
 
@@ -69,6 +82,24 @@ pub trait KeyLookup {
     }
 }
 
+/// Everything but the request and the configuration that a decision depends on.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub keys: &'a dyn KeyLookup,
+    pub verifier: &'a dyn SignatureVerifier,
+    pub now_ms: u64,
+    pub waiting: Waiting,
+}
+
+/// Where the request stands with respect to waiting for keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// First evaluation. `room`: whether the caller can hold one more parked request.
+    New { room: bool },
+    /// Parked earlier, until `deadline_ms`; at or past it the request is decided.
+    Parked { deadline_ms: u64 },
+}
+
 /// Why a request must wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCause {
@@ -78,14 +109,33 @@ pub enum WaitCause {
     UnknownKid,
 }
 
+/// What the caller does with the request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Decided(Verdict),
-    /// Park the request until `provider`'s keys change, then evaluate it again.
-    Wait {
+    /// Hold the request; evaluate it again when `provider`'s keys change, and at
+    /// `deadline_ms` at the latest (with [`Waiting::Parked`]).
+    Park {
         provider: ProviderId,
         cause: WaitCause,
+        deadline_ms: u64,
     },
+}
+
+impl Outcome {
+    /// The provider whose keys should be fetched again because a token named a `kid` they
+    /// lack: the parked request waits for it, or later requests benefit from it.
+    pub fn refetch(&self) -> Option<ProviderId> {
+        match self {
+            Outcome::Park {
+                provider,
+                cause: WaitCause::UnknownKid,
+                ..
+            } => Some(*provider),
+            Outcome::Park { .. } => None,
+            Outcome::Decided(verdict) => verdict.refetch,
+        }
+    }
 }
 
 /// A decision with what logs and metrics need to know about it.
@@ -96,10 +146,20 @@ pub struct Verdict {
     pub rule: String,
     /// The provider whose token was accepted, or whose check refused the request.
     pub provider: Option<ProviderId>,
-    /// Whether a refusal is only to be logged and counted.
-    pub dry_run: bool,
     /// `Some(hit)` when a token was looked up in the verified-token cache.
     pub cache_hit: Option<bool>,
+    /// A provider whose keys should be refetched (an unknown `kid` that could not wait).
+    pub refetch: Option<ProviderId>,
+}
+
+impl Verdict {
+    /// The refusal, whether enforced or (dry run) only reported.
+    pub fn refusal(&self) -> Option<&Denial> {
+        match &self.decision {
+            Decision::Deny(denial) => Some(denial),
+            Decision::Allow(allow) => allow.would_deny.as_ref(),
+        }
+    }
 }
 
 /// A token that passed signature verification, as remembered by the cache.
@@ -113,47 +173,109 @@ pub struct Verified {
 
 pub type VerifiedCache = TokenCache<Verified>;
 
-/// Decides what to do with `request`.
-pub fn authorize(
+/// Decides what to do with `request`, reporting each step to `observer`.
+pub fn authorize<O: Observer>(
     config: &Config,
     request: &Request,
-    keys: &dyn KeyLookup,
-    verifier: &dyn SignatureVerifier,
+    inputs: &Inputs<'_>,
     cache: &mut VerifiedCache,
-    now_s: u64,
+    observer: &mut O,
 ) -> Outcome {
-    let rule = config.select_rule(request);
-    let mut pipeline = Pipeline {
-        config,
-        request,
-        keys,
-        verifier,
-        cache,
-        now_s,
-        cache_hit: None,
+    let rule = if O::RECORDS {
+        let selection = config.explain_rules(request);
+        observer.rules(selection.rules);
+        selection.selected
+    } else {
+        config.select_rule(request)
     };
-    let result = match rule.action {
-        Action::Deny if rule.index.is_none() => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
-        Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
-        Action::Allow => pipeline.allow_optional_token(),
-        Action::Require(requirement) => pipeline.require(requirement),
+    let waited_out = match inputs.waiting {
+        Waiting::Parked { deadline_ms } => inputs.now_ms >= deadline_ms,
+        Waiting::New { .. } => false,
     };
-    let cache_hit = pipeline.cache_hit;
+    let run = |cache: &mut VerifiedCache, observer: &mut O, waited_out: bool| {
+        let mut pipeline = Pipeline {
+            config,
+            request,
+            inputs,
+            cache,
+            observer,
+            waited_out,
+            cache_hit: None,
+            decoded: Vec::new(),
+        };
+        let result = pipeline.run(rule.action, rule.index.is_none());
+        (result, pipeline.cache_hit)
+    };
+    let (result, cache_hit) = run(cache, observer, waited_out);
+    let (provider, cause) = match result {
+        Err(Stop::Wait(provider, cause)) => (provider, cause),
+        result => return Outcome::Decided(verdict(config, &rule, result, cache_hit, None)),
+    };
+    let deadline_ms = match inputs.waiting {
+        Waiting::Parked { deadline_ms } => Some(deadline_ms),
+        Waiting::New { room } => config
+            .provider(provider)
+            .map(|p| p.cold_start.max_wait_ms)
+            .filter(|wait_ms| room && *wait_ms > 0)
+            .map(|wait_ms| inputs.now_ms.saturating_add(wait_ms)),
+    };
+    if let Some(deadline_ms) = deadline_ms {
+        return Outcome::Park {
+            provider,
+            cause,
+            deadline_ms,
+        };
+    }
+    // No wait allowed (or no room to wait): decided now, as if the wait had run out. A
+    // refetch for an unknown `kid` still serves the requests that follow.
+    let (result, cache_hit) = run(cache, observer, true);
+    let refetch = (cause == WaitCause::UnknownKid).then_some(provider);
+    Outcome::Decided(verdict(config, &rule, result, cache_hit, refetch))
+}
+
+/// The verdict for a pipeline that stopped short of waiting.
+fn verdict(
+    config: &Config,
+    rule: &SelectedRule<'_>,
+    result: Result<Allow, Stop>,
+    cache_hit: Option<bool>,
+    refetch: Option<ProviderId>,
+) -> Verdict {
     let (decision, provider) = match result {
         Ok(allow) => {
             let provider = allow.provider;
             (Decision::Allow(allow), provider)
         }
+        Err(Stop::Deny(denial, provider)) if rule.dry_run => {
+            (Decision::Allow(dry_run_allow(config, denial)), provider)
+        }
         Err(Stop::Deny(denial, provider)) => (Decision::Deny(denial), provider),
-        Err(Stop::Wait(provider, cause)) => return Outcome::Wait { provider, cause },
+        // A request that waited out never waits again (keys still loading count as
+        // unavailable, no refetch is offered); should it, it is refused, not left hanging.
+        Err(Stop::Wait(provider, _)) => (
+            Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
+            Some(provider),
+        ),
     };
-    Outcome::Decided(Verdict {
+    Verdict {
         decision,
         rule: rule.name.to_owned(),
         provider,
-        dry_run: rule.dry_run,
         cache_hit,
-    })
+        refetch,
+    }
+}
+
+/// What a dry-run rule does with a request it would refuse: let it through, carrying the
+/// refusal for the logs and metrics. Client-sent identity headers still go: a request must
+/// never reach the upstream claiming an identity nobody verified.
+pub fn dry_run_allow(config: &Config, denial: Denial) -> Allow {
+    Allow {
+        provider: None,
+        headers_to_remove: config.identity_header_names().to_vec(),
+        would_deny: Some(denial),
+        ..Allow::default()
+    }
 }
 
 /// Why the pipeline stopped short of allowing.
@@ -183,17 +305,33 @@ enum Miss {
     Stop(Stop),
 }
 
-struct Pipeline<'a, 'c> {
+/// A token found on the request and what decoding it gave.
+type Decoded<'a> = (Cow<'a, str>, Result<Rc<DecodedJwt>, JwtError>);
+
+struct Pipeline<'a, 'c, O> {
     config: &'c Config,
     request: &'a Request,
-    keys: &'a dyn KeyLookup,
-    verifier: &'a dyn SignatureVerifier,
+    inputs: &'a Inputs<'a>,
     cache: &'a mut VerifiedCache,
-    now_s: u64,
+    observer: &'a mut O,
+    /// The request waited as long as it may: keys still loading count as unavailable and no
+    /// refetch is offered.
+    waited_out: bool,
     cache_hit: Option<bool>,
+    /// Each token found on the request, decoded once.
+    decoded: Vec<Decoded<'a>>,
 }
 
-impl<'a, 'c> Pipeline<'a, 'c> {
+impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
+    fn run(&mut self, action: &'c Action, is_default: bool) -> Result<Allow, Stop> {
+        match action {
+            Action::Deny if is_default => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
+            Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
+            Action::Allow => self.allow_optional_token(),
+            Action::Require(requirement) => self.require(requirement),
+        }
+    }
+
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
@@ -202,6 +340,11 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
+        if O::RECORDS {
+            if let Some(trace) = requirement.trace_claims(first.jwt.claims()) {
+                self.observer.conditions(trace);
+            }
+        }
         if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
             let denial =
                 Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(failure.required_scopes);
@@ -259,8 +402,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
     /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
-        let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
-        match self.any_of(&every) {
+        match self.any_of(self.config.all_providers()) {
             Ok(accepted) => Ok(self.allowed(&[accepted])),
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
                 Ok(self.allowed(&[]))
@@ -274,19 +416,26 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// long) before any provider may accept a token: accepting one provider's token would
     /// forward the other, unverified, upstream (see [`extract`]).
     fn find_tokens(
-        &self,
+        &mut self,
         ids: &[ProviderId],
     ) -> Result<Vec<(&'c Provider, Option<FoundToken<'a>>)>, Stop> {
         let request: &'a Request = self.request;
-        ids.iter()
-            .filter_map(|id| self.config.provider(*id))
-            .map(
-                |provider| match extract::find_token(&provider.sources, request) {
-                    Ok(found) => Ok((provider, found)),
-                    Err(error) => Err(Stop::deny(DenyReason::from(error), Some(provider.id))),
-                },
-            )
-            .collect()
+        let mut tokens = Vec::with_capacity(ids.len());
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            let found = extract::find_token(&provider.sources, request);
+            self.observer.token(
+                provider.id,
+                found
+                    .as_ref()
+                    .map(|found| found.as_ref().map(|f| f.location.source))
+                    .map_err(|error| *error),
+            );
+            match found {
+                Ok(found) => tokens.push((provider, found)),
+                Err(error) => return Err(Stop::deny(DenyReason::from(error), Some(provider.id))),
+            }
+        }
+        Ok(tokens)
     }
 
     /// Verifies the token found in `provider`'s sources.
@@ -295,32 +444,68 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         provider: &'c Provider,
         found: Option<FoundToken<'a>>,
     ) -> Result<Accepted<'c>, Miss> {
-        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
         let Some(found) = found else {
             return Err(Miss::NoToken);
         };
-        let jwt = self.verified(provider, &found.token)?;
-        claims::validate(jwt.claims(), &provider.claims, self.now_s)
-            .map_err(|error| deny(DenyReason::from(&error)))?;
+        let jwt = self.verified(provider, found.token)?;
+        let result = claims::validate(jwt.claims(), &provider.claims, self.now_s());
+        self.observer.claims(provider.id, result.as_ref().copied());
+        if let Err(error) = result {
+            return Err(Miss::Stop(Stop::deny(
+                DenyReason::from(&error),
+                Some(provider.id),
+            )));
+        }
         Ok(Accepted { provider, jwt })
+    }
+
+    fn now_s(&self) -> u64 {
+        self.inputs.now_ms / 1000
+    }
+
+    /// The token decoded, once per distinct token on the request.
+    fn decode(&mut self, token: Cow<'a, str>) -> Result<Rc<DecodedJwt>, JwtError> {
+        if let Some((_, result)) = self.decoded.iter().find(|(seen, _)| *seen == token) {
+            return result.clone();
+        }
+        let result = jwt::decode(&token).map(Rc::new);
+        self.decoded.push((token, result.clone()));
+        result
+    }
+
+    /// Where `provider`'s keys stand, once this request may wait no longer.
+    fn availability(&self, provider: ProviderId) -> KeyAvailability<'a> {
+        match self.inputs.keys.keys(provider) {
+            KeyAvailability::Loading if self.waited_out => KeyAvailability::Unavailable,
+            availability => availability,
+        }
     }
 
     /// The decoded token once its signature verified against `provider`'s keys — from the
     /// cache when this exact token already verified against the current key set.
-    fn verified(&mut self, provider: &Provider, token: &str) -> Result<Rc<DecodedJwt>, Miss> {
+    fn verified(
+        &mut self,
+        provider: &Provider,
+        token: Cow<'a, str>,
+    ) -> Result<Rc<DecodedJwt>, Miss> {
         let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
-        let availability = self.keys.keys(provider.id);
+        let now_s = self.now_s();
+        let availability = self.availability(provider.id);
         if let KeyAvailability::Ready { generation, .. } = availability {
-            if let Some(hit) = self.cache.get(token, self.now_s) {
+            if let Some(hit) = self.cache.get(&token, now_s) {
                 if hit.provider == provider.id && hit.generation == generation {
                     self.cache_hit = Some(true);
+                    self.observer.cached(provider.id);
                     return Ok(Rc::clone(&hit.jwt));
                 }
             }
         }
-        let jwt = jwt::decode(token).map_err(|error| deny(decode_refusal(&error)))?;
-        let issuer = jwt.claims().get("iss").and_then(Value::as_str);
-        if issuer != Some(provider.issuer.as_str()) {
+        let decoded = self.decode(token.clone());
+        self.observer.decoded(provider.id, decoded.as_deref());
+        let jwt = decoded.map_err(|error| deny(DenyReason::from(&error)))?;
+        let routed = self.config.routes_to(jwt.claims(), provider.id);
+        self.observer.issuer(provider.id, routed);
+        if !routed {
             return Err(Miss::OtherIssuer);
         }
         let (keys, generation) = match availability {
@@ -336,28 +521,30 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             }
         };
         self.cache_hit = Some(false);
-        match jwt::verify(&jwt, keys, self.verifier) {
-            Ok(()) => {}
+        let verified = jwt::verified_by(&jwt, keys, self.inputs.verifier);
+        self.observer.signature(provider.id, verified);
+        match verified {
+            Ok(_) => {}
             // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
             // without `kid` that no key can verify is refused: otherwise any kid-less
             // token with an odd `alg` would park requests behind refetches.
             Err(VerifyError::KeyNotFound)
-                if jwt
-                    .header()
-                    .kid
-                    .as_deref()
-                    .is_some_and(|kid| self.keys.may_wait_for_kid(provider.id, kid)) =>
+                if !self.waited_out
+                    && jwt
+                        .header()
+                        .kid
+                        .as_deref()
+                        .is_some_and(|kid| self.inputs.keys.may_wait_for_kid(provider.id, kid)) =>
             {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
-            Err(error) => return Err(deny(verify_refusal(error))),
+            Err(error) => return Err(deny(DenyReason::from(error))),
         }
-        let jwt = Rc::new(jwt);
         let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
         // An expired token would only evict useful entries (the claims check refuses it).
-        if expires_at_s.is_none_or(|exp| exp > self.now_s) {
+        if expires_at_s.is_none_or(|exp| exp > now_s) {
             self.cache.insert(
-                token,
+                &token,
                 Verified {
                     provider: provider.id,
                     generation,
@@ -375,29 +562,42 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     ///
     /// Stripping the sources of providers that did not accept (or were not consulted) is what
     /// keeps a second, unverified token — say a `session` cookie another provider reads — from
-    /// riding upstream next to the one that was verified.
+    /// riding upstream next to the one that was verified. The lists come from the compiled
+    /// configuration; only an all-of requirement with two forwarding providers builds its own.
     fn allowed(&self, accepted: &[Accepted<'c>]) -> Allow {
         let mut allow = Allow {
             provider: accepted.first().map(|one| one.provider.id),
             headers_to_remove: self.config.identity_header_names().to_vec(),
             ..Allow::default()
         };
-        let forwarded: Vec<&TokenSource> = accepted
+        let mut forwarding = accepted
             .iter()
             .filter(|one| one.provider.forward_token)
-            .flat_map(|one| one.provider.sources.iter())
-            .collect();
+            .map(|one| one.provider);
+        let first = forwarding.next();
+        let several: Vec<TokenSource>;
         // One removal over every source at once: removals computed per provider from the
         // original request would each rewrite `:path` or `cookie` from scratch, and the last
         // rewrite would put back the token an earlier one took out.
-        let mut sources: Vec<TokenSource> = Vec::new();
-        for source in self.config.providers.iter().flat_map(|p| p.sources.iter()) {
-            if !forwarded.contains(&source) && !sources.contains(source) {
-                sources.push(source.clone());
+        let sources = match (first, forwarding.next()) {
+            (Some(_), Some(_)) => {
+                several = self
+                    .config
+                    .token_sources_to_strip(None)
+                    .iter()
+                    .filter(|source| {
+                        !accepted.iter().any(|one| {
+                            one.provider.forward_token && one.provider.sources.contains(source)
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                &several
             }
-        }
+            (first, _) => self.config.token_sources_to_strip(first.map(|p| p.id)),
+        };
         if !sources.is_empty() {
-            allow.apply_edits(extract::removal_edits(&sources, self.request));
+            allow.apply_edits(extract::removal_edits(sources, self.request));
         }
         for one in accepted {
             let payload = one
@@ -409,24 +609,5 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             allow.headers_to_set.extend(plan.set);
         }
         allow
-    }
-}
-
-/// Every decoding failure is a malformed token, except the two that say something precise.
-fn decode_refusal(error: &JwtError) -> DenyReason {
-    match error {
-        JwtError::TooLong => DenyReason::TokenTooLarge,
-        JwtError::AlgNone | JwtError::UnsupportedAlgorithm => DenyReason::AlgorithmNotAllowed,
-        _ => DenyReason::TokenMalformed,
-    }
-}
-
-fn verify_refusal(error: VerifyError) -> DenyReason {
-    match error {
-        VerifyError::AlgorithmNotAllowed | VerifyError::AlgorithmKeyMismatch => {
-            DenyReason::AlgorithmNotAllowed
-        }
-        VerifyError::KeyNotFound => DenyReason::KeyNotFound,
-        VerifyError::SignatureInvalid => DenyReason::SignatureInvalid,
     }
 }

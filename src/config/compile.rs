@@ -3,11 +3,12 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
+    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, Routes,
     TokenCacheSettings,
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
+use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
 use crate::policy::{
@@ -43,7 +44,7 @@ pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 
-const DEFAULT_REALM: &str = "claimcheck";
+pub const DEFAULT_REALM: &str = "claimcheck";
 const DEFAULT_JOIN: &str = ",";
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
@@ -65,6 +66,8 @@ const RESERVED_OUTPUT_HEADERS: [&str; 10] = [
 const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
 const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
 const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
+const ISSUER_CHOICES: &[&str] = &["issuer", "issuers"];
+const TENANT_CHOICES: &[&str] = &["allowed", "pattern"];
 const SOURCE_CHOICES: &[&str] = &["header", "query", "cookie"];
 const SET_CHOICES: &[&str] = &["any", "all"];
 const NODE_CHOICES: &[&str] = &["claim", "all", "any", "not"];
@@ -112,7 +115,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             providers.push(provider);
         }
     }
-    c.check_identity_headers(&providers);
+    let identity = identity_headers(&providers);
+    c.check_identity_headers(&providers, &identity);
 
     let mut rules = Vec::new();
     for (i, r) in raw.rules.iter().enumerate() {
@@ -142,7 +146,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             });
         }
     }
-    c.check_rules_ignore_identity_headers(&raw, &providers);
+    c.check_rules_ignore_identity_headers(&raw, &identity);
     let default = c.action("default", raw.default.action, raw.default.require.as_ref());
 
     let max_entries = match &raw.token_cache {
@@ -171,19 +175,13 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
     match default {
         Some(default) if c.errors.is_empty() => {
             let mut identity_headers: Vec<String> = Vec::new();
-            for p in &providers {
-                let headers = p
-                    .claims_to_headers
-                    .iter()
-                    .map(|o| &o.header)
-                    .chain(p.payload_header.as_ref());
-                for h in headers {
-                    if !identity_headers.contains(h) {
-                        identity_headers.push(h.clone());
-                    }
+            for one in identity {
+                if !identity_headers.contains(&one.header) {
+                    identity_headers.push(one.header);
                 }
             }
             let uses_route_name = rules.iter().any(|rule| rule.matcher.route_name.is_some());
+            let routes = Routes::compile(&providers);
             Ok(Config {
                 providers,
                 rules,
@@ -195,10 +193,38 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 realm,
                 identity_headers,
                 uses_route_name,
+                routes,
             })
         }
         _ => Err(ConfigErrors(c.errors)),
     }
+}
+
+/// A header claimcheck sets from a token, and the JSON path that configures it.
+struct IdentityHeader {
+    header: String,
+    path: String,
+}
+
+/// Every identity header of every provider (`claims_to_headers`, `payload_header`), in
+/// configuration order, duplicates included: the one list the checks and [`Config`] read.
+fn identity_headers(providers: &[Provider]) -> Vec<IdentityHeader> {
+    let mut out = Vec::new();
+    for p in providers {
+        for (i, o) in p.claims_to_headers.iter().enumerate() {
+            out.push(IdentityHeader {
+                header: o.header.clone(),
+                path: format!("providers.{}.claims_to_headers[{i}].header", p.name),
+            });
+        }
+        if let Some(h) = &p.payload_header {
+            out.push(IdentityHeader {
+                header: h.clone(),
+                path: format!("providers.{}.payload_header", p.name),
+            });
+        }
+    }
+    out
 }
 
 /// Counts the `Some`s among a set of optional fields.
@@ -263,7 +289,7 @@ impl Compiler {
         if !valid_id {
             self.err(base.clone(), K::InvalidProviderId(name.to_owned()));
         }
-        self.non_empty(&format!("{base}.issuer"), &p.issuer);
+        let issuers = self.issuers(&base, p);
         for (i, aud) in p.audiences.iter().enumerate() {
             self.non_empty(&format!("{base}.audiences[{i}]"), aud);
         }
@@ -289,7 +315,11 @@ impl Compiler {
                 algs
             }
         };
-        let jwks = self.jwks(&base, p, &algorithms);
+        let primary = issuers
+            .as_ref()
+            .map(|i| i.primary().to_owned())
+            .unwrap_or_default();
+        let jwks = self.jwks(&base, p, &primary, &algorithms);
 
         let r = p.refresh.as_ref();
         let rp = format!("{base}.refresh");
@@ -370,8 +400,16 @@ impl Compiler {
             }
         };
 
-        let mut claims = ClaimRequirements::new(p.issuer.clone());
+        let mut claims = ClaimRequirements::new(primary.clone());
+        if let Some(issuers) = issuers {
+            claims.issuers = issuers;
+        }
         claims.audiences = p.audiences.clone();
+        if let Some(claim) = &p.audience_claim {
+            if self.non_empty(&format!("{base}.audience_claim"), claim) {
+                claims.audience_claim = claim.clone();
+            }
+        }
         claims.clock_skew_s = self.range(
             &format!("{base}.clock_skew_s"),
             p.clock_skew_s,
@@ -439,7 +477,7 @@ impl Compiler {
         Some(Provider {
             id,
             name: name.to_owned(),
-            issuer: p.issuer.clone(),
+            issuer: primary,
             algorithms,
             jwks: jwks?,
             refresh,
@@ -452,10 +490,93 @@ impl Compiler {
         })
     }
 
+    /// The provider's accepted issuers: one `issuer`, or `issuers` with optional `tenants`.
+    fn issuers(&mut self, base: &str, p: &RawProvider) -> Option<Issuers> {
+        let (written, at) = match (&p.issuer, &p.issuers) {
+            (Some(one), None) => {
+                let at = format!("{base}.issuer");
+                if !self.non_empty(&at, one) {
+                    return None;
+                }
+                (vec![one.clone()], at)
+            }
+            (None, Some(list)) => {
+                let at = format!("{base}.issuers");
+                self.list_len(&at, list, false);
+                let before = self.errors.len();
+                for (i, issuer) in list.iter().enumerate() {
+                    let path = format!("{at}[{i}]");
+                    if self.non_empty(&path, issuer) && list.iter().take(i).any(|x| x == issuer) {
+                        self.err(path, K::DuplicateIssuer(issuer.clone()));
+                    }
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                (list.clone(), at)
+            }
+            _ => {
+                self.err(base, K::ExactlyOneOf(ISSUER_CHOICES));
+                return None;
+            }
+        };
+        let tenants_at = format!("{base}.tenants");
+        let tenants = match &p.tenants {
+            Some(t) => Some(self.tenants(&tenants_at, t)?),
+            None => None,
+        };
+        match Issuers::compile(&written, tenants) {
+            Ok(issuers) => Some(issuers),
+            Err(error) => {
+                let path = match error {
+                    crate::issuer::IssuerError::InvalidTemplate => at,
+                    _ => tenants_at,
+                };
+                self.err(path, K::Issuer(error));
+                None
+            }
+        }
+    }
+
+    fn tenants(&mut self, path: &str, t: &RawTenants) -> Option<Tenants> {
+        let claim = match &t.claim {
+            Some(claim) => {
+                if !self.non_empty(&format!("{path}.claim"), claim) {
+                    return None;
+                }
+                claim.clone()
+            }
+            None => DEFAULT_TENANT_CLAIM.to_owned(),
+        };
+        let allowed = match (&t.allowed, &t.pattern) {
+            (Some(list), None) => {
+                let lp = format!("{path}.allowed");
+                self.list_len(&lp, list, false);
+                let before = self.errors.len();
+                for (i, tenant) in list.iter().enumerate() {
+                    self.non_empty(&format!("{lp}[{i}]"), tenant);
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                AllowedTenants::List(list.clone())
+            }
+            (None, Some(pattern)) => {
+                AllowedTenants::Pattern(self.pattern(&format!("{path}.pattern"), pattern)?)
+            }
+            _ => {
+                self.err(path, K::ExactlyOneOf(TENANT_CHOICES));
+                return None;
+            }
+        };
+        Some(Tenants { claim, allowed })
+    }
+
     fn jwks(
         &mut self,
         base: &str,
         p: &RawProvider,
+        issuer: &str,
         algorithms: &[Algorithm],
     ) -> Option<JwksSource> {
         let path = format!("{base}.jwks");
@@ -477,7 +598,11 @@ impl Compiler {
             let dp = format!("{path}.oidc_discovery");
             let uri = match &d.uri {
                 Some(uri) => uri.clone(),
-                None => format!("{}{DISCOVERY_SUFFIX}", p.issuer.trim_end_matches('/')),
+                None if issuer.contains(TENANT_PLACEHOLDER) => {
+                    self.err(format!("{dp}.uri"), K::DiscoveryUriRequired);
+                    return None;
+                }
+                None => format!("{}{DISCOVERY_SUFFIX}", issuer.trim_end_matches('/')),
             };
             let at = if d.uri.is_some() {
                 format!("{dp}.uri")
@@ -622,7 +747,7 @@ impl Compiler {
 
     /// Identity headers are stripped from every allowed request; one that is also a token
     /// source header would both carry the token and be overwritten by a claim.
-    fn check_identity_headers(&mut self, providers: &[Provider]) {
+    fn check_identity_headers(&mut self, providers: &[Provider], identity: &[IdentityHeader]) {
         let sources: Vec<&str> = providers
             .iter()
             .flat_map(|p| &p.sources)
@@ -631,43 +756,28 @@ impl Compiler {
                 _ => None,
             })
             .collect();
-        for p in providers {
-            for (i, o) in p.claims_to_headers.iter().enumerate() {
-                if sources.contains(&o.header.as_str()) {
-                    self.err(
-                        format!("providers.{}.claims_to_headers[{i}].header", p.name),
-                        K::IdentityHeaderIsTokenSource(o.header.clone()),
-                    );
-                }
-            }
-            if let Some(h) = &p.payload_header {
-                if sources.contains(&h.as_str()) {
-                    self.err(
-                        format!("providers.{}.payload_header", p.name),
-                        K::IdentityHeaderIsTokenSource(h.clone()),
-                    );
-                }
+        for one in identity {
+            if sources.contains(&one.header.as_str()) {
+                self.err(
+                    one.path.clone(),
+                    K::IdentityHeaderIsTokenSource(one.header.clone()),
+                );
             }
         }
     }
 
     /// A rule matching on an identity header would see the client's copy (stripped only when
     /// the decision is applied), so a client could pick its own rule by forging it.
-    fn check_rules_ignore_identity_headers(&mut self, raw: &RawConfig, providers: &[Provider]) {
-        let identity: Vec<&str> = providers
-            .iter()
-            .flat_map(|p| {
-                p.claims_to_headers
-                    .iter()
-                    .map(|o| o.header.as_str())
-                    .chain(p.payload_header.as_deref())
-            })
-            .collect();
+    fn check_rules_ignore_identity_headers(
+        &mut self,
+        raw: &RawConfig,
+        identity: &[IdentityHeader],
+    ) {
         for (i, rule) in raw.rules.iter().enumerate() {
             let headers = rule.matcher.as_ref().and_then(|m| m.headers.as_ref());
             for (j, header) in headers.into_iter().flatten().enumerate() {
                 let name = header.name.to_ascii_lowercase();
-                if identity.contains(&name.as_str()) {
+                if identity.iter().any(|one| one.header == name) {
                     self.err(
                         format!("rules[{i}].match.headers[{j}].name"),
                         K::MatchOnIdentityHeader(name),

@@ -13,6 +13,7 @@ mod compile;
 mod error;
 pub mod raw;
 
+pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 
 use crate::claims::ClaimRequirements;
@@ -45,6 +46,64 @@ pub struct Config {
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).
     uses_route_name: bool,
+    /// Issuer routing and token sources, fixed by the providers.
+    routes: Routes,
+}
+
+/// What the request path needs to know about the providers as a whole, computed once so no
+/// request rebuilds it: which providers an issuer's tokens go to, and which token sources an
+/// allowed request loses.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// Exact `iss` → the providers with that issuer, in configuration order. Issuer forms
+    /// that are not one exact string belong in a short list tried after this map.
+    by_issuer: std::collections::HashMap<String, Vec<ProviderId>>,
+    /// The providers with `{tenantid}` issuer templates, tried after the map.
+    templated: Vec<ProviderId>,
+    /// Every provider, in order: the providers an `allow` rule judges a token with.
+    all: Vec<ProviderId>,
+    /// Every provider's token sources, deduplicated: stripped from an allowed request.
+    sources: Vec<TokenSource>,
+    /// By provider: the sources to strip when that provider accepted the token and forwards
+    /// it (all but its own); `None` for providers that do not forward.
+    sources_kept_for: Vec<Option<Vec<TokenSource>>>,
+}
+
+impl Routes {
+    fn compile(providers: &[Provider]) -> Routes {
+        let mut routes = Routes::default();
+        for p in providers {
+            for issuer in p.claims.issuers.exact_issuers() {
+                let ids = routes.by_issuer.entry(issuer.clone()).or_default();
+                if !ids.contains(&p.id) {
+                    ids.push(p.id);
+                }
+            }
+            if !p.claims.issuers.templates().is_empty() {
+                routes.templated.push(p.id);
+            }
+            routes.all.push(p.id);
+            for source in &p.sources {
+                if !routes.sources.contains(source) {
+                    routes.sources.push(source.clone());
+                }
+            }
+        }
+        routes.sources_kept_for = providers
+            .iter()
+            .map(|p| {
+                p.forward_token.then(|| {
+                    routes
+                        .sources
+                        .iter()
+                        .filter(|source| !p.sources.contains(source))
+                        .cloned()
+                        .collect()
+                })
+            })
+            .collect();
+        routes
+    }
 }
 
 impl Config {
@@ -87,6 +146,50 @@ impl Config {
         &self.identity_headers
     }
 
+    /// The providers with `iss` among their exact issuers, in configuration order.
+    pub fn providers_for_issuer(&self, iss: &str) -> &[ProviderId] {
+        self.routes.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a token with these claims goes to `provider`: its `iss` is one of the
+    /// provider's exact issuers (the map), or fills one of the provider's `{tenantid}`
+    /// templates with an allowed tenant that the token names (see [`crate::issuer`]).
+    pub fn routes_to(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        provider: ProviderId,
+    ) -> bool {
+        let Some(iss) = claims.get("iss").and_then(serde_json::Value::as_str) else {
+            return false;
+        };
+        self.providers_for_issuer(iss).contains(&provider)
+            || (self.routes.templated.contains(&provider)
+                && self.provider(provider).is_some_and(|p| {
+                    p.claims
+                        .issuers
+                        .templates()
+                        .iter()
+                        .any(|template| template.accepts(iss, claims))
+                }))
+    }
+
+    /// Every provider, in configuration order.
+    pub fn all_providers(&self) -> &[ProviderId] {
+        &self.routes.all
+    }
+
+    /// The token sources an allowed request loses: every provider's, except those of
+    /// `forwarding`, the accepted provider that forwards its token (if any).
+    pub fn token_sources_to_strip(&self, forwarding: Option<ProviderId>) -> &[TokenSource] {
+        let kept = forwarding
+            .and_then(|id| self.routes.sources_kept_for.get(id.index()))
+            .and_then(Option::as_ref);
+        match kept {
+            Some(kept) => kept,
+            None => &self.routes.sources,
+        }
+    }
+
     /// Whether some rule matches on Envoy's route name, which costs a property lookup per
     /// request to read.
     pub fn uses_route_name(&self) -> bool {
@@ -100,6 +203,8 @@ pub struct Provider {
     pub id: ProviderId,
     /// The key in `providers`.
     pub name: String,
+    /// The first configured issuer, as written (the one discovery must announce); every
+    /// accepted issuer is in `claims.issuers`.
     pub issuer: String,
     /// Accepted algorithms (deduplicated, non-empty).
     pub algorithms: Vec<Algorithm>,

@@ -10,7 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, VerifiedCache};
+use crate::authorize::{Outcome, VerifiedCache, Waiting};
 use crate::config::{self, JwksSource, Provider, ProviderId};
 use crate::jwks::KeyPolicy;
 use crate::keys::FetchPolicy;
@@ -188,22 +188,22 @@ fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
     }
 }
 
-/// Re-runs every parked request whose provider moved or whose wait ran out, and finishes the
-/// ones that now have a decision: apply it on their stream and resume (or refuse).
+/// Re-runs every parked request (the core decides the ones whose deadline passed), and
+/// finishes the ones that now have a decision: apply it on their stream and resume (or
+/// refuse).
 fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     let parked = std::mem::take(&mut state.borrow_mut().parked);
     let mut still_waiting = Vec::new();
     for request in parked {
         let mut vm = state.borrow_mut();
-        let verdict = if now >= request.deadline_ms {
-            vm.decide_without_waiting(&request.request, now)
-        } else {
-            match vm.evaluate(&request.request, now, false) {
-                Outcome::Decided(verdict) => verdict,
-                Outcome::Wait { .. } => {
-                    still_waiting.push(request);
-                    continue;
-                }
+        let waiting = Waiting::Parked {
+            deadline_ms: request.deadline_ms,
+        };
+        let verdict = match vm.evaluate(&request.request, now, waiting) {
+            Outcome::Decided(verdict) => verdict,
+            Outcome::Park { .. } => {
+                still_waiting.push(request);
+                continue;
             }
         };
         if hostcalls::set_effective_context(request.context_id).is_err() {

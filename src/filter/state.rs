@@ -5,13 +5,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::authorize::{
-    self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache, WaitCause,
-};
+use crate::authorize::{self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting};
 use crate::config::{Config, ProviderId};
 use crate::crypto::RingVerifier;
-use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::KeySet;
+use crate::observe::Unobserved;
 use crate::request::Request;
 
 use super::fetch::{KidAnswer, RemoteKeys};
@@ -44,32 +42,28 @@ pub struct Parked {
 }
 
 impl VmState {
-    /// Runs the core's pipeline for `request`. With `waited_out`, keys still loading count as
-    /// unavailable and no refetch is offered: the request has waited as long as it may.
-    /// A request told to wait for an unknown `kid` asks its provider for the refetch here, so
-    /// every caller that lets it wait gets one.
-    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waited_out: bool) -> Outcome {
+    /// Runs the core's pipeline for `request`. A request whose token names an unknown `kid`
+    /// asks its provider for the refetch here, whether it waits for it or not.
+    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waiting: Waiting) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
             now_ms,
-            waited_out,
             asked: RefCell::new(Vec::new()),
+        };
+        let inputs = Inputs {
+            keys: &lookup,
+            verifier: &RingVerifier,
+            now_ms,
+            waiting,
         };
         let outcome = authorize::authorize(
             &self.config,
             request,
-            &lookup,
-            &RingVerifier,
+            &inputs,
             &mut self.cache,
-            now_ms / 1000,
+            &mut Unobserved,
         );
-        let waits_for = match outcome {
-            Outcome::Wait {
-                provider,
-                cause: WaitCause::UnknownKid,
-            } => Some(provider),
-            _ => None,
-        };
+        let waits_for = outcome.refetch();
         for (provider, kid, answer) in lookup.asked.into_inner() {
             let Some(remote) = self.remote(provider) else {
                 continue;
@@ -81,23 +75,6 @@ impl VmState {
             }
         }
         outcome
-    }
-
-    /// The decision for a request that may not wait (any longer): keys still loading count
-    /// as unavailable and an unknown `kid` as not found.
-    pub fn decide_without_waiting(&mut self, request: &Request, now_ms: u64) -> Verdict {
-        match self.evaluate(request, now_ms, true) {
-            Outcome::Decided(verdict) => verdict,
-            // The core never asks a request that waited out to wait again; should it, the
-            // request is refused rather than left hanging.
-            Outcome::Wait { provider, .. } => Verdict {
-                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
-                rule: String::new(),
-                provider: Some(provider),
-                dry_run: false,
-                cache_hit: None,
-            },
-        }
     }
 
     pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {
@@ -120,7 +97,6 @@ impl VmState {
 struct Lookup<'a> {
     providers: &'a [ProviderKeys],
     now_ms: u64,
-    waited_out: bool,
     /// The unknown `kid`s the core asked about, with the answers: after the decision, the
     /// ones that wait ask for a refetch and the deferred ones queue it.
     asked: RefCell<Vec<(ProviderId, String, KidAnswer)>>,
@@ -142,16 +118,12 @@ impl KeyLookup for Lookup<'_> {
                     keys,
                     generation: remote.generation(),
                 },
-                None if self.waited_out => KeyAvailability::Unavailable,
                 None => KeyAvailability::Loading,
             },
         }
     }
 
     fn may_wait_for_kid(&self, provider: ProviderId, kid: &str) -> bool {
-        if self.waited_out {
-            return false;
-        }
         let Some(ProviderKeys::Remote(remote)) = self.providers.get(provider.index()) else {
             return false;
         };

@@ -13,7 +13,7 @@ pub use crate::jwa::{Algorithm, HashFunction, KeyFamily};
 pub use decode::{
     decode, DecodedJwt, Header, JwtError, Segment, MAX_HEADER_JSON_LEN, MAX_TOKEN_LEN,
 };
-pub use verify::{verify, VerifyError};
+pub use verify::{verified_by, verify, VerifyError};
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::DecodedJwt;
 use crate::crypto::SignatureVerifier;
-use crate::jwks::{KeySet, NoCandidate};
+use crate::jwks::{KeySet, NoCandidate, VerifyingKey};
 
 /// Every way a syntactically valid token fails verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,17 +53,24 @@ pub fn verify(
     keys: &KeySet,
     verifier: &dyn SignatureVerifier,
 ) -> Result<(), VerifyError> {
+    verified_by(jwt, keys, verifier).map(|_| ())
+}
+
+/// [`verify`], answering with the key that verified the signature (for `explain`).
+pub fn verified_by<'k>(
+    jwt: &DecodedJwt,
+    keys: &'k KeySet,
+    verifier: &dyn SignatureVerifier,
+) -> Result<&'k VerifyingKey, VerifyError> {
     let header = jwt.header();
     let alg = header.alg;
     let candidates = keys.candidates(alg, header.kid.as_deref())?;
-    let verified = candidates.into_iter().any(|key| {
-        verifier
-            .verify(alg, key, jwt.signing_input(), jwt.signature())
-            .is_ok()
-    });
-    if verified {
-        Ok(())
-    } else {
-        Err(VerifyError::SignatureInvalid)
-    }
+    candidates
+        .into_iter()
+        .find(|key| {
+            verifier
+                .verify(alg, key, jwt.signing_input(), jwt.signature())
+                .is_ok()
+        })
+        .ok_or(VerifyError::SignatureInvalid)
 }
