@@ -357,36 +357,16 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         Ok(jwt)
     }
 
-    /// The edits for an allowed request: client-sent identity headers always go; so does
-    /// every token source of every provider, except the sources of an accepted provider that
-    /// forwards its token; then the identity of each accepted token is set.
-    ///
-    /// Stripping the sources of providers that did not accept (or were not consulted) is what
-    /// keeps a second, unverified token — say a `session` cookie another provider reads — from
-    /// riding upstream next to the one that was verified.
+    /// The edits for an allowed request: [`stripped`] keeps the sources of each accepted
+    /// provider that forwards its token; then the identity of each accepted token is set.
     fn allowed(&self, accepted: &[Accepted<'c>]) -> Allow {
-        let mut allow = Allow {
-            provider: accepted.first().map(|one| one.provider.id),
-            headers_to_remove: self.config.identity_header_names().to_vec(),
-            ..Allow::default()
-        };
-        let forwarded: Vec<&TokenSource> = accepted
+        let forwarded: Vec<&Provider> = accepted
             .iter()
             .filter(|one| one.provider.forward_token)
-            .flat_map(|one| one.provider.sources.iter())
+            .map(|one| one.provider)
             .collect();
-        // One removal over every source at once: removals computed per provider from the
-        // original request would each rewrite `:path` or `cookie` from scratch, and the last
-        // rewrite would put back the token an earlier one took out.
-        let mut sources: Vec<TokenSource> = Vec::new();
-        for source in self.config.providers.iter().flat_map(|p| p.sources.iter()) {
-            if !forwarded.contains(&source) && !sources.contains(source) {
-                sources.push(source.clone());
-            }
-        }
-        if !sources.is_empty() {
-            allow.apply_edits(extract::removal_edits(&sources, self.request));
-        }
+        let mut allow = stripped(self.config, self.request, &forwarded);
+        allow.provider = accepted.first().map(|one| one.provider.id);
         for one in accepted {
             let payload = one
                 .provider
@@ -398,6 +378,50 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         }
         allow
     }
+}
+
+/// The one decision of what a request loses before it goes upstream, allowed or let
+/// through by a dry run: every client-sent identity header, under every spelling an
+/// upstream reads as it (`x_user_id` for `x-user-id`), and every spelling of every token
+/// source of every provider — except the sources of the `forwarded` providers, whose
+/// tokens were verified for this request.
+///
+/// Stripping the sources of providers that did not accept (or were not consulted) is what
+/// keeps a second, unverified token — say a `session` cookie another provider reads — from
+/// riding upstream next to the one that was verified.
+pub fn stripped(config: &Config, request: &Request, forwarded: &[&Provider]) -> Allow {
+    let mut allow = Allow::default();
+    for name in config.identity_header_names() {
+        for (spelled, _) in extract::spelling::headers(request, name) {
+            if !allow.headers_to_remove.iter().any(|h| h == spelled) {
+                allow.headers_to_remove.push(spelled.to_owned());
+            }
+        }
+        // Removed even when absent: the host's copy is the one that counts.
+        if !allow.headers_to_remove.contains(name) {
+            allow.headers_to_remove.push(name.clone());
+        }
+    }
+    let kept: Vec<&TokenSource> = forwarded.iter().flat_map(|p| p.sources.iter()).collect();
+    // One removal over every source at once: removals computed per provider from the
+    // original request would each rewrite `:path` or `cookie` from scratch, and the last
+    // rewrite would put back the token an earlier one took out.
+    let mut sources: Vec<TokenSource> = Vec::new();
+    for source in config.providers.iter().flat_map(|p| p.sources.iter()) {
+        if !kept.contains(&source) && !sources.contains(source) {
+            sources.push(source.clone());
+        }
+    }
+    if !sources.is_empty() {
+        allow.apply_edits(extract::removal_edits(&sources, request));
+    }
+    allow
+}
+
+/// What a request refused in dry run loses before it goes upstream anyway: it was not
+/// authorised, so no token on it counts as verified for it and none is forwarded.
+pub fn dry_run_edits(config: &Config, request: &Request) -> Allow {
+    stripped(config, request, &[])
 }
 
 /// Every decoding failure is a malformed token, except the two that say something precise.
