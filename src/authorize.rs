@@ -19,6 +19,8 @@
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
 //!   checked against the claims of the first listed provider. A request with none of the
 //!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
+//! - Rules match the request's canonical method and path ([`Request::target`]); a request
+//!   whose path has none is refused first (`path_not_canonical`, `path_escaped_slash`).
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 //! - An allowed request loses every provider's token sources, except those of an accepted
 //!   provider that forwards its token: an unverified second token never goes upstream.
@@ -36,7 +38,7 @@ use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::policy::{self, Action, ProviderSet, Requirement};
-use crate::request::Request;
+use crate::request::{PathError, Request};
 
 /// Where a provider's keys stand, as the caller knows them.
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +116,11 @@ pub fn authorize(
     cache: &mut VerifiedCache,
     now_s: u64,
 ) -> Outcome {
-    let rule = policy::select_rule(config, request);
+    let target = match request.target(&config.paths) {
+        Ok(target) => target,
+        Err(error) => return Outcome::Decided(refused_request(config, error)),
+    };
+    let rule = policy::select_rule(config, request, &target);
     let mut pipeline = Pipeline {
         config,
         request,
@@ -146,6 +152,21 @@ pub fn authorize(
         dry_run: rule.dry_run,
         cache_hit,
     })
+}
+
+/// The name reported for a request refused before any rule is selected.
+pub const REQUEST_RULE_NAME: &str = "request";
+
+/// A request whose method and path have no canonical form: no rule can be chosen for it
+/// with confidence, so it is refused (or, in a global dry run, let through stripped).
+fn refused_request(config: &Config, error: PathError) -> Verdict {
+    Verdict {
+        decision: Decision::Deny(Denial::new(DenyReason::from(error))),
+        rule: REQUEST_RULE_NAME.to_owned(),
+        provider: None,
+        dry_run: config.dry_run,
+        cache_hit: None,
+    }
 }
 
 /// Why the pipeline stopped short of allowing.

@@ -378,7 +378,8 @@ pub mod spelling {
     /// digits is kept as is, as lenient decoders do. Bytes that are not UTF-8 become
     /// U+FFFD.
     pub fn percent_decode(text: &str, plus_as_space: bool) -> Cow<'_, str> {
-        if !text.contains('%') && !(plus_as_space && text.contains('+')) {
+        let needs_decoding = text.contains('%') || (plus_as_space && text.contains('+'));
+        if !needs_decoding {
             return Cow::Borrowed(text);
         }
         let bytes = text.as_bytes();
@@ -618,7 +619,11 @@ mod tests {
             "/x?access_token=a;access_token=b",
         ] {
             let r = req(path, &[]);
-            assert_eq!(find_token(&all(), &r), Err(ExtractError::Ambiguous), "{path}");
+            assert_eq!(
+                find_token(&all(), &r),
+                Err(ExtractError::Ambiguous),
+                "{path}"
+            );
         }
     }
 
@@ -708,8 +713,12 @@ mod tests {
         assert_eq!(
             removal_edits(&sources, &r),
             vec![
-                HeaderEdit::Remove { name: "x-jwt".into() },
-                HeaderEdit::Remove { name: "x_jwt".into() }
+                HeaderEdit::Remove {
+                    name: "x-jwt".into()
+                },
+                HeaderEdit::Remove {
+                    name: "x_jwt".into()
+                }
             ]
         );
     }

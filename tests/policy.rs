@@ -8,13 +8,18 @@
 )]
 
 use claimcheck::config::{self, Config};
-use claimcheck::policy::{select_rule, Action};
+use claimcheck::policy::{self, Action, SelectedRule};
 use claimcheck::request::Request;
 use serde_json::json;
 
 fn config(rules: serde_json::Value, dry_run: bool) -> Config {
     let doc = json!({ "rules": rules, "default": { "action": "deny" }, "dry_run": dry_run });
     config::load(doc.to_string().as_bytes()).unwrap()
+}
+
+/// The rule for `r`, matched on its canonical form as the pipeline does.
+fn select_rule<'c>(c: &'c claimcheck::config::Config, r: &Request) -> SelectedRule<'c> {
+    policy::select_rule(c, r, &r.target(&c.paths).unwrap())
 }
 
 fn get(path: &str, route: Option<&str>) -> Request {

@@ -24,7 +24,7 @@ use claimcheck::jwks::{
 };
 use claimcheck::jwt::{self, Algorithm, DecodedJwt, JwtError, KeyFamily, VerifyError};
 use claimcheck::policy::{self, Action, ConditionTrace, ProviderSet};
-use claimcheck::request::Request;
+use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
 
 /// What to explain.
@@ -111,6 +111,8 @@ pub enum Answer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     pub request: Request,
+    /// The method and path the rules matched; `None` when the path has no canonical form.
+    pub canonical: Option<Target>,
     /// Where `--token` was put on the request.
     pub token_placement: Option<String>,
     pub header: Option<Value>,
@@ -172,7 +174,14 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
     });
     let decoded_token = shown_token.as_deref().map(jwt::decode);
 
-    let rule_trace = policy::explain(&config, &request);
+    // Rules match the canonical method and path, as in the filter; a request without one
+    // is refused before any rule (the answer below says why).
+    let target = request.target(&config.paths);
+    let fallback = Target {
+        method: request.method.to_ascii_uppercase(),
+        path: request.path_only().to_owned(),
+    };
+    let rule_trace = policy::explain(&config, &request, target.as_ref().unwrap_or(&fallback));
     let selected = rule_trace.selected;
     let (action, traced_ids): (String, Vec<ProviderId>) = match selected.action {
         Action::Deny => ("deny".into(), Vec::new()),
@@ -264,14 +273,23 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         Some(Err(error)) => (None, None, Some(error)),
         None => (None, None, None),
     };
+    let (rules, rule, action) = match &target {
+        Ok(_) => (rule_trace.rules, selected.name.to_owned(), action),
+        Err(_) => (
+            Vec::new(),
+            authorize::REQUEST_RULE_NAME.to_owned(),
+            "refuse (no canonical path)".to_owned(),
+        ),
+    };
     Ok(Explanation {
         request,
+        canonical: target.ok(),
         token_placement,
         header,
         claims,
         token_error,
-        rules: rule_trace.rules,
-        rule: selected.name.to_owned(),
+        rules,
+        rule,
         action,
         providers,
         conditions,
@@ -338,7 +356,11 @@ fn header_json(jwt: &DecodedJwt) -> Value {
 /// `deny` rules: the first provider's first source), unless the request already carries
 /// it there.
 fn place_token(config: &Config, mut request: Request, token: &str) -> (Request, Option<String>) {
-    let selected = policy::select_rule(config, &request);
+    let target = request.target(&config.paths).unwrap_or_else(|_| Target {
+        method: request.method.clone(),
+        path: request.path_only().to_owned(),
+    });
+    let selected = policy::select_rule(config, &request, &target);
     let provider = match selected.action {
         Action::Require(requirement) => requirement
             .providers
@@ -697,6 +719,10 @@ impl Explanation {
                 "path": self.request.path,
                 "host": self.request.host,
                 "route_name": self.request.route_name,
+                "canonical": self.canonical.as_ref().map(|t| json!({
+                    "method": t.method,
+                    "path": t.path,
+                })),
             },
             "token": {
                 "placed_in": self.token_placement,
@@ -734,6 +760,18 @@ impl Explanation {
             paint(DIM, "host"),
             self.request.host
         )?;
+        match &self.canonical {
+            Some(t) if t.method != self.request.method || t.path != self.request.path_only() => {
+                writeln!(out, "{} {} {}", label("matched as"), t.method, t.path)?
+            }
+            Some(_) => {}
+            None => writeln!(
+                out,
+                "{} {}",
+                label("matched as"),
+                paint(BAD, "no canonical form: refused before any rule")
+            )?,
+        }
 
         // Token.
         match (&self.header, &self.token_error) {

@@ -21,6 +21,7 @@ use crate::extract::TokenSource;
 use crate::jwks::ParsedKeySet;
 use crate::jwt::Algorithm;
 use crate::policy::{Action, HeaderOutput, Rule};
+use crate::request::PathPolicy;
 
 /// Largest configuration accepted. Real configurations are a few KiB; 1 MiB leaves
 /// room for large inline key sets while bounding parse time in `on_configure`.
@@ -49,6 +50,8 @@ pub struct Config {
     pub token_cache: TokenCache,
     /// `realm` of `WWW-Authenticate`; a safe quoted-string.
     pub realm: String,
+    /// The canonical form rules match request paths in.
+    pub paths: PathPolicy,
     /// Every identity header of every provider, lowercase, deduplicated.
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).

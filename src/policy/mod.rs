@@ -25,7 +25,7 @@ pub use output::{
 
 use crate::claims::ClaimsObject;
 use crate::config::{Config, ProviderId};
-use crate::request::Request;
+use crate::request::{Request, Target};
 
 /// Compiled-program size limit for one regex. regex-lite's default is 10 MiB per
 /// pattern; 256 KiB is far above any realistic route or claim pattern and keeps a
@@ -149,13 +149,14 @@ pub struct SelectedRule<'c> {
 /// The name reported when the default action applies.
 pub const DEFAULT_RULE_NAME: &str = "default";
 
-/// The first rule whose match holds, else the default.
-pub fn select_rule<'c>(config: &'c Config, req: &Request) -> SelectedRule<'c> {
+/// The first rule whose match holds, else the default. `target` is the request's
+/// canonical method and path ([`Request::target`]).
+pub fn select_rule<'c>(config: &'c Config, req: &Request, target: &Target) -> SelectedRule<'c> {
     config
         .rules
         .iter()
         .enumerate()
-        .find(|(_, rule)| rule.matcher.matches(req))
+        .find(|(_, rule)| rule.matcher.matches(req, target))
         .map_or_else(
             || default_rule(config),
             |(index, rule)| SelectedRule {
@@ -194,14 +195,14 @@ pub struct Explanation<'c> {
 }
 
 /// [`select_rule`], with the reasons each earlier rule did not match.
-pub fn explain<'c>(config: &'c Config, req: &Request) -> Explanation<'c> {
+pub fn explain<'c>(config: &'c Config, req: &Request, target: &Target) -> Explanation<'c> {
     let mut rules = Vec::new();
     for (index, rule) in config.rules.iter().enumerate() {
         let mismatches: Vec<String> = rule
             .matcher
-            .mismatches(req)
+            .mismatches(req, target)
             .iter()
-            .map(|m| m.describe(&rule.matcher, req))
+            .map(|m| m.describe(&rule.matcher, req, target))
             .collect();
         let matched = mismatches.is_empty();
         rules.push(RuleTrace {

@@ -18,6 +18,7 @@ mod support;
 mod cache;
 mod edits;
 mod keys;
+mod paths;
 mod providers;
 mod rules;
 mod validation;

@@ -139,7 +139,11 @@ fn client_sent_identity_headers_are_stripped_from_anonymous_requests_on_open_rou
 fn client_sent_identity_headers_are_stripped_under_every_spelling_an_upstream_folds() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
-    let forged = [("x_user", "root"), ("X_User", "root"), ("x_jwt_payload", "e30")];
+    let forged = [
+        ("x_user", "root"),
+        ("X_User", "root"),
+        ("x_jwt_payload", "e30"),
+    ];
     let stream = get(
         &host,
         vm,
