@@ -1,9 +1,12 @@
 //! The request pipeline: select the rule, find and verify the token(s) it needs, check the
-//! claims, and produce a [`Decision`] — or say which provider's keys the request must wait for.
+//! claims, and produce a [`Decision`] — or park the request, with its deadline, until the
+//! keys it needs arrive.
 //!
-//! This is the whole of claimcheck's judgement; the proxy-wasm shell only supplies the
-//! request, the key sets and the clock, and carries out the outcome. Keeping it pure lets the
-//! native tests, the CLI's `explain` and the filter run the very same code.
+//! This is the whole of claimcheck's judgement: whether to wait and until when, what a wait
+//! that ran out becomes, what dry run lets through. The proxy-wasm shell only supplies the
+//! request, the key sets, the clock and whether it has room to hold one more request, and
+//! carries out the [`Outcome`]. Keeping it pure lets the native tests, the CLI's `explain`
+//! (through an [`Observer`]) and the filter run the very same code.
 //!
 //! Semantics worth knowing:
 //! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
@@ -13,6 +16,8 @@
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
 //! - Two different tokens in the sources of any provider the rule considers refuse the request
 //!   (`token_ambiguous`) before any token is accepted.
+//! - Each token found on the request is decoded once, and goes only to the providers its `iss`
+//!   routes it to (the configuration's issuer map).
 //! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
 //!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
@@ -24,20 +29,29 @@
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 //! - An allowed request loses every provider's token sources, except those of an accepted
 //!   provider that forwards its token: an unverified second token never goes upstream.
+//! - Dry run: a refusal under a dry-run rule becomes an allow carrying the would-be refusal
+//!   ([`Allow::would_deny`]), built in one place ([`dry_run_allow`]).
+//! - Waiting: a request whose provider's keys are loading (or whose `kid` is unknown while a
+//!   refetch is allowed) is parked until `cold_start.max_wait_ms` from now, when the provider
+//!   waits at all and the caller has room; otherwise it is decided at once, as if its wait
+//!   had run out. Once parked, it is decided at its deadline at the latest.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::cache::TokenCache;
 use crate::claims;
-use crate::config::{Config, Provider, ProviderId};
+use crate::config::{Config, Provider};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
 use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
-use crate::policy::{self, Action, ProviderSet, Requirement};
+use crate::observe::Observer;
+use crate::policy::{Action, ProviderSet, Requirement, SelectedRule};
+use crate::provider_id::ProviderId;
 use crate::request::{PathError, Request};
 
 /// Where a provider's keys stand, as the caller knows them.
@@ -54,13 +68,31 @@ pub enum KeyAvailability<'a> {
     },
     /// Not known yet; a fetch is due or running. The request may wait.
     Loading,
-    /// Not known, and waiting is over (or pointless).
+    /// Not known, and waiting is pointless.
     Unavailable,
 }
 
 /// The caller's key sets, by provider.
 pub trait KeyLookup {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_>;
+}
+
+/// Everything but the request and the configuration that a decision depends on.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub keys: &'a dyn KeyLookup,
+    pub verifier: &'a dyn SignatureVerifier,
+    pub now_ms: u64,
+    pub waiting: Waiting,
+}
+
+/// Where the request stands with respect to waiting for keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// First evaluation. `room`: whether the caller can hold one more parked request.
+    New { room: bool },
+    /// Parked earlier, until `deadline_ms`; at or past it the request is decided.
+    Parked { deadline_ms: u64 },
 }
 
 /// Why a request must wait.
@@ -72,14 +104,33 @@ pub enum WaitCause {
     UnknownKid,
 }
 
+/// What the caller does with the request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Decided(Verdict),
-    /// Park the request until `provider`'s keys change, then evaluate it again.
-    Wait {
+    /// Hold the request; evaluate it again when `provider`'s keys change, and at
+    /// `deadline_ms` at the latest (with [`Waiting::Parked`]).
+    Park {
         provider: ProviderId,
         cause: WaitCause,
+        deadline_ms: u64,
     },
+}
+
+impl Outcome {
+    /// The provider whose keys should be fetched again because a token named a `kid` they
+    /// lack: the parked request waits for it, or later requests benefit from it.
+    pub fn refetch(&self) -> Option<ProviderId> {
+        match self {
+            Outcome::Park {
+                provider,
+                cause: WaitCause::UnknownKid,
+                ..
+            } => Some(*provider),
+            Outcome::Park { .. } => None,
+            Outcome::Decided(verdict) => verdict.refetch,
+        }
+    }
 }
 
 /// A decision with what logs and metrics need to know about it.
@@ -90,10 +141,20 @@ pub struct Verdict {
     pub rule: String,
     /// The provider whose token was accepted, or whose check refused the request.
     pub provider: Option<ProviderId>,
-    /// Whether a refusal is only to be logged and counted.
-    pub dry_run: bool,
     /// `Some(hit)` when a token was looked up in the verified-token cache.
     pub cache_hit: Option<bool>,
+    /// A provider whose keys should be refetched (an unknown `kid` that could not wait).
+    pub refetch: Option<ProviderId>,
+}
+
+impl Verdict {
+    /// The refusal, whether enforced or (dry run) only reported.
+    pub fn refusal(&self) -> Option<&Denial> {
+        match &self.decision {
+            Decision::Deny(denial) => Some(denial),
+            Decision::Allow(allow) => allow.would_deny.as_ref(),
+        }
+    }
 }
 
 /// A token that passed signature verification, as remembered by the cache.
@@ -107,66 +168,183 @@ pub struct Verified {
 
 pub type VerifiedCache = TokenCache<Verified>;
 
-/// Decides what to do with `request`.
-pub fn authorize(
+/// Decides what to do with `request`, reporting each step to `observer`.
+pub fn authorize<O: Observer>(
     config: &Config,
     request: &Request,
-    keys: &dyn KeyLookup,
-    verifier: &dyn SignatureVerifier,
+    inputs: &Inputs<'_>,
     cache: &mut VerifiedCache,
-    now_s: u64,
+    observer: &mut O,
 ) -> Outcome {
     let target = match request.target(&config.paths) {
         Ok(target) => target,
-        Err(error) => return Outcome::Decided(refused_request(config, error)),
+        Err(error) => return Outcome::Decided(refused_request(config, request, error)),
     };
-    let rule = policy::select_rule(config, request, &target);
-    let mut pipeline = Pipeline {
-        config,
-        request,
-        keys,
-        verifier,
-        cache,
-        now_s,
-        cache_hit: None,
+    let rule = if O::RECORDS {
+        let selection = config.explain_rules(request, &target);
+        observer.rules(selection.rules);
+        selection.selected
+    } else {
+        config.select_rule(request, &target)
     };
-    let result = match rule.action {
-        Action::Deny if rule.index.is_none() => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
-        Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
-        Action::Allow => pipeline.allow_optional_token(),
-        Action::Require(requirement) => pipeline.require(requirement),
+    let waited_out = match inputs.waiting {
+        Waiting::Parked { deadline_ms } => inputs.now_ms >= deadline_ms,
+        Waiting::New { .. } => false,
     };
-    let cache_hit = pipeline.cache_hit;
+    let run = |cache: &mut VerifiedCache, observer: &mut O, waited_out: bool| {
+        let mut pipeline = Pipeline {
+            config,
+            request,
+            inputs,
+            cache,
+            observer,
+            waited_out,
+            cache_hit: None,
+            decoded: Vec::new(),
+        };
+        let result = pipeline.run(rule.action, rule.index.is_none());
+        (result, pipeline.cache_hit)
+    };
+    let (result, cache_hit) = run(cache, observer, waited_out);
+    let (provider, cause) = match result {
+        Err(Stop::Wait(provider, cause)) => (provider, cause),
+        result => {
+            return Outcome::Decided(verdict(config, request, &rule, result, cache_hit, None))
+        }
+    };
+    let deadline_ms = match inputs.waiting {
+        Waiting::Parked { deadline_ms } => Some(deadline_ms),
+        Waiting::New { room } => config
+            .provider(provider)
+            .map(|p| p.cold_start.max_wait_ms)
+            .filter(|wait_ms| room && *wait_ms > 0)
+            .map(|wait_ms| inputs.now_ms.saturating_add(wait_ms)),
+    };
+    if let Some(deadline_ms) = deadline_ms {
+        return Outcome::Park {
+            provider,
+            cause,
+            deadline_ms,
+        };
+    }
+    // No wait allowed (or no room to wait): decided now, as if the wait had run out. A
+    // refetch for an unknown `kid` still serves the requests that follow.
+    let (result, cache_hit) = run(cache, observer, true);
+    let refetch = (cause == WaitCause::UnknownKid).then_some(provider);
+    Outcome::Decided(verdict(config, request, &rule, result, cache_hit, refetch))
+}
+
+/// The verdict for a pipeline that stopped short of waiting.
+fn verdict(
+    config: &Config,
+    request: &Request,
+    rule: &SelectedRule<'_>,
+    result: Result<Allow, Stop>,
+    cache_hit: Option<bool>,
+    refetch: Option<ProviderId>,
+) -> Verdict {
     let (decision, provider) = match result {
         Ok(allow) => {
             let provider = allow.provider;
             (Decision::Allow(allow), provider)
         }
+        Err(Stop::Deny(denial, provider)) if rule.dry_run => (
+            Decision::Allow(dry_run_allow(config, request, denial)),
+            provider,
+        ),
         Err(Stop::Deny(denial, provider)) => (Decision::Deny(denial), provider),
-        Err(Stop::Wait(provider, cause)) => return Outcome::Wait { provider, cause },
+        // A request that waited out never waits again (keys still loading count as
+        // unavailable, no refetch is offered); should it, it is refused, not left hanging.
+        Err(Stop::Wait(provider, _)) => (
+            Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
+            Some(provider),
+        ),
     };
-    Outcome::Decided(Verdict {
+    Verdict {
         decision,
         rule: rule.name.to_owned(),
         provider,
-        dry_run: rule.dry_run,
         cache_hit,
-    })
+        refetch,
+    }
+}
+
+/// What a dry-run rule does with a request it would refuse: let it through, carrying the
+/// refusal for the logs and metrics — but as an anonymous request: it was not authorised, so
+/// no token on it counts as verified for it ([`stripped`] with nothing forwarded), and no
+/// client-sent identity header survives.
+pub fn dry_run_allow(config: &Config, request: &Request, denial: Denial) -> Allow {
+    Allow {
+        would_deny: Some(denial),
+        ..stripped(config, request, &[])
+    }
 }
 
 /// The name reported for a request refused before any rule is selected.
 pub const REQUEST_RULE_NAME: &str = "request";
 
 /// A request whose method and path have no canonical form: no rule can be chosen for it
-/// with confidence, so it is refused (or, in a global dry run, let through stripped).
-fn refused_request(config: &Config, error: PathError) -> Verdict {
+/// with confidence, so it is refused (in a global dry run, let through stripped).
+fn refused_request(config: &Config, request: &Request, error: PathError) -> Verdict {
+    let denial = Denial::new(DenyReason::from(error));
+    let decision = if config.dry_run {
+        Decision::Allow(dry_run_allow(config, request, denial))
+    } else {
+        Decision::Deny(denial)
+    };
     Verdict {
-        decision: Decision::Deny(Denial::new(DenyReason::from(error))),
+        decision,
         rule: REQUEST_RULE_NAME.to_owned(),
         provider: None,
-        dry_run: config.dry_run,
         cache_hit: None,
+        refetch: None,
     }
+}
+
+/// The one decision of what a request loses before it goes upstream, allowed or let
+/// through by a dry run: every client-sent identity header, under every spelling an
+/// upstream reads as it (`x_user_id` for `x-user-id`), and every spelling of every token
+/// source of every provider — except the sources of the `forwarding` providers, whose
+/// tokens were verified for this request.
+///
+/// Stripping the sources of providers that did not accept (or were not consulted) is what
+/// keeps a second, unverified token — say a `session` cookie another provider reads — from
+/// riding upstream next to the one that was verified. The lists come from the compiled
+/// configuration; only an all-of requirement with two forwarding providers builds its own.
+pub fn stripped(config: &Config, request: &Request, forwarding: &[&Provider]) -> Allow {
+    let mut allow = Allow::default();
+    for name in config.identity_header_names() {
+        for (spelled, _) in extract::spelling::headers(request, name) {
+            if !allow.headers_to_remove.iter().any(|h| h == spelled) {
+                allow.headers_to_remove.push(spelled.to_owned());
+            }
+        }
+        // Removed even when absent from the copy: the host's map is the one that counts.
+        if !allow.headers_to_remove.contains(name) {
+            allow.headers_to_remove.push(name.clone());
+        }
+    }
+    let several: Vec<TokenSource>;
+    // One removal over every source at once: removals computed per provider from the
+    // original request would each rewrite `:path` or `cookie` from scratch, and the last
+    // rewrite would put back the token an earlier one took out.
+    let sources = match forwarding {
+        [] => config.token_sources_to_strip(None),
+        [one] => config.token_sources_to_strip(Some(one.id)),
+        _ => {
+            several = config
+                .token_sources_to_strip(None)
+                .iter()
+                .filter(|source| !forwarding.iter().any(|p| p.sources.contains(source)))
+                .cloned()
+                .collect();
+            &several
+        }
+    };
+    if !sources.is_empty() {
+        allow.apply_edits(extract::removal_edits(sources, request));
+    }
+    allow
 }
 
 /// Why the pipeline stopped short of allowing.
@@ -196,17 +374,33 @@ enum Miss {
     Stop(Stop),
 }
 
-struct Pipeline<'a, 'c> {
+/// A token found on the request and what decoding it gave.
+type Decoded<'a> = (Cow<'a, str>, Result<Rc<DecodedJwt>, JwtError>);
+
+struct Pipeline<'a, 'c, O> {
     config: &'c Config,
     request: &'a Request,
-    keys: &'a dyn KeyLookup,
-    verifier: &'a dyn SignatureVerifier,
+    inputs: &'a Inputs<'a>,
     cache: &'a mut VerifiedCache,
-    now_s: u64,
+    observer: &'a mut O,
+    /// The request waited as long as it may: keys still loading count as unavailable and no
+    /// refetch is offered.
+    waited_out: bool,
     cache_hit: Option<bool>,
+    /// Each token found on the request, decoded once.
+    decoded: Vec<Decoded<'a>>,
 }
 
-impl<'a, 'c> Pipeline<'a, 'c> {
+impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
+    fn run(&mut self, action: &'c Action, is_default: bool) -> Result<Allow, Stop> {
+        match action {
+            Action::Deny if is_default => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
+            Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
+            Action::Allow => self.allow_optional_token(),
+            Action::Require(requirement) => self.require(requirement),
+        }
+    }
+
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
@@ -215,6 +409,11 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
+        if O::RECORDS {
+            if let Some(trace) = requirement.trace_claims(first.jwt.claims()) {
+                self.observer.conditions(trace);
+            }
+        }
         if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
             let denial =
                 Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(failure.required_scopes);
@@ -272,8 +471,7 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// `allow` rules: anonymous is fine, but a token that is present must be valid: it is
     /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
-        let every: Vec<ProviderId> = self.config.providers.iter().map(|p| p.id).collect();
-        match self.any_of(&every) {
+        match self.any_of(self.config.all_providers()) {
             Ok(accepted) => Ok(self.allowed(&[accepted])),
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
                 Ok(self.allowed(&[]))
@@ -287,19 +485,26 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// long) before any provider may accept a token: accepting one provider's token would
     /// forward the other, unverified, upstream (see [`extract`]).
     fn find_tokens(
-        &self,
+        &mut self,
         ids: &[ProviderId],
     ) -> Result<Vec<(&'c Provider, Option<FoundToken<'a>>)>, Stop> {
         let request: &'a Request = self.request;
-        ids.iter()
-            .filter_map(|id| self.config.provider(*id))
-            .map(
-                |provider| match extract::find_token(&provider.sources, request) {
-                    Ok(found) => Ok((provider, found)),
-                    Err(error) => Err(Stop::deny(DenyReason::from(error), Some(provider.id))),
-                },
-            )
-            .collect()
+        let mut tokens = Vec::with_capacity(ids.len());
+        for provider in ids.iter().filter_map(|id| self.config.provider(*id)) {
+            let found = extract::find_token(&provider.sources, request);
+            self.observer.token(
+                provider.id,
+                found
+                    .as_ref()
+                    .map(|found| found.as_ref().map(|f| f.location.source))
+                    .map_err(|error| *error),
+            );
+            match found {
+                Ok(found) => tokens.push((provider, found)),
+                Err(error) => return Err(Stop::deny(DenyReason::from(error), Some(provider.id))),
+            }
+        }
+        Ok(tokens)
     }
 
     /// Verifies the token found in `provider`'s sources.
@@ -308,32 +513,77 @@ impl<'a, 'c> Pipeline<'a, 'c> {
         provider: &'c Provider,
         found: Option<FoundToken<'a>>,
     ) -> Result<Accepted<'c>, Miss> {
-        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
         let Some(found) = found else {
             return Err(Miss::NoToken);
         };
-        let jwt = self.verified(provider, &found.token)?;
-        claims::validate(jwt.claims(), &provider.claims, self.now_s)
-            .map_err(|error| deny(DenyReason::from(&error)))?;
+        let jwt = self.verified(provider, found.token)?;
+        let result = claims::validate(jwt.claims(), &provider.claims, self.now_s());
+        self.observer.claims(provider.id, result.as_ref().copied());
+        if let Err(error) = result {
+            return Err(Miss::Stop(Stop::deny(
+                DenyReason::from(&error),
+                Some(provider.id),
+            )));
+        }
         Ok(Accepted { provider, jwt })
+    }
+
+    fn now_s(&self) -> u64 {
+        self.inputs.now_ms / 1000
+    }
+
+    /// The token decoded, once per distinct token on the request.
+    fn decode(&mut self, token: Cow<'a, str>) -> Result<Rc<DecodedJwt>, JwtError> {
+        if let Some((_, result)) = self.decoded.iter().find(|(seen, _)| *seen == token) {
+            return result.clone();
+        }
+        let result = jwt::decode(&token).map(Rc::new);
+        self.decoded.push((token, result.clone()));
+        result
+    }
+
+    /// Where `provider`'s keys stand, once this request may wait no longer.
+    fn availability(&self, provider: ProviderId) -> KeyAvailability<'a> {
+        match self.inputs.keys.keys(provider) {
+            KeyAvailability::Loading if self.waited_out => KeyAvailability::Unavailable,
+            KeyAvailability::Ready {
+                keys, generation, ..
+            } if self.waited_out => KeyAvailability::Ready {
+                keys,
+                generation,
+                refetch_allowed: false,
+            },
+            availability => availability,
+        }
     }
 
     /// The decoded token once its signature verified against `provider`'s keys — from the
     /// cache when this exact token already verified against the current key set.
-    fn verified(&mut self, provider: &Provider, token: &str) -> Result<Rc<DecodedJwt>, Miss> {
+    fn verified(
+        &mut self,
+        provider: &Provider,
+        token: Cow<'a, str>,
+    ) -> Result<Rc<DecodedJwt>, Miss> {
         let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
-        let availability = self.keys.keys(provider.id);
+        let now_s = self.now_s();
+        let availability = self.availability(provider.id);
         if let KeyAvailability::Ready { generation, .. } = availability {
-            if let Some(hit) = self.cache.get(token, self.now_s) {
+            if let Some(hit) = self.cache.get(&token, now_s) {
                 if hit.provider == provider.id && hit.generation == generation {
                     self.cache_hit = Some(true);
+                    self.observer.cached(provider.id);
                     return Ok(Rc::clone(&hit.jwt));
                 }
             }
         }
-        let jwt = jwt::decode(token).map_err(|error| deny(decode_refusal(&error)))?;
+        let decoded = self.decode(token.clone());
+        self.observer.decoded(provider.id, decoded.as_deref());
+        let jwt = decoded.map_err(|error| deny(DenyReason::from(&error)))?;
         let issuer = jwt.claims().get("iss").and_then(Value::as_str);
-        if issuer != Some(provider.issuer.as_str()) {
+        let routed =
+            issuer.is_some_and(|iss| self.config.providers_for_issuer(iss).contains(&provider.id));
+        self.observer.issuer(provider.id, routed);
+        if !routed {
             return Err(Miss::OtherIssuer);
         }
         let (keys, generation, refetch_allowed) = match availability {
@@ -351,22 +601,23 @@ impl<'a, 'c> Pipeline<'a, 'c> {
             }
         };
         self.cache_hit = Some(false);
-        match jwt::verify(&jwt, keys, self.verifier) {
-            Ok(()) => {}
+        let verified = jwt::verified_by(&jwt, keys, self.inputs.verifier);
+        self.observer.signature(provider.id, verified);
+        match verified {
+            Ok(_) => {}
             // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
             // without `kid` that no key can verify is refused: otherwise any kid-less
             // token with an odd `alg` would park requests behind refetches.
             Err(VerifyError::KeyNotFound) if refetch_allowed && jwt.header().kid.is_some() => {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
-            Err(error) => return Err(deny(verify_refusal(error))),
+            Err(error) => return Err(deny(DenyReason::from(error))),
         }
-        let jwt = Rc::new(jwt);
         let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
         // An expired token would only evict useful entries (the claims check refuses it).
-        if expires_at_s.is_none_or(|exp| exp > self.now_s) {
+        if expires_at_s.is_none_or(|exp| exp > now_s) {
             self.cache.insert(
-                token,
+                &token,
                 Verified {
                     provider: provider.id,
                     generation,
@@ -381,12 +632,12 @@ impl<'a, 'c> Pipeline<'a, 'c> {
     /// The edits for an allowed request: [`stripped`] keeps the sources of each accepted
     /// provider that forwards its token; then the identity of each accepted token is set.
     fn allowed(&self, accepted: &[Accepted<'c>]) -> Allow {
-        let forwarded: Vec<&Provider> = accepted
+        let forwarding: Vec<&Provider> = accepted
             .iter()
             .filter(|one| one.provider.forward_token)
             .map(|one| one.provider)
             .collect();
-        let mut allow = stripped(self.config, self.request, &forwarded);
+        let mut allow = stripped(self.config, self.request, &forwarding);
         allow.provider = accepted.first().map(|one| one.provider.id);
         for one in accepted {
             let payload = one
@@ -394,72 +645,9 @@ impl<'a, 'c> Pipeline<'a, 'c> {
                 .payload_header
                 .as_ref()
                 .map(|_| one.jwt.payload_b64());
-            let plan = policy::output_plan(one.provider, one.jwt.claims(), payload);
+            let plan = one.provider.output_plan(one.jwt.claims(), payload);
             allow.headers_to_set.extend(plan.set);
         }
         allow
-    }
-}
-
-/// The one decision of what a request loses before it goes upstream, allowed or let
-/// through by a dry run: every client-sent identity header, under every spelling an
-/// upstream reads as it (`x_user_id` for `x-user-id`), and every spelling of every token
-/// source of every provider — except the sources of the `forwarded` providers, whose
-/// tokens were verified for this request.
-///
-/// Stripping the sources of providers that did not accept (or were not consulted) is what
-/// keeps a second, unverified token — say a `session` cookie another provider reads — from
-/// riding upstream next to the one that was verified.
-pub fn stripped(config: &Config, request: &Request, forwarded: &[&Provider]) -> Allow {
-    let mut allow = Allow::default();
-    for name in config.identity_header_names() {
-        for (spelled, _) in extract::spelling::headers(request, name) {
-            if !allow.headers_to_remove.iter().any(|h| h == spelled) {
-                allow.headers_to_remove.push(spelled.to_owned());
-            }
-        }
-        // Removed even when absent: the host's copy is the one that counts.
-        if !allow.headers_to_remove.contains(name) {
-            allow.headers_to_remove.push(name.clone());
-        }
-    }
-    let kept: Vec<&TokenSource> = forwarded.iter().flat_map(|p| p.sources.iter()).collect();
-    // One removal over every source at once: removals computed per provider from the
-    // original request would each rewrite `:path` or `cookie` from scratch, and the last
-    // rewrite would put back the token an earlier one took out.
-    let mut sources: Vec<TokenSource> = Vec::new();
-    for source in config.providers.iter().flat_map(|p| p.sources.iter()) {
-        if !kept.contains(&source) && !sources.contains(source) {
-            sources.push(source.clone());
-        }
-    }
-    if !sources.is_empty() {
-        allow.apply_edits(extract::removal_edits(&sources, request));
-    }
-    allow
-}
-
-/// What a request refused in dry run loses before it goes upstream anyway: it was not
-/// authorised, so no token on it counts as verified for it and none is forwarded.
-pub fn dry_run_edits(config: &Config, request: &Request) -> Allow {
-    stripped(config, request, &[])
-}
-
-/// Every decoding failure is a malformed token, except the two that say something precise.
-fn decode_refusal(error: &JwtError) -> DenyReason {
-    match error {
-        JwtError::TooLong => DenyReason::TokenTooLarge,
-        JwtError::AlgNone | JwtError::UnsupportedAlgorithm => DenyReason::AlgorithmNotAllowed,
-        _ => DenyReason::TokenMalformed,
-    }
-}
-
-fn verify_refusal(error: VerifyError) -> DenyReason {
-    match error {
-        VerifyError::AlgorithmNotAllowed | VerifyError::AlgorithmKeyMismatch => {
-            DenyReason::AlgorithmNotAllowed
-        }
-        VerifyError::KeyNotFound => DenyReason::KeyNotFound,
-        VerifyError::SignatureInvalid => DenyReason::SignatureInvalid,
     }
 }

@@ -10,8 +10,8 @@ use std::fmt;
 use p521::ecdsa::signature::Verifier as _;
 use ring::signature::{self as ring_sig, UnparsedPublicKey, VerificationAlgorithm};
 
+use crate::jwa::Algorithm;
 use crate::jwks::{EcCurve, KeyMaterial, RsaPublicKey, VerifyingKey};
-use crate::jwt::Algorithm;
 
 /// Why one signature check failed. Callers normally collapse all of these into
 /// "signature invalid"; the distinction is for logs and tests.

@@ -36,13 +36,18 @@
 //! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
 //! | `keys_wait_timeout` | 503 | none; `Retry-After` (cold start, `on_timeout: "unavailable"`) |
+//! | `not_configured` | 503 | none; `Retry-After` (the filter has no valid configuration: it fails closed) |
 //!
 //! The body is `{"status":401,"reason":"token_expired","message":"the token has expired"}`.
 //! Messages are fixed text: nothing from the token (or the request) is ever echoed, so
 //! a refusal cannot leak claims to a log scraper or reflect attacker input.
+//!
+//! Every error the pipeline meets on a request (extraction, decoding, verification, registered
+//! claims) becomes a reason here, in one `From` impl each, with exhaustive matches: a new error
+//! variant does not compile until it has its reason.
 
-use crate::config::ProviderId;
 use crate::extract::HeaderEdit;
+use crate::provider_id::ProviderId;
 
 /// `Retry-After` for 503 refusals when the caller gives none: the default
 /// `refresh.retry_initial_ms` (1 s) rounded up to a few seconds, so clients neither
@@ -70,6 +75,9 @@ pub struct Allow {
     pub headers_to_remove: Vec<String>,
     /// New `:path` when the token was taken out of the query string.
     pub path_rewrite: Option<String>,
+    /// Dry run: the refusal this request would have got. The request goes upstream; the
+    /// refusal is only logged and counted.
+    pub would_deny: Option<Denial>,
 }
 
 impl Allow {
@@ -206,6 +214,7 @@ pub enum DenyReason {
     PathEscapedSlash,
     ClaimTypeInvalid,
     TokenTypeNotAllowed,
+    NotConfigured,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +234,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 29] = [
+    pub const ALL: [DenyReason; 30] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -255,6 +264,7 @@ impl DenyReason {
         DenyReason::PathEscapedSlash,
         DenyReason::ClaimTypeInvalid,
         DenyReason::TokenTypeNotAllowed,
+        DenyReason::NotConfigured,
     ];
 
     /// The stable reason code (body `reason`, metric tag, log field).
@@ -434,6 +444,12 @@ impl DenyReason {
                 INVALID_TOKEN,
                 "the token type is not accepted",
             ),
+            R::NotConfigured => (
+                503,
+                "not_configured",
+                Challenge::None,
+                "the filter has no valid configuration",
+            ),
         };
         Spec {
             status,
@@ -467,6 +483,43 @@ impl From<&crate::claims::ClaimError> for DenyReason {
             E::IssuerMismatch => DenyReason::IssuerMismatch,
             E::AudienceMismatch => DenyReason::AudienceMismatch,
             E::RequiredClaimMissing(_) => DenyReason::RequiredClaimMissing,
+        }
+    }
+}
+
+/// Every decoding failure is a malformed token, except those that say something precise.
+impl From<&crate::jwt::JwtError> for DenyReason {
+    fn from(error: &crate::jwt::JwtError) -> Self {
+        use crate::jwt::JwtError as E;
+        match error {
+            E::TooLong => DenyReason::TokenTooLarge,
+            E::AlgNone | E::UnsupportedAlgorithm => DenyReason::AlgorithmNotAllowed,
+            E::Encrypted
+            | E::Malformed
+            | E::Base64(_)
+            | E::HeaderTooLong
+            | E::HeaderNotJsonObject
+            | E::HeaderDuplicateMember
+            | E::MissingAlg
+            | E::InvalidHeaderMember(_)
+            | E::CriticalHeader
+            | E::KeyReferenceInHeader(_)
+            | E::PayloadNotJsonObject
+            | E::PayloadDuplicateMember
+            | E::MissingSignature => DenyReason::TokenMalformed,
+        }
+    }
+}
+
+/// A key that exists but cannot verify the token's `alg` is an algorithm refusal (RFC 8725
+/// §3.1), not a missing key.
+impl From<crate::jwt::VerifyError> for DenyReason {
+    fn from(error: crate::jwt::VerifyError) -> Self {
+        use crate::jwt::VerifyError as E;
+        match error {
+            E::AlgorithmNotAllowed | E::AlgorithmKeyMismatch => DenyReason::AlgorithmNotAllowed,
+            E::KeyNotFound => DenyReason::KeyNotFound,
+            E::SignatureInvalid => DenyReason::SignatureInvalid,
         }
     }
 }
@@ -506,7 +559,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 29] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 30] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -656,6 +709,7 @@ mod tests {
                 "token_type_not_allowed",
                 Some("invalid_token"),
             ),
+            (DenyReason::NotConfigured, 503, "not_configured", None),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, code, error) in table {

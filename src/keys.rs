@@ -7,7 +7,7 @@
 //! host's shared data, and a [`FetchLease`] next to it: a VM fetches only after winning the
 //! lease with a compare-and-swap, then publishes the result in the record; the other VMs adopt
 //! it on their next tick. Everything here is pure (times are passed in), so the schedule is
-//! unit-tested natively; `filter::root` does the host calls.
+//! unit-tested natively; `filter::fetch` does the host calls.
 
 use serde::{Deserialize, Serialize};
 

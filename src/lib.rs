@@ -12,10 +12,13 @@ pub mod config;
 pub mod crypto;
 pub mod decision;
 pub mod extract;
+pub mod jwa;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod observe;
 pub mod policy;
+pub mod provider_id;
 pub mod request;
 
 #[cfg(all(feature = "filter", target_arch = "wasm32"))]

@@ -290,10 +290,49 @@ fn every_error_is_reported_not_only_the_first() {
 
 type Edit = Box<dyn FnOnce(&mut Value)>;
 
+/// One configuration error case: a name, an edit of [`base`], and the one error expected.
+type Case = (&'static str, Edit, String, K);
+
+/// Runs every case and reports every case that failed, not only the first.
+fn check_cases(cases: Vec<Case>) {
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(name, edit, path, kind)| {
+            check_case(edit, &path, &kind)
+                .err()
+                .map(|why| format!("{name}: {why}"))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn check_case(edit: Edit, path: &str, kind: &K) -> Result<(), String> {
+    let errors = errors_after(edit);
+    let [(got_path, got_kind)] = errors.as_slice() else {
+        return Err(format!("expected one error at {path}, got {errors:?}"));
+    };
+    let kind_matches = match (kind, got_kind) {
+        // The regex engine's message is its own; the kind is what we assert.
+        (K::InvalidRegex(_), K::InvalidRegex(message)) => !message.is_empty(),
+        _ => got_kind == kind,
+    };
+    if got_path != path || !kind_matches {
+        return Err(format!(
+            "expected {kind:?} at {path}, got {got_kind:?} at {got_path}"
+        ));
+    }
+    Ok(())
+}
+
+/// A rule's `require` block and the default's: providers and the block itself.
 #[test]
-fn each_semantic_error_has_its_path_and_kind() {
-    let corp = "providers.corp";
-    let cases: Vec<(&str, Edit, String, K)> = vec![
+fn requirement_errors_name_their_path() {
+    check_cases(vec![
         (
             "unknown provider",
             Box::new(|v| v["default"]["require"]["providers"]["any"][1] = json!("nope")),
@@ -313,6 +352,32 @@ fn each_semantic_error_has_its_path_and_kind() {
             K::ExactlyOneOf(&["any", "all"]),
         ),
         (
+            "require without block",
+            Box::new(|v| {
+                v["rules"][1]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("require")
+                    .map(drop)
+                    .unwrap_or(())
+            }),
+            "rules[1].require".into(),
+            K::RequireMissing,
+        ),
+        (
+            "block without require",
+            Box::new(|v| v["rules"][0]["require"] = json!({"providers": {"any": ["corp"]}})),
+            "rules[0].require".into(),
+            K::RequireNotAllowed,
+        ),
+    ]);
+}
+
+/// Claim conditions: operators, combinators, operands and claim paths.
+#[test]
+fn condition_errors_name_their_path() {
+    check_cases(vec![
+        (
             "empty all combinator",
             Box::new(|v| v["rules"][1]["require"]["claims"] = json!({"all": []})),
             "rules[1].require.claims.all".into(),
@@ -327,6 +392,86 @@ fn each_semantic_error_has_its_path_and_kind() {
             "rules[1].require.claims.all[0].regex".into(),
             K::InvalidRegex(String::new()),
         ),
+        (
+            "condition with two operators",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][0]["equals"] = json!("x")),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&[
+                "equals",
+                "one_of",
+                "contains",
+                "contains_all",
+                "contains_any",
+                "prefix",
+                "suffix",
+                "regex",
+                "exists",
+                "gt",
+                "gte",
+                "lt",
+                "lte",
+            ]),
+        ),
+        (
+            "condition with claim and combinator",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][0]["not"] =
+                    json!({"claim": "a", "exists": true})
+            }),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
+        ),
+        (
+            "operator without claim",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][0] = json!({"contains": "admin"})
+            }),
+            "rules[1].require.claims.all[0]".into(),
+            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
+        ),
+        (
+            "non-number comparison",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][3]["gte"] = json!("2")),
+            "rules[1].require.claims.all[3].gte".into(),
+            K::NotANumber,
+        ),
+        (
+            "non-scalar equals",
+            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][2]["equals"] = json!([true])),
+            "rules[1].require.claims.all[2].equals".into(),
+            K::NotAScalar,
+        ),
+        (
+            "non-scalar list element",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][1]["contains_all"][1] = json!({"a": 1})
+            }),
+            "rules[1].require.claims.all[1].contains_all[1]".into(),
+            K::NotAScalar,
+        ),
+        (
+            "empty one_of",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][5]["any"][0]["one_of"] = json!([])
+            }),
+            "rules[1].require.claims.all[5].any[0].one_of".into(),
+            K::EmptyList,
+        ),
+        (
+            "bad claim path",
+            Box::new(|v| {
+                v["rules"][1]["require"]["claims"]["all"][3]["claim"] = json!("org..tier")
+            }),
+            "rules[1].require.claims.all[3].claim".into(),
+            K::InvalidClaimPath(claimcheck::claims::ClaimPathError::EmptySegment),
+        ),
+    ]);
+}
+
+/// Rule matches: path, headers, methods, hosts, route name, rule names.
+#[test]
+fn match_errors_name_their_path() {
+    check_cases(vec![
         (
             "bad path regex",
             Box::new(|v| v["rules"][2]["match"]["path"]["regex"] = json!("(")),
@@ -406,97 +551,22 @@ fn each_semantic_error_has_its_path_and_kind() {
             K::DuplicateRuleName("health".into()),
         ),
         (
-            "require without block",
+            "rule matches on an identity header",
             Box::new(|v| {
-                v["rules"][1]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("require")
-                    .map(drop)
-                    .unwrap_or(())
+                v["rules"][1]["match"]["headers"] =
+                    json!([{ "name": "X-User-Id", "exact": "root" }])
             }),
-            "rules[1].require".into(),
-            K::RequireMissing,
+            "rules[1].match.headers[0].name".into(),
+            K::MatchOnIdentityHeader("x-user-id".into()),
         ),
-        (
-            "block without require",
-            Box::new(|v| v["rules"][0]["require"] = json!({"providers": {"any": ["corp"]}})),
-            "rules[0].require".into(),
-            K::RequireNotAllowed,
-        ),
-        (
-            "condition with two operators",
-            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][0]["equals"] = json!("x")),
-            "rules[1].require.claims.all[0]".into(),
-            K::ExactlyOneOf(&[
-                "equals",
-                "one_of",
-                "contains",
-                "contains_all",
-                "contains_any",
-                "prefix",
-                "suffix",
-                "regex",
-                "exists",
-                "gt",
-                "gte",
-                "lt",
-                "lte",
-            ]),
-        ),
-        (
-            "condition with claim and combinator",
-            Box::new(|v| {
-                v["rules"][1]["require"]["claims"]["all"][0]["not"] =
-                    json!({"claim": "a", "exists": true})
-            }),
-            "rules[1].require.claims.all[0]".into(),
-            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
-        ),
-        (
-            "operator without claim",
-            Box::new(|v| {
-                v["rules"][1]["require"]["claims"]["all"][0] = json!({"contains": "admin"})
-            }),
-            "rules[1].require.claims.all[0]".into(),
-            K::ExactlyOneOf(&["claim", "all", "any", "not"]),
-        ),
-        (
-            "non-number comparison",
-            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][3]["gte"] = json!("2")),
-            "rules[1].require.claims.all[3].gte".into(),
-            K::NotANumber,
-        ),
-        (
-            "non-scalar equals",
-            Box::new(|v| v["rules"][1]["require"]["claims"]["all"][2]["equals"] = json!([true])),
-            "rules[1].require.claims.all[2].equals".into(),
-            K::NotAScalar,
-        ),
-        (
-            "non-scalar list element",
-            Box::new(|v| {
-                v["rules"][1]["require"]["claims"]["all"][1]["contains_all"][1] = json!({"a": 1})
-            }),
-            "rules[1].require.claims.all[1].contains_all[1]".into(),
-            K::NotAScalar,
-        ),
-        (
-            "empty one_of",
-            Box::new(|v| {
-                v["rules"][1]["require"]["claims"]["all"][5]["any"][0]["one_of"] = json!([])
-            }),
-            "rules[1].require.claims.all[5].any[0].one_of".into(),
-            K::EmptyList,
-        ),
-        (
-            "bad claim path",
-            Box::new(|v| {
-                v["rules"][1]["require"]["claims"]["all"][3]["claim"] = json!("org..tier")
-            }),
-            "rules[1].require.claims.all[3].claim".into(),
-            K::InvalidClaimPath(claimcheck::claims::ClaimPathError::EmptySegment),
-        ),
+    ]);
+}
+
+/// Providers: issuer, algorithms, keys, refresh, cold start, sources and outputs.
+#[test]
+fn provider_errors_name_their_path() {
+    let corp = "providers.corp";
+    check_cases(vec![
         (
             "empty issuer",
             Box::new(|v| v["providers"]["corp"]["issuer"] = json!("")),
@@ -696,15 +766,6 @@ fn each_semantic_error_has_its_path_and_kind() {
             K::IdentityHeaderIsTokenSource("authorization".into()),
         ),
         (
-            "rule matches on an identity header",
-            Box::new(|v| {
-                v["rules"][1]["match"]["headers"] =
-                    json!([{ "name": "X-User-Id", "exact": "root" }])
-            }),
-            "rules[1].match.headers[0].name".into(),
-            K::MatchOnIdentityHeader("x-user-id".into()),
-        ),
-        (
             "join with a newline",
             Box::new(|v| v["providers"]["corp"]["claims_to_headers"][1]["join"] = json!("\n")),
             format!("{corp}.claims_to_headers[1].join"),
@@ -716,6 +777,13 @@ fn each_semantic_error_has_its_path_and_kind() {
             format!("{corp}.required_claims[0]"),
             K::InvalidClaimPath(claimcheck::claims::ClaimPathError::Empty),
         ),
+    ]);
+}
+
+/// Provider ids and the top-level settings.
+#[test]
+fn top_level_errors_name_their_path() {
+    check_cases(vec![
         (
             "bad provider id",
             Box::new(|v| {
@@ -743,18 +811,7 @@ fn each_semantic_error_has_its_path_and_kind() {
                 max: 65_536,
             },
         ),
-    ];
-    for (name, edit, path, kind) in cases {
-        let (got_path, got_kind) = one_error(edit);
-        assert_eq!(got_path, path, "{name}");
-        match (&kind, &got_kind) {
-            // The regex engine's message is its own; the kind is what we assert.
-            (K::InvalidRegex(_), K::InvalidRegex(message)) => {
-                assert!(!message.is_empty(), "{name}")
-            }
-            _ => assert_eq!(got_kind, kind, "{name}"),
-        }
-    }
+    ]);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 )]
 
 use claimcheck::config::{self, Config};
-use claimcheck::policy::{self, Action, SelectedRule};
+use claimcheck::policy::Action;
 use claimcheck::request::Request;
 use serde_json::json;
 
@@ -18,8 +18,8 @@ fn config(rules: serde_json::Value, dry_run: bool) -> Config {
 }
 
 /// The rule for `r`, matched on its canonical form as the pipeline does.
-fn select_rule<'c>(c: &'c claimcheck::config::Config, r: &Request) -> SelectedRule<'c> {
-    policy::select_rule(c, r, &r.target(&c.paths).unwrap())
+fn select<'c>(c: &'c Config, r: &Request) -> claimcheck::policy::SelectedRule<'c> {
+    c.select_rule(r, &r.target(&c.paths).unwrap())
 }
 
 fn get(path: &str, route: Option<&str>) -> Request {
@@ -41,10 +41,10 @@ fn the_first_matching_rule_wins_over_later_overlapping_rules() {
         ]),
         false,
     );
-    let s = select_rule(&c, &get("/a/b", None));
+    let s = select(&c, &get("/a/b", None));
     assert_eq!((s.index, s.name), (Some(0), "narrow"));
     assert!(matches!(s.action, Action::Deny));
-    let s = select_rule(&c, &get("/a/c", None));
+    let s = select(&c, &get("/a/c", None));
     assert_eq!((s.index, s.name), (Some(1), "wide"));
     assert!(matches!(s.action, Action::Allow));
 }
@@ -52,12 +52,12 @@ fn the_first_matching_rule_wins_over_later_overlapping_rules() {
 #[test]
 fn a_rule_without_match_matches_every_request() {
     let c = config(json!([{ "name": "all", "action": "allow" }]), false);
-    assert_eq!(select_rule(&c, &get("/anything", None)).name, "all");
+    assert_eq!(select(&c, &get("/anything", None)).name, "all");
     let c = config(
         json!([{ "name": "all", "match": {}, "action": "allow" }]),
         false,
     );
-    assert_eq!(select_rule(&c, &get("/", None)).name, "all");
+    assert_eq!(select(&c, &get("/", None)).name, "all");
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn no_matching_rule_selects_the_explicit_default() {
         json!([{ "match": { "path": { "prefix": "/x" } }, "action": "allow" }]),
         false,
     );
-    let s = select_rule(&c, &get("/y", None));
+    let s = select(&c, &get("/y", None));
     assert_eq!((s.index, s.name), (None, "default"));
     assert!(matches!(s.action, Action::Deny));
 }
@@ -77,18 +77,15 @@ fn route_name_rules_need_the_envoy_route_name() {
         json!([{ "name": "admin", "match": { "route_name": "admin-route" }, "action": "allow" }]),
         false,
     );
-    assert_eq!(
-        select_rule(&c, &get("/", Some("admin-route"))).name,
-        "admin"
-    );
-    assert_eq!(select_rule(&c, &get("/", Some("other"))).name, "default");
-    assert_eq!(select_rule(&c, &get("/", None)).name, "default");
+    assert_eq!(select(&c, &get("/", Some("admin-route"))).name, "admin");
+    assert_eq!(select(&c, &get("/", Some("other"))).name, "default");
+    assert_eq!(select(&c, &get("/", None)).name, "default");
 }
 
 #[test]
 fn the_default_inherits_the_global_dry_run() {
     let c = config(json!([]), true);
-    assert!(select_rule(&c, &get("/", None)).dry_run);
+    assert!(select(&c, &get("/", None)).dry_run);
     let c = config(json!([]), false);
-    assert!(!select_rule(&c, &get("/", None)).dry_run);
+    assert!(!select(&c, &get("/", None)).dry_run);
 }

@@ -10,7 +10,7 @@
 
 use claimcheck::config::{self, Config};
 use claimcheck::decision::{Denial, DenyReason};
-use claimcheck::policy::{self, output_plan, Action, ProviderSet};
+use claimcheck::policy::{Action, ProviderSet};
 use claimcheck::request::Request;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -42,7 +42,7 @@ fn req(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Reques
 
 /// What the policy says for this request and these (already verified) claims.
 #[derive(Debug, PartialEq)]
-enum Outcome {
+enum PolicyAnswer {
     Allow,
     Deny,
     /// Requirement met by a token from one of these providers.
@@ -51,15 +51,15 @@ enum Outcome {
     Forbidden(Vec<String>),
 }
 
-fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, Outcome) {
-    let selected = policy::select_rule(c, r, &r.target(&c.paths).unwrap());
+fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, PolicyAnswer) {
+    let selected = c.select_rule(r, &r.target(&c.paths).unwrap());
     // The explain form shares the matching code; it must never disagree.
-    let explained = policy::explain(c, r, &r.target(&c.paths).unwrap()).selected;
+    let explained = c.explain_rules(r, &r.target(&c.paths).unwrap()).selected;
     assert_eq!(explained.index, selected.index);
     assert_eq!(explained.name, selected.name);
     let result = match selected.action {
-        Action::Allow => Outcome::Allow,
-        Action::Deny => Outcome::Deny,
+        Action::Allow => PolicyAnswer::Allow,
+        Action::Deny => PolicyAnswer::Deny,
         Action::Require(req) => match req.check_claims(claims) {
             Ok(()) => {
                 // The decoded token's map gives the same answer as the JSON value.
@@ -70,20 +70,20 @@ fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, Outcome) {
                     .iter()
                     .map(|id| c.provider(*id).unwrap().name.clone())
                     .collect();
-                Outcome::Granted(names)
+                PolicyAnswer::Granted(names)
             }
-            Err(f) => Outcome::Forbidden(f.required_scopes),
+            Err(f) => PolicyAnswer::Forbidden(f.required_scopes),
         },
     };
     (selected.name.to_owned(), result)
 }
 
-fn granted(names: &[&str]) -> Outcome {
-    Outcome::Granted(names.iter().map(|s| s.to_string()).collect())
+fn granted(names: &[&str]) -> PolicyAnswer {
+    PolicyAnswer::Granted(names.iter().map(|s| s.to_string()).collect())
 }
 
-fn forbidden(scopes: &[&str]) -> Outcome {
-    Outcome::Forbidden(scopes.iter().map(|s| s.to_string()).collect())
+fn forbidden(scopes: &[&str]) -> PolicyAnswer {
+    PolicyAnswer::Forbidden(scopes.iter().map(|s| s.to_string()).collect())
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
@@ -116,18 +116,18 @@ fn api_gateway_routes_by_method_and_scope() {
     let writer = json!({"sub": "u2", "scope": "orders:read orders:write"});
     let refunder = json!({"sub": "u3", "scope": "orders:refund", "amr": ["pwd", "mfa"]});
     let profile = json!({"scope": "profile"});
-    let cases: Vec<(Request, &Value, &str, Outcome)> = vec![
+    let cases: Vec<(Request, &Value, &str, PolicyAnswer)> = vec![
         (
             req("GET", "/healthz", h, &[]),
             &reader,
             "health",
-            Outcome::Allow,
+            PolicyAnswer::Allow,
         ),
         (
             req("POST", "/healthz", h, &[]),
             &reader,
             "default",
-            Outcome::Deny,
+            PolicyAnswer::Deny,
         ),
         (
             req("GET", "/v1/orders/42?expand=1", h, &[]),
@@ -195,13 +195,13 @@ fn api_gateway_routes_by_method_and_scope() {
             req("GET", "/internal/metrics", h, &[]),
             &writer,
             "internal-metrics",
-            Outcome::Deny,
+            PolicyAnswer::Deny,
         ),
         (
             req("GET", "/other", h, &[]),
             &writer,
             "default",
-            Outcome::Deny,
+            PolicyAnswer::Deny,
         ),
     ];
     for (r, claims, rule, want) in cases {
@@ -238,8 +238,7 @@ fn api_gateway_refund_conditions_need_scope_and_strong_authentication() {
 fn api_gateway_denial_names_missing_scopes_in_www_authenticate() {
     let c = load("api-gateway.json");
     let r = req("DELETE", "/v1/orders/1", "api.example.com", &[]);
-    let Action::Require(rq) = policy::select_rule(&c, &r, &r.target(&c.paths).unwrap()).action
-    else {
+    let Action::Require(rq) = c.select_rule(&r, &r.target(&c.paths).unwrap()).action else {
         panic!("require rule expected")
     };
     let failure = rq
@@ -265,7 +264,7 @@ fn multi_tenant_admin_binds_the_tenant_claim_to_the_host() {
         json!({"sub": "o", "tenant": "platform", "groups": ["platform-ops"], "acr": "urn:mfa"});
     let contractor_ops =
         json!({"sub": "c", "groups": ["platform-ops"], "acr": "urn:mfa", "contractor": true});
-    let cases: Vec<(Request, &Value, &str, Outcome)> = vec![
+    let cases: Vec<(Request, &Value, &str, PolicyAnswer)> = vec![
         (
             req("GET", "/admin/users", "acme.saas.example", &[]),
             &acme_admin,
@@ -324,7 +323,7 @@ fn multi_tenant_admin_binds_the_tenant_claim_to_the_host() {
             req("GET", "/", "saas.example", &[]),
             &acme_admin,
             "default",
-            Outcome::Deny,
+            PolicyAnswer::Deny,
         ),
     ];
     for (r, claims, rule, want) in cases {
@@ -347,7 +346,7 @@ fn multi_tenant_admin_forwards_identity_and_strips_client_copies() {
     );
     let p = c.provider_by_name("workforce").unwrap();
     let claims = json!({"sub": "a", "tenant": "acme", "groups": ["tenant-admin", "support"]});
-    let plan = output_plan(p, claims.as_object().unwrap(), None);
+    let plan = p.output_plan(claims.as_object().unwrap(), None);
     assert_eq!(
         plan.set,
         vec![
@@ -370,18 +369,18 @@ fn public_site_allows_anonymous_browsing_and_protects_the_account() {
     let spender = json!({"sub": "c2", "loyalty": {"tier": 1, "lifetime_spend": 10000.75}});
     let newcomer = json!({"sub": "c3", "loyalty": {"tier": 1, "lifetime_spend": 10000.5}, "email_verified": false});
     let anonymous = json!({});
-    let cases: Vec<(Request, &Value, &str, Outcome)> = vec![
+    let cases: Vec<(Request, &Value, &str, PolicyAnswer)> = vec![
         (
             req("GET", "/assets/app.js", h, &[]),
             &anonymous,
             "static",
-            Outcome::Allow,
+            PolicyAnswer::Allow,
         ),
         (
             req("GET", "/products/42", h, &[]),
             &anonymous,
             "default",
-            Outcome::Allow,
+            PolicyAnswer::Allow,
         ),
         (
             req("GET", "/account/orders", h, &[]),
@@ -424,7 +423,7 @@ fn public_site_allows_anonymous_browsing_and_protects_the_account() {
             req("GET", "/checkout", h, &[]),
             &newcomer,
             "default",
-            Outcome::Allow,
+            PolicyAnswer::Allow,
         ),
     ];
     for (r, claims, rule, want) in cases {
@@ -466,7 +465,7 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
     let h = "inventory.internal";
     let writer = json!({"groups": ["inventory-writers"], "org": {"tier": 1}});
     let canary = req("POST", "/inventory/items", h, &[("x-canary", "1")]);
-    let selected = policy::select_rule(&c, &canary, &canary.target(&c.paths).unwrap());
+    let selected = c.select_rule(&canary, &canary.target(&c.paths).unwrap());
     assert_eq!(selected.name, "inventory-writes-new-policy");
     assert!(selected.dry_run, "the new rule only logs and counts");
     assert_eq!(
@@ -475,7 +474,7 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
     );
 
     let regular = req("POST", "/inventory/items", h, &[]);
-    let selected = policy::select_rule(&c, &regular, &regular.target(&c.paths).unwrap());
+    let selected = c.select_rule(&regular, &regular.target(&c.paths).unwrap());
     assert_eq!(selected.name, "inventory-writes");
     assert!(!selected.dry_run);
     assert_eq!(
@@ -490,7 +489,7 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
     );
     assert_eq!(
         outcome(&c, &req("GET", "/x", h, &[]), &json!({})),
-        ("default".into(), Outcome::Deny)
+        ("default".into(), PolicyAnswer::Deny)
     );
 }
 
@@ -503,7 +502,7 @@ fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
         "inventory.internal",
         &[("x-canary", "0")],
     );
-    let e = policy::explain(&c, &r, &r.target(&c.paths).unwrap());
+    let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
     assert_eq!(e.selected.name, "inventory-writes");
     assert_eq!(e.selected.index, Some(2));
     assert_eq!(e.rules.len(), 3);
@@ -522,7 +521,7 @@ fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
 fn explain_reports_every_mismatch_and_falls_back_to_the_default() {
     let c = load("dry-run-rollout.json");
     let r = req("PATCH", "/other", "h", &[]);
-    let e = policy::explain(&c, &r, &r.target(&c.paths).unwrap());
+    let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
     assert_eq!(e.selected.index, None);
     assert_eq!(e.selected.name, "default");
     assert_eq!(e.rules.len(), 4);
@@ -546,7 +545,7 @@ fn partner_and_internal_separates_partner_scopes_from_internal_services() {
     let billing = json!({"svc": "billing"});
     let token = [("x-internal-token", "t")];
     let web = json!({"svc": "web"});
-    let cases: Vec<(Request, &Value, &str, Outcome)> = vec![
+    let cases: Vec<(Request, &Value, &str, PolicyAnswer)> = vec![
         (
             req("GET", "/partner/catalog/items", h, &[]),
             &catalog,
@@ -618,11 +617,7 @@ fn multi_tenant_admin_forwards_the_payload_segment_when_configured() {
     v["providers"]["workforce"]["payload_header"] = json!("X-JWT-Payload");
     let c = config::load(v.to_string().as_bytes()).unwrap();
     let claims = json!({"sub": "a", "tenant": "acme", "bad": "x\r\ny"});
-    let plan = output_plan(
-        &c.providers[0],
-        claims.as_object().unwrap(),
-        Some("eyJzdWIiOiJhIn0"),
-    );
+    let plan = c.providers[0].output_plan(claims.as_object().unwrap(), Some("eyJzdWIiOiJhIn0"));
     assert_eq!(
         plan.set.last(),
         Some(&("x-jwt-payload".to_owned(), "eyJzdWIiOiJhIn0".to_owned()))

@@ -1,31 +1,37 @@
 //! `claimcheck explain`: why a request with a token gets the answer it gets.
 //!
-//! The answer itself comes from the core's request pipeline (`authorize::authorize`), the
-//! code the filter runs; the trace around it is built from the same core pieces the
-//! pipeline uses — `policy::explain` for rule matching, `extract::find_token`,
-//! `jwt::decode`/`jwt::verify`, `claims::validate`, `Condition::trace` — so every line of
-//! the explanation is what the filter computes, not a re-implementation of it.
+//! A view of the core's own run: `authorize::authorize` is called with a
+//! [`Record`](claimcheck::observe::Record) as its observer, and this module renders what the
+//! pipeline reported — the rules tried, each provider's token, decoding, issuer, key,
+//! signature and registered claims, the claim conditions, and the decision. It has no
+//! pipeline logic of its own: it supplies the inputs (the request with `--token` placed on
+//! it, the keys) and draws the record, one function per section.
 //!
 //! Keys: a provider with inline keys is verified against them; any other provider against
-//! `--jwks` when given. Without keys the signature is NOT checked: the explanation is then
-//! marked UNVERIFIED and the rest of the pipeline runs as if the signature were valid.
+//! `--jwks` when given. Without keys the signature is NOT checked: each such provider gets a
+//! stand-in key per algorithm it accepts, which only the explain verifier accepts, and the
+//! explanation is marked UNVERIFIED.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::io::Write;
 
-use claimcheck::authorize::{self, KeyAvailability, KeyLookup, Outcome, VerifiedCache};
-use claimcheck::claims::{self, ClaimError};
+use claimcheck::authorize::{
+    self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting,
+};
 use claimcheck::config::{Config, JwksSource, Provider, ProviderId};
 use claimcheck::crypto::{RingVerifier, SignatureError, SignatureVerifier};
-use claimcheck::decision::Decision;
+use claimcheck::decision::{Decision, DenyReason};
 use claimcheck::extract::{self, ExtractError, TokenSource};
 use claimcheck::jwks::{
     EcCurve, EcPublicKey, JwksError, KeyMaterial, KeyPolicy, KeySet, RsaPublicKey, VerifyingKey,
 };
-use claimcheck::jwt::{self, Algorithm, DecodedJwt, JwtError, KeyFamily, VerifyError};
-use claimcheck::policy::{self, Action, ConditionTrace, ProviderSet};
+use claimcheck::jwt::{Algorithm, KeyFamily};
+use claimcheck::observe::{DecodedToken, ProviderRecord, Record};
+use claimcheck::policy::{Action, ConditionTrace, ProviderSet};
 use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
+
+use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
 
 /// What to explain.
 pub struct ExplainInput {
@@ -59,32 +65,6 @@ pub enum KeyOrigin {
     None,
 }
 
-/// What one provider made of the request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderTrace {
-    pub name: String,
-    pub issuer: String,
-    /// `Ok(Some(source))` where the token was found, `Ok(None)` for no token.
-    pub token: Result<Option<String>, ExtractError>,
-    pub decode_error: Option<JwtError>,
-    pub issuer_matches: Option<bool>,
-    pub keys: KeyOrigin,
-    /// Why `--jwks` yielded no key for this provider.
-    pub keys_note: Option<String>,
-    pub signature: SignatureStatus,
-    pub claims: Option<Result<(), ClaimError>>,
-}
-
-/// The signature check as the trace saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureStatus {
-    NotChecked,
-    Verified,
-    /// No keys: not checked, assumed valid.
-    Unverified,
-    Failed(VerifyError),
-}
-
 /// The final answer, from the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -107,33 +87,47 @@ pub enum Answer {
     Waiting { provider: String },
 }
 
-/// A complete explanation.
-#[derive(Debug, Clone, PartialEq)]
+/// A complete explanation: the inputs, the pipeline's record and its answer.
+#[derive(Debug, Clone)]
 pub struct Explanation {
+    pub config: Config,
     pub request: Request,
-    /// The method and path the rules matched; `None` when the path has no canonical form.
-    pub canonical: Option<Target>,
     /// Where `--token` was put on the request.
     pub token_placement: Option<String>,
-    pub header: Option<Value>,
-    pub claims: Option<Map<String, Value>>,
-    pub token_error: Option<JwtError>,
-    pub rules: Vec<policy::RuleTrace>,
+    /// Where each provider's keys came from, by provider index, with a note when `--jwks`
+    /// gave none.
+    pub keys: Vec<(KeyOrigin, Option<String>)>,
+    pub record: Record,
+    /// The rule that applied (`default` for the default action).
     pub rule: String,
-    pub action: String,
-    pub providers: Vec<ProviderTrace>,
-    pub conditions: Option<ConditionTrace>,
-    /// The applied rule has claim conditions (evaluated or not).
-    pub has_conditions: bool,
     pub answer: Answer,
+    /// The refusal is only logged and counted: Envoy lets the request through.
     pub dry_run: bool,
-    /// Some signature involved was not checked.
-    pub unverified: bool,
 }
 
 impl Explanation {
     pub fn allowed(&self) -> bool {
         matches!(self.answer, Answer::Allowed { .. })
+    }
+
+    /// Some signature was accepted without being checked (a provider without keys).
+    pub fn unverified(&self) -> bool {
+        self.record
+            .providers
+            .iter()
+            .any(|p| signature_code(self.origin(p.provider), p) == "unverified")
+    }
+
+    /// The method and path the rules matched, from the core's one canonical form; `None`
+    /// when the path has none (the pipeline then refused it before any rule).
+    pub fn canonical(&self) -> Option<Target> {
+        self.request.target(&self.config.paths).ok()
+    }
+
+    fn origin(&self, provider: ProviderId) -> KeyOrigin {
+        self.keys
+            .get(provider.index())
+            .map_or(KeyOrigin::None, |(origin, _)| *origin)
     }
 }
 
@@ -157,69 +151,15 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             Err(error) => return Err(JwksFileError(error)),
         }
     }
-
     let (request, token_placement) = match &token {
         Some(token) => place_token(&config, request, token),
         None => (request, None),
     };
-    // The token shown: `--token`, else the first one a provider finds on the request
-    // (passed with `--header` or in the path).
-    let shown_token: Option<String> = token.clone().or_else(|| {
-        config.providers.iter().find_map(|provider| {
-            extract::find_token(&provider.sources, &request)
-                .ok()
-                .flatten()
-                .map(|found| found.token.into_owned())
-        })
-    });
-    let decoded_token = shown_token.as_deref().map(jwt::decode);
-
-    // Rules match the canonical method and path, as in the filter; a request without one
-    // is refused before any rule (the answer below says why).
-    let target = request.target(&config.paths);
-    let fallback = Target {
-        method: request.method.to_ascii_uppercase(),
-        path: request.path_only().to_owned(),
-    };
-    let rule_trace = policy::explain(&config, &request, target.as_ref().unwrap_or(&fallback));
-    let selected = rule_trace.selected;
-    let (action, traced_ids): (String, Vec<ProviderId>) = match selected.action {
-        Action::Deny => ("deny".into(), Vec::new()),
-        Action::Allow => (
-            "allow".into(),
-            config.providers.iter().map(|p| p.id).collect(),
-        ),
-        Action::Require(requirement) => {
-            let (kind, ids) = match &requirement.providers {
-                ProviderSet::Any(ids) => ("any", ids),
-                ProviderSet::All(ids) => ("all", ids),
-            };
-            let names: Vec<&str> = ids
-                .iter()
-                .filter_map(|id| config.provider(*id))
-                .map(|p| p.name.as_str())
-                .collect();
-            (
-                format!("require {kind} of [{}]", names.join(", ")),
-                ids.clone(),
-            )
-        }
-    };
-
-    // Keys for every provider, indexed by provider id.
-    let mut key_sets = Vec::with_capacity(config.providers.len());
-    for provider in &config.providers {
-        let found_header = extract::find_token(&provider.sources, &request)
-            .ok()
-            .flatten()
-            .and_then(|found| jwt::decode(&found.token).ok())
-            .map(|jwt| jwt.header().clone());
-        key_sets.push(provider_keys(
-            provider,
-            jwks.as_deref(),
-            found_header.as_ref(),
-        ));
-    }
+    let key_sets: Vec<ExplainKeys> = config
+        .providers
+        .iter()
+        .map(|provider| provider_keys(provider, jwks.as_deref()))
+        .collect();
     let verifier = ExplainVerifier {
         stand_ins: key_sets
             .iter()
@@ -228,128 +168,73 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             .collect(),
     };
     let lookup = Keys { sets: &key_sets };
-
-    let mut providers = Vec::new();
-    let mut condition_claims: Option<Map<String, Value>> = None;
-    for id in &traced_ids {
-        let (Some(provider), Some(keys)) = (config.provider(*id), key_sets.get(id.index())) else {
-            continue;
-        };
-        let trace = trace_provider(provider, keys, &request, &verifier, now_s);
-        // Conditions are evaluated on the claims of the first accepted token, as in the
-        // pipeline; with no accepted token they are not evaluated at all.
-        let accepted = matches!(
-            trace.signature,
-            SignatureStatus::Verified | SignatureStatus::Unverified
-        ) && trace.claims == Some(Ok(()));
-        if condition_claims.is_none() && accepted {
-            condition_claims = extract::find_token(&provider.sources, &request)
-                .ok()
-                .flatten()
-                .and_then(|found| jwt::decode(&found.token).ok())
-                .map(DecodedJwt::into_claims);
-        }
-        providers.push(trace);
-    }
-
-    let has_conditions =
-        matches!(selected.action, Action::Require(requirement) if requirement.claims.is_some());
-    let conditions = match (selected.action, &condition_claims) {
-        (Action::Require(requirement), Some(claims)) => {
-            requirement.claims.as_ref().map(|c| c.trace(claims))
-        }
-        _ => None,
+    let inputs = Inputs {
+        keys: &lookup,
+        verifier: &verifier,
+        now_ms: now_s.saturating_mul(1000),
+        waiting: Waiting::New { room: false },
     };
-
+    let mut record = Record::default();
     let mut cache = VerifiedCache::new(0);
-    let outcome = authorize::authorize(&config, &request, &lookup, &verifier, &mut cache, now_s);
-    let (answer, dry_run) = answer(outcome, &config, selected.dry_run);
-
-    let unverified = providers
-        .iter()
-        .any(|p| p.signature == SignatureStatus::Unverified);
-    let (header, claims, token_error) = match decoded_token {
-        Some(Ok(jwt)) => (Some(header_json(&jwt)), Some(jwt.into_claims()), None),
-        Some(Err(error)) => (None, None, Some(error)),
-        None => (None, None, None),
-    };
-    let (rules, rule, action) = match &target {
-        Ok(_) => (rule_trace.rules, selected.name.to_owned(), action),
-        Err(_) => (
-            Vec::new(),
-            authorize::REQUEST_RULE_NAME.to_owned(),
-            "refuse (no canonical path)".to_owned(),
-        ),
-    };
+    let outcome = authorize::authorize(&config, &request, &inputs, &mut cache, &mut record);
+    let (answer, rule, dry_run) = answer(outcome, &config);
+    let keys = key_sets
+        .into_iter()
+        .map(|keys| (keys.origin, keys.note))
+        .collect();
     Ok(Explanation {
+        config,
         request,
-        canonical: target.ok(),
         token_placement,
-        header,
-        claims,
-        token_error,
-        rules,
+        keys,
+        record,
         rule,
-        action,
-        providers,
-        conditions,
-        has_conditions,
         answer,
         dry_run,
-        unverified,
     })
 }
 
-/// The pipeline's outcome as the explanation reports it, with the refusal rendered by
-/// the core's one mapping (`Denial::response`).
-fn answer(outcome: Outcome, config: &Config, rule_dry_run: bool) -> (Answer, bool) {
-    let provider_name = |id: Option<ProviderId>| {
+/// The pipeline's outcome as the explanation reports it, with the refusal rendered by the
+/// core's one mapping (`Denial::response`): the answer, the rule and whether it is a dry run.
+fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
+    let name = |id: Option<ProviderId>| {
         id.and_then(|id| config.provider(id))
             .map(|p| p.name.clone())
     };
-    match outcome {
-        Outcome::Decided(verdict) => {
-            let answer = match verdict.decision {
-                Decision::Allow(allow) => Answer::Allowed {
-                    provider: provider_name(allow.provider),
+    let verdict = match outcome {
+        Outcome::Decided(verdict) => verdict,
+        Outcome::Park { provider, .. } => {
+            let answer = Answer::Waiting {
+                provider: name(Some(provider)).unwrap_or_default(),
+            };
+            return (answer, String::new(), false);
+        }
+    };
+    let (denial, dry_run) = match verdict.decision {
+        Decision::Allow(allow) => match allow.would_deny {
+            Some(denial) => (denial, true),
+            None => {
+                let answer = Answer::Allowed {
+                    provider: name(allow.provider),
                     headers_to_set: allow.headers_to_set,
                     headers_to_remove: allow.headers_to_remove,
                     path_rewrite: allow.path_rewrite,
-                },
-                Decision::Deny(denial) => {
-                    let response = denial.response(&config.realm);
-                    Answer::Refused {
-                        status: response.status,
-                        reason: response.reason_code,
-                        www_authenticate: response.www_authenticate,
-                        retry_after_s: response.retry_after_s,
-                        body: response.body,
-                        provider: provider_name(verdict.provider),
-                    }
-                }
-            };
-            (answer, verdict.dry_run)
-        }
-        Outcome::Wait { provider, .. } => (
-            Answer::Waiting {
-                provider: provider_name(Some(provider)).unwrap_or_default(),
-            },
-            rule_dry_run,
-        ),
-    }
-}
-
-fn header_json(jwt: &DecodedJwt) -> Value {
-    let header = jwt.header();
-    let mut out = Map::new();
-    out.insert("alg".into(), header.alg.as_str().into());
-    if let Some(kid) = &header.kid {
-        out.insert("kid".into(), kid.as_str().into());
-    }
-    if let Some(typ) = &header.typ {
-        out.insert("typ".into(), typ.as_str().into());
-    }
-    Value::Object(out)
+                };
+                return (answer, verdict.rule, false);
+            }
+        },
+        Decision::Deny(denial) => (denial, false),
+    };
+    let response = denial.response(&config.realm);
+    let answer = Answer::Refused {
+        status: response.status,
+        reason: response.reason_code,
+        www_authenticate: response.www_authenticate,
+        retry_after_s: response.retry_after_s,
+        body: response.body,
+        provider: name(verdict.provider),
+    };
+    (answer, verdict.rule, dry_run)
 }
 
 /// Puts the token where the selected rule's first provider reads tokens (for `allow` and
@@ -360,7 +245,7 @@ fn place_token(config: &Config, mut request: Request, token: &str) -> (Request, 
         method: request.method.clone(),
         path: request.path_only().to_owned(),
     });
-    let selected = policy::select_rule(config, &request, &target);
+    let selected = config.select_rule(&request, &target);
     let provider = match selected.action {
         Action::Require(requirement) => requirement
             .providers
@@ -417,19 +302,15 @@ pub fn describe_source(source: &TokenSource) -> String {
 }
 
 /// A provider's keys and where they came from.
-struct ProviderKeys {
+struct ExplainKeys {
     set: KeySet,
     origin: KeyOrigin,
     note: Option<String>,
 }
 
-fn provider_keys(
-    provider: &Provider,
-    jwks: Option<&[u8]>,
-    token_header: Option<&jwt::Header>,
-) -> ProviderKeys {
+fn provider_keys(provider: &Provider, jwks: Option<&[u8]>) -> ExplainKeys {
     if let JwksSource::Inline(parsed) = &provider.jwks {
-        return ProviderKeys {
+        return ExplainKeys {
             set: parsed.keys.clone(),
             origin: KeyOrigin::Inline,
             note: None,
@@ -440,31 +321,32 @@ fn provider_keys(
     };
     if let Some(bytes) = jwks {
         return match KeySet::parse(bytes, &policy) {
-            Ok(parsed) => ProviderKeys {
+            Ok(parsed) => ExplainKeys {
                 set: parsed.keys,
                 origin: KeyOrigin::JwksFile,
                 note: None,
             },
-            Err(error) => ProviderKeys {
+            Err(error) => ExplainKeys {
                 set: KeySet::from_keys(Vec::new(), &provider.algorithms),
                 origin: KeyOrigin::JwksFile,
                 note: Some(error.to_string()),
             },
         };
     }
-    // No keys: a stand-in key that fits the token's header, accepted only by
-    // `ExplainVerifier`, so the pipeline checks everything but the signature. The key set
-    // still applies the provider's algorithm policy (`alg` outside it is refused).
-    let keys = token_header
-        .map(|header| VerifyingKey {
-            kid: header.kid.clone(),
-            algorithms: vec![header.alg],
-            material: placeholder_material(header.alg.key_family()),
+    // No keys: one stand-in key per accepted algorithm, without `kid` (so it stands in for
+    // any `kid`, as a kid-less key does), accepted only by `ExplainVerifier`: the pipeline
+    // checks everything but the signature, the provider's algorithm policy included.
+    let stand_ins = provider
+        .algorithms
+        .iter()
+        .map(|alg| VerifyingKey {
+            kid: None,
+            algorithms: vec![*alg],
+            material: placeholder_material(alg.key_family()),
         })
-        .into_iter()
-        .collect::<Vec<_>>();
-    ProviderKeys {
-        set: KeySet::from_keys(keys, &provider.algorithms),
+        .collect();
+    ExplainKeys {
+        set: KeySet::from_keys(stand_ins, &provider.algorithms),
         origin: KeyOrigin::None,
         note: None,
     }
@@ -524,7 +406,7 @@ impl SignatureVerifier for ExplainVerifier<'_> {
 }
 
 struct Keys<'k> {
-    sets: &'k [ProviderKeys],
+    sets: &'k [ExplainKeys],
 }
 
 impl KeyLookup for Keys<'_> {
@@ -540,145 +422,198 @@ impl KeyLookup for Keys<'_> {
     }
 }
 
-fn trace_provider(
-    provider: &Provider,
-    keys: &ProviderKeys,
-    request: &Request,
-    verifier: &ExplainVerifier<'_>,
-    now_s: u64,
-) -> ProviderTrace {
-    let mut trace = ProviderTrace {
-        name: provider.name.clone(),
-        issuer: provider.issuer.clone(),
-        token: Ok(None),
-        decode_error: None,
-        issuer_matches: None,
-        keys: keys.origin,
-        keys_note: keys.note.clone(),
-        signature: SignatureStatus::NotChecked,
-        claims: None,
-    };
-    let found = match extract::find_token(&provider.sources, request) {
-        Ok(Some(found)) => found,
-        Ok(None) => return trace,
-        Err(error) => {
-            trace.token = Err(error);
-            return trace;
-        }
-    };
-    trace.token = Ok(provider
-        .sources
-        .get(found.location.source)
-        .map(describe_source));
-    let token: Cow<'_, str> = found.token;
-    let jwt = match jwt::decode(&token) {
-        Ok(jwt) => jwt,
-        Err(error) => {
-            trace.decode_error = Some(error);
-            return trace;
-        }
-    };
-    let issuer_matches =
-        jwt.claims().get("iss").and_then(Value::as_str) == Some(provider.issuer.as_str());
-    trace.issuer_matches = Some(issuer_matches);
-    if !issuer_matches {
-        return trace;
-    }
-    trace.signature = match jwt::verify(&jwt, &keys.set, verifier) {
-        Ok(()) if keys.origin == KeyOrigin::None => SignatureStatus::Unverified,
-        Ok(()) => SignatureStatus::Verified,
-        Err(error) => SignatureStatus::Failed(error),
-    };
-    if matches!(
-        trace.signature,
-        SignatureStatus::Verified | SignatureStatus::Unverified
-    ) {
-        trace.claims = Some(claims::validate(jwt.claims(), &provider.claims, now_s));
-    }
-    trace
-}
+// ---------------------------------------------------------------- step codes
+//
+// Every step has a stable code in `--json`: reason codes (`DenyReason::code`) for failures,
+// fixed words for the other outcomes.
 
-// ---------------------------------------------------------------- rendering
-
-impl KeyOrigin {
-    fn describe(self) -> &'static str {
-        match self {
-            KeyOrigin::Inline => "inline keys",
-            KeyOrigin::JwksFile => "--jwks keys",
-            KeyOrigin::None => "no keys",
-        }
+fn token_code(step: &Option<Result<Option<usize>, ExtractError>>) -> &'static str {
+    match step {
+        None => "not_checked",
+        Some(Ok(Some(_))) => "found",
+        Some(Ok(None)) => "none",
+        Some(Err(error)) => DenyReason::from(*error).code(),
     }
 }
 
-impl SignatureStatus {
-    fn describe(self) -> String {
-        match self {
-            SignatureStatus::NotChecked => "not checked".into(),
-            SignatureStatus::Verified => "verified".into(),
-            SignatureStatus::Unverified => "UNVERIFIED (no keys; assumed valid)".into(),
-            SignatureStatus::Failed(error) => format!("failed: {error}"),
-        }
+fn decode_code(step: &Option<Result<DecodedToken, claimcheck::jwt::JwtError>>) -> &'static str {
+    match step {
+        None => "not_checked",
+        Some(Ok(_)) => "decoded",
+        Some(Err(error)) => DenyReason::from(error).code(),
     }
+}
 
-    fn code(self) -> &'static str {
-        match self {
-            SignatureStatus::NotChecked => "not_checked",
-            SignatureStatus::Verified => "verified",
-            SignatureStatus::Unverified => "unverified",
-            SignatureStatus::Failed(_) => "failed",
-        }
+fn signature_code(origin: KeyOrigin, p: &ProviderRecord) -> &'static str {
+    match &p.signature {
+        _ if p.cached => "verified",
+        None => "not_checked",
+        Some(Ok(_)) if origin == KeyOrigin::None => "unverified",
+        Some(Ok(_)) => "verified",
+        Some(Err(_)) => "failed",
     }
+}
+
+fn claims_code(p: &ProviderRecord) -> &'static str {
+    match &p.claims {
+        None => "not_checked",
+        Some(Ok(())) => "valid",
+        Some(Err(error)) => DenyReason::from(error).code(),
+    }
+}
+
+fn source_description(provider: Option<&Provider>, index: Option<usize>) -> Option<String> {
+    provider
+        .zip(index)
+        .and_then(|(provider, index)| provider.sources.get(index))
+        .map(describe_source)
+}
+
+fn header_json(decoded: &DecodedToken) -> Value {
+    let header = &decoded.header;
+    let mut out = Map::new();
+    out.insert("alg".into(), header.alg.as_str().into());
+    if let Some(kid) = &header.kid {
+        out.insert("kid".into(), kid.as_str().into());
+    }
+    if let Some(typ) = &header.typ {
+        out.insert("typ".into(), typ.as_str().into());
+    }
+    Value::Object(out)
 }
 
 fn trace_json(trace: &ConditionTrace) -> Value {
     json!({
         "condition": trace.condition,
         "result": trace.result,
+        "code": if trace.result { "pass" } else { "fail" },
         "detail": trace.detail,
         "children": trace.children.iter().map(trace_json).collect::<Vec<_>>(),
     })
 }
 
+/// The applied rule's action in words, from the configuration.
+fn action_text(config: &Config, rule: &str) -> String {
+    let action = config
+        .rules
+        .iter()
+        .find(|r| r.name == rule)
+        .map_or(&config.default, |r| &r.action);
+    match action {
+        Action::Deny => "deny".into(),
+        Action::Allow => "allow".into(),
+        Action::Require(requirement) => {
+            let (kind, ids) = match &requirement.providers {
+                ProviderSet::Any(ids) => ("any", ids),
+                ProviderSet::All(ids) => ("all", ids),
+            };
+            let names: Vec<&str> = ids
+                .iter()
+                .filter_map(|id| config.provider(*id))
+                .map(|p| p.name.as_str())
+                .collect();
+            format!("require {kind} of [{}]", names.join(", "))
+        }
+    }
+}
+
+fn has_conditions(config: &Config, rule: &str) -> bool {
+    let action = config
+        .rules
+        .iter()
+        .find(|r| r.name == rule)
+        .map_or(&config.default, |r| &r.action);
+    matches!(action, Action::Require(requirement) if requirement.claims.is_some())
+}
+
+// ---------------------------------------------------------------- --json
+
 impl Explanation {
     /// The machine-readable form (`--json`).
     pub fn to_json(&self) -> Value {
-        let providers: Vec<Value> = self
-            .providers
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.name,
-                    "issuer": p.issuer,
-                    "token_source": match &p.token {
-                        Ok(source) => json!(source),
-                        Err(_) => Value::Null,
-                    },
-                    "token_error": match (&p.token, &p.decode_error) {
-                        (Err(error), _) => json!(claimcheck::decision::DenyReason::from(*error).code()),
-                        (_, Some(error)) => json!(error.to_string()),
-                        _ => Value::Null,
-                    },
-                    "issuer_matches": p.issuer_matches,
-                    "keys": match p.keys {
-                        KeyOrigin::Inline => "inline",
-                        KeyOrigin::JwksFile => "jwks_file",
-                        KeyOrigin::None => "none",
-                    },
-                    "keys_note": p.keys_note,
-                    "signature": p.signature.code(),
-                    "signature_error": match p.signature {
-                        SignatureStatus::Failed(error) => json!(error.to_string()),
-                        _ => Value::Null,
-                    },
-                    "claims": match &p.claims {
-                        None => Value::Null,
-                        Some(Ok(())) => json!("ok"),
-                        Some(Err(error)) => json!(error.to_string()),
-                    },
-                })
-            })
-            .collect();
-        let decision = match &self.answer {
+        let token = self.record.first_token();
+        json!({
+            "request": {
+                "method": self.request.method,
+                "path": self.request.path,
+                "host": self.request.host,
+                "route_name": self.request.route_name,
+                "canonical": self.canonical().map(|t| json!({
+                    "method": t.method,
+                    "path": t.path,
+                })),
+            },
+            "token": {
+                "placed_in": self.token_placement,
+                "header": token.and_then(|t| t.as_ref().ok()).map(header_json),
+                "claims": token.and_then(|t| t.as_ref().ok()).map(|t| &t.claims),
+                "error": token.and_then(|t| t.as_ref().err()).map(|e| DenyReason::from(e).code()),
+            },
+            "rules": self.record.rules.iter().map(|r| json!({
+                "index": r.index,
+                "name": r.name,
+                "matched": r.mismatches.is_empty(),
+                "code": if r.mismatches.is_empty() { "matched" } else { "no_match" },
+                "mismatches": r.mismatches,
+            })).collect::<Vec<_>>(),
+            "rule": self.rule,
+            "action": action_text(&self.config, &self.rule),
+            "providers": self.record.providers.iter().map(|p| self.provider_json(p)).collect::<Vec<_>>(),
+            "conditions": self.record.conditions.as_ref().map(trace_json),
+            "decision": self.decision_json(),
+            "dry_run": self.dry_run,
+            "verified": !self.unverified(),
+        })
+    }
+
+    fn provider_json(&self, p: &ProviderRecord) -> Value {
+        let provider = self.config.provider(p.provider);
+        let (origin, note) = self
+            .keys
+            .get(p.provider.index())
+            .cloned()
+            .unwrap_or((KeyOrigin::None, None));
+        let found = match &p.token {
+            Some(Ok(index)) => *index,
+            _ => None,
+        };
+        json!({
+            "name": provider.map(|p| p.name.as_str()),
+            "issuer": provider.map(|p| p.issuer.as_str()),
+            "token": token_code(&p.token),
+            "token_source": source_description(provider, found),
+            "token_error": match (&p.token, &p.decoded) {
+                (Some(Err(error)), _) => Some(DenyReason::from(*error).code()),
+                (_, Some(Err(error))) => Some(DenyReason::from(error).code()),
+                _ => None,
+            },
+            "decode": decode_code(&p.decoded),
+            "issuer_matches": p.issuer_matches,
+            "cached": p.cached,
+            "keys": match origin {
+                KeyOrigin::Inline => "inline",
+                KeyOrigin::JwksFile => "jwks_file",
+                KeyOrigin::None => "none",
+            },
+            "keys_note": note,
+            "key": match &p.signature {
+                Some(Ok(key)) if origin != KeyOrigin::None => json!({
+                    "kid": key.kid,
+                    "algorithms": key.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                }),
+                _ => Value::Null,
+            },
+            "signature": signature_code(origin, p),
+            "signature_error": match &p.signature {
+                Some(Err(error)) => Some(DenyReason::from(*error).code()),
+                _ => None,
+            },
+            "claims": claims_code(p),
+        })
+    }
+
+    fn decision_json(&self) -> Value {
+        match &self.answer {
             Answer::Allowed {
                 provider,
                 headers_to_set,
@@ -712,45 +647,32 @@ impl Explanation {
                 "allowed": false,
                 "waiting_for_keys": provider,
             }),
-        };
-        json!({
-            "request": {
-                "method": self.request.method,
-                "path": self.request.path,
-                "host": self.request.host,
-                "route_name": self.request.route_name,
-                "canonical": self.canonical.as_ref().map(|t| json!({
-                    "method": t.method,
-                    "path": t.path,
-                })),
-            },
-            "token": {
-                "placed_in": self.token_placement,
-                "header": self.header,
-                "claims": self.claims,
-                "error": self.token_error.as_ref().map(ToString::to_string),
-            },
-            "rules": self.rules.iter().map(|r| json!({
-                "index": r.index,
-                "name": r.name,
-                "matched": r.mismatches.is_empty(),
-                "mismatches": r.mismatches,
-            })).collect::<Vec<_>>(),
-            "rule": self.rule,
-            "action": self.action,
-            "providers": providers,
-            "conditions": self.conditions.as_ref().map(trace_json),
-            "decision": decision,
-            "dry_run": self.dry_run,
-            "verified": !self.unverified,
-        })
+        }
+    }
+}
+
+// ---------------------------------------------------------------- text
+
+fn label(text: &str) -> String {
+    paint(HEADING, format!("{text:<10}"))
+}
+
+fn section(text: &str) -> String {
+    paint(HEADING, text)
+}
+
+impl Explanation {
+    /// The human-readable form; colour on terminals only.
+    pub fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.render_request(out)?;
+        self.render_token(out)?;
+        self.render_rules(out)?;
+        self.render_providers(out)?;
+        self.render_conditions(out)?;
+        self.render_decision(out)
     }
 
-    /// The human-readable form; `paint` styles a word (colour on terminals only).
-    pub fn render(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
-        let label = |text: &str| paint(HEADING, format!("{text:<10}"));
-        let section = |text: &str| paint(HEADING, text);
+    fn render_request(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "{} {} {}  {} {}",
@@ -760,50 +682,51 @@ impl Explanation {
             paint(DIM, "host"),
             self.request.host
         )?;
-        match &self.canonical {
-            Some(t) if t.method != self.request.method || t.path != self.request.path_only() => {
-                writeln!(out, "{} {} {}", label("matched as"), t.method, t.path)?
+        match self.canonical() {
+            Some(t) if t.method == self.request.method && t.path == self.request.path_only() => {
+                Ok(())
             }
-            Some(_) => {}
+            Some(t) => writeln!(out, "{} {} {}", label("matched as"), t.method, t.path),
             None => writeln!(
                 out,
                 "{} {}",
                 label("matched as"),
                 paint(BAD, "no canonical form: refused before any rule")
-            )?,
+            ),
         }
+    }
 
-        // Token.
-        match (&self.header, &self.token_error) {
-            (_, Some(error)) => writeln!(
+    fn render_token(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self.record.first_token() {
+            Some(Err(error)) => writeln!(
                 out,
                 "{} {}",
                 label("token"),
                 paint(BAD, format!("not decodable: {error}"))
-            )?,
-            (Some(header), None) => {
+            ),
+            Some(Ok(token)) => {
                 let placed = self.token_placement.as_deref().unwrap_or("request");
                 writeln!(out, "{} in {placed}", label("token"))?;
-                writeln!(out, "  {} {header}", paint(DIM, "header"))?;
-                if let Some(claims) = &self.claims {
-                    let pretty = serde_json::to_string_pretty(claims).unwrap_or_default();
-                    let indented = pretty.replace('\n', "\n         ");
-                    writeln!(out, "  {} {indented}", paint(DIM, "claims"))?;
-                }
-                if self.unverified {
+                writeln!(out, "  {} {}", paint(DIM, "header"), header_json(token))?;
+                let pretty = serde_json::to_string_pretty(&token.claims).unwrap_or_default();
+                let indented = pretty.replace('\n', "\n         ");
+                writeln!(out, "  {} {indented}", paint(DIM, "claims"))?;
+                if self.unverified() {
                     writeln!(
                         out,
                         "  {}",
                         paint(WARN, "UNVERIFIED: no keys for its provider; the signature was not checked (pass --jwks FILE)")
                     )?;
                 }
+                Ok(())
             }
-            (None, None) => writeln!(out, "{} none", label("token"))?,
+            None => writeln!(out, "{} none", label("token")),
         }
+    }
 
-        // Rules.
+    fn render_rules(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{}", section("rules"))?;
-        for rule in &self.rules {
+        for rule in &self.record.rules {
             if rule.mismatches.is_empty() {
                 writeln!(
                     out,
@@ -823,7 +746,7 @@ impl Explanation {
                 )?;
             }
         }
-        if self.rules.iter().all(|r| !r.mismatches.is_empty()) {
+        if self.record.rules.iter().all(|r| !r.mismatches.is_empty()) {
             writeln!(out, "  no rule matches: the default applies")?;
         }
         writeln!(
@@ -831,78 +754,109 @@ impl Explanation {
             "  {} {} -> {}",
             paint(DIM, "applies"),
             self.rule,
-            self.action
-        )?;
+            action_text(&self.config, &self.rule)
+        )
+    }
 
-        // Providers.
-        if !self.providers.is_empty() {
+    fn render_providers(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.record.providers.is_empty() {
             writeln!(out, "{}", section("providers"))?;
         }
-        for p in &self.providers {
-            let token = match &p.token {
-                Ok(Some(source)) => format!("token in {source}"),
-                Ok(None) => "no token in its sources".to_owned(),
-                Err(ExtractError::Ambiguous) => paint(BAD, "two different tokens (ambiguous)"),
-                Err(ExtractError::TooLong) => paint(BAD, "token too large"),
-            };
-            writeln!(out, "  {} ({})  {token}", p.name, p.issuer)?;
-            if let Some(error) = &p.decode_error {
-                writeln!(out, "    {} {}", paint(BAD, "malformed:"), error)?;
-            }
-            match p.issuer_matches {
-                Some(true) => writeln!(out, "    iss      {}", paint(OK, "matches"))?,
-                Some(false) => writeln!(
-                    out,
-                    "    iss      {}",
-                    paint(DIM, "another issuer: not this provider's token")
-                )?,
-                None => {}
-            }
-            if p.signature != SignatureStatus::NotChecked {
-                let style = match p.signature {
-                    SignatureStatus::Verified => OK,
-                    SignatureStatus::Unverified => WARN,
-                    _ => BAD,
-                };
-                let keys = if p.signature == SignatureStatus::Unverified {
-                    String::new()
-                } else {
-                    format!(" {}", paint(DIM, format!("({})", p.keys.describe())))
-                };
+        for p in &self.record.providers {
+            self.render_provider(out, p)?;
+        }
+        Ok(())
+    }
+
+    fn render_provider(&self, out: &mut dyn Write, p: &ProviderRecord) -> std::io::Result<()> {
+        let provider = self.config.provider(p.provider);
+        let (origin, note) = self
+            .keys
+            .get(p.provider.index())
+            .cloned()
+            .unwrap_or((KeyOrigin::None, None));
+        let token = match &p.token {
+            Some(Ok(Some(index))) => format!(
+                "token in {}",
+                source_description(provider, Some(*index)).unwrap_or_default()
+            ),
+            Some(Ok(None)) | None => "no token in its sources".to_owned(),
+            Some(Err(ExtractError::Ambiguous)) => paint(BAD, "two different tokens (ambiguous)"),
+            Some(Err(ExtractError::TooLong)) => paint(BAD, "token too large"),
+        };
+        let (name, issuer) = provider.map_or(("", ""), |p| (p.name.as_str(), p.issuer.as_str()));
+        writeln!(out, "  {name} ({issuer})  {token}")?;
+        if let Some(Err(error)) = &p.decoded {
+            writeln!(out, "    {} {}", paint(BAD, "malformed:"), error)?;
+        }
+        match p.issuer_matches {
+            Some(true) => writeln!(out, "    iss      {}", paint(OK, "matches"))?,
+            Some(false) => writeln!(
+                out,
+                "    iss      {}",
+                paint(DIM, "another issuer: not this provider's token")
+            )?,
+            None => {}
+        }
+        let keys = match origin {
+            KeyOrigin::Inline => "inline keys",
+            KeyOrigin::JwksFile => "--jwks keys",
+            KeyOrigin::None => "no keys",
+        };
+        match (&p.signature, signature_code(origin, p)) {
+            (_, "unverified") => writeln!(
+                out,
+                "    signature {}",
+                paint(WARN, "UNVERIFIED (no keys; assumed valid)")
+            )?,
+            (Some(Ok(key)), _) => {
+                let kid = key.kid.as_deref().unwrap_or("(no kid)");
                 writeln!(
                     out,
-                    "    signature {}{keys}",
-                    paint(style, p.signature.describe())
-                )?;
+                    "    signature {} {}",
+                    paint(OK, "verified"),
+                    paint(DIM, format!("({keys}, key {kid})"))
+                )?
             }
-            if let Some(note) = &p.keys_note {
-                writeln!(out, "    keys     {}", paint(BAD, note))?;
-            }
-            match &p.claims {
-                Some(Ok(())) => writeln!(
-                    out,
-                    "    claims   {}",
-                    paint(OK, "valid (iss, aud, exp/nbf/iat, required)")
-                )?,
-                Some(Err(error)) => writeln!(out, "    claims   {}", paint(BAD, error))?,
-                None => {}
-            }
+            (Some(Err(error)), _) => writeln!(
+                out,
+                "    signature {} {}",
+                paint(BAD, format!("failed: {error}")),
+                paint(DIM, format!("({keys})"))
+            )?,
+            (None, _) => {}
         }
+        if let Some(note) = &note {
+            writeln!(out, "    keys     {}", paint(BAD, note))?;
+        }
+        match &p.claims {
+            Some(Ok(())) => writeln!(
+                out,
+                "    claims   {}",
+                paint(OK, "valid (iss, aud, exp/nbf/iat, required)")
+            ),
+            Some(Err(error)) => writeln!(out, "    claims   {}", paint(BAD, error)),
+            None => Ok(()),
+        }
+    }
 
-        // Conditions.
-        if let Some(trace) = &self.conditions {
+    fn render_conditions(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if let Some(trace) = &self.record.conditions {
             writeln!(out, "{}", section("conditions"))?;
-            render_trace(out, trace, 1)?;
-        } else if self.has_conditions {
+            render_trace(out, trace, 1)
+        } else if has_conditions(&self.config, &self.rule) {
             writeln!(
                 out,
                 "{} {}",
                 label("conditions"),
                 paint(DIM, "not evaluated: no token was accepted")
-            )?;
+            )
+        } else {
+            Ok(())
         }
+    }
 
-        // Decision.
+    fn render_decision(&self, out: &mut dyn Write) -> std::io::Result<()> {
         match &self.answer {
             Answer::Allowed {
                 provider,
@@ -913,7 +867,7 @@ impl Explanation {
                 let who = provider
                     .as_deref()
                     .map_or_else(|| "anonymous".to_owned(), |p| format!("provider {p}"));
-                let verified = if self.unverified {
+                let verified = if self.unverified() {
                     format!(" {}", paint(WARN, "UNVERIFIED"))
                 } else {
                     String::new()
@@ -934,6 +888,7 @@ impl Explanation {
                 if let Some(path) = path_rewrite {
                     writeln!(out, "  {} {path}", paint(DIM, "rewrite path "))?;
                 }
+                Ok(())
             }
             Answer::Refused {
                 status,
@@ -961,7 +916,7 @@ impl Explanation {
                     writeln!(out, "  {} {seconds}", paint(DIM, "retry-after     "))?;
                 }
                 writeln!(out, "  {} {body}", paint(DIM, "body            "))?;
-                if self.unverified {
+                if self.unverified() {
                     writeln!(
                         out,
                         "  {}",
@@ -978,16 +933,14 @@ impl Explanation {
                         )
                     )?;
                 }
+                Ok(())
             }
-            Answer::Waiting { provider } => {
-                writeln!(
-                    out,
-                    "{} waits for the keys of provider {provider}",
-                    label("decision")
-                )?;
-            }
+            Answer::Waiting { provider } => writeln!(
+                out,
+                "{} waits for the keys of provider {provider}",
+                label("decision")
+            ),
         }
-        Ok(())
     }
 }
 
@@ -996,7 +949,6 @@ fn render_trace(
     trace: &ConditionTrace,
     depth: usize,
 ) -> std::io::Result<()> {
-    use crate::output::{paint, BAD, DIM, OK};
     let mark = if trace.result {
         paint(OK, "[pass]")
     } else {
@@ -1149,8 +1101,8 @@ mod tests {
             now_s: 0,
         })
         .unwrap();
-        assert!(explanation.has_conditions);
-        assert_eq!(explanation.conditions, None);
+        assert!(has_conditions(&explanation.config, &explanation.rule));
+        assert_eq!(explanation.record.conditions, None);
         assert!(matches!(
             explanation.answer,
             Answer::Refused {

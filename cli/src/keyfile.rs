@@ -20,7 +20,7 @@ pub const DEVELOPMENT_WARNING: &str =
 
 /// What a key file holds once its comments are set aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyMaterial {
+pub enum KeyFileMaterial {
     /// A `PRIVATE KEY` block: PKCS#8 DER (RFC 5208 / RFC 5958).
     Pkcs8(Vec<u8>),
     /// An `RSA PRIVATE KEY` block: PKCS#1 `RSAPrivateKey` DER (RFC 8017 appendix A.1.2).
@@ -32,7 +32,7 @@ pub enum KeyMaterial {
 /// A parsed key file: the key plus the `alg`/`kid` hints from its comment lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyFile {
-    pub material: KeyMaterial,
+    pub material: KeyFileMaterial,
     pub alg: Option<String>,
     pub kid: Option<String>,
 }
@@ -114,7 +114,7 @@ pub fn parse(text: &str) -> Result<KeyFile, KeyFileError> {
                 return Err(KeyFileError::Empty);
             }
             Ok(KeyFile {
-                material: KeyMaterial::Secret(bytes),
+                material: KeyFileMaterial::Secret(bytes),
                 alg,
                 kid,
             })
@@ -126,7 +126,7 @@ pub fn parse(text: &str) -> Result<KeyFile, KeyFileError> {
 fn read_pem_block<'a>(
     label: &str,
     lines: &mut impl Iterator<Item = &'a str>,
-) -> Result<KeyMaterial, KeyFileError> {
+) -> Result<KeyFileMaterial, KeyFileError> {
     let end = format!("-----END {label}-----");
     let mut base64 = String::new();
     let mut terminated = false;
@@ -144,8 +144,8 @@ fn read_pem_block<'a>(
         .decode(base64.as_bytes())
         .map_err(|_| KeyFileError::PemBodyNotBase64)?;
     match label {
-        "PRIVATE KEY" => Ok(KeyMaterial::Pkcs8(der)),
-        "RSA PRIVATE KEY" => Ok(KeyMaterial::Pkcs1Rsa(der)),
+        "PRIVATE KEY" => Ok(KeyFileMaterial::Pkcs8(der)),
+        "RSA PRIVATE KEY" => Ok(KeyFileMaterial::Pkcs1Rsa(der)),
         other => Err(KeyFileError::UnsupportedPemLabel(other.to_owned())),
     }
 }
@@ -188,7 +188,7 @@ mod tests {
         let der: Vec<u8> = (0..=200).collect();
         let text = render_pkcs8(&der, "ES256", "k1");
         let parsed = parse(&text).unwrap();
-        assert_eq!(parsed.material, KeyMaterial::Pkcs8(der));
+        assert_eq!(parsed.material, KeyFileMaterial::Pkcs8(der));
         assert_eq!(parsed.alg.as_deref(), Some("ES256"));
         assert_eq!(parsed.kid.as_deref(), Some("k1"));
     }
@@ -208,7 +208,7 @@ mod tests {
         let parsed = parse(&text).unwrap();
         assert_eq!(
             parsed.material,
-            KeyMaterial::Secret(b"0123456789abcdef0123456789abcdef".to_vec())
+            KeyFileMaterial::Secret(b"0123456789abcdef0123456789abcdef".to_vec())
         );
         assert_eq!(parsed.alg.as_deref(), Some("HS256"));
     }
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn padded_base64url_secret_is_accepted() {
         let parsed = parse("YWJjZA==\n").unwrap();
-        assert_eq!(parsed.material, KeyMaterial::Secret(b"abcd".to_vec()));
+        assert_eq!(parsed.material, KeyFileMaterial::Secret(b"abcd".to_vec()));
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
         let parsed =
             parse("-----BEGIN RSA PRIVATE KEY-----\nAAEC\n-----END RSA PRIVATE KEY-----\n")
                 .unwrap();
-        assert_eq!(parsed.material, KeyMaterial::Pkcs1Rsa(vec![0, 1, 2]));
+        assert_eq!(parsed.material, KeyFileMaterial::Pkcs1Rsa(vec![0, 1, 2]));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use ring::signature::{
     EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 
-use crate::keyfile::{self, KeyMaterial};
+use crate::keyfile::{self, KeyFileMaterial};
 use crate::signing::{hmac_min_bytes, SigningError, SigningKey};
 
 /// RSA modulus sizes offered. 2048 is the floor claimcheck (and RFC 7518 §3.3) accepts;
@@ -113,13 +113,13 @@ pub fn generate(
             rng.fill(&mut secret).map_err(|_| KeyGenError::Random)?;
             (
                 SigningKey::Hmac(secret.clone()),
-                KeyMaterial::Secret(secret),
+                KeyFileMaterial::Secret(secret),
             )
         }
         family => {
             let pkcs8 = generate_pkcs8(alg, family, rsa_bits, &rng)?;
             let key = SigningKey::from_pkcs8(&pkcs8).map_err(KeyGenError::Signing)?;
-            (key, KeyMaterial::Pkcs8(pkcs8))
+            (key, KeyFileMaterial::Pkcs8(pkcs8))
         }
     };
     key.check_algorithm(alg).map_err(KeyGenError::Signing)?;
@@ -127,8 +127,8 @@ pub fn generate(
     Ok(GeneratedKey {
         alg,
         private_text: match &private {
-            KeyMaterial::Secret(secret) => keyfile::render_secret(secret, alg.as_str(), &kid),
-            KeyMaterial::Pkcs8(der) | KeyMaterial::Pkcs1Rsa(der) => {
+            KeyFileMaterial::Secret(secret) => keyfile::render_secret(secret, alg.as_str(), &kid),
+            KeyFileMaterial::Pkcs8(der) | KeyFileMaterial::Pkcs1Rsa(der) => {
                 keyfile::render_pkcs8(der, alg.as_str(), &kid)
             }
         },
@@ -273,7 +273,7 @@ mod tests {
     fn rsa_key_is_pkcs8_and_signs_with_pss_too() {
         let key = generate(Algorithm::PS256, Some("r1".into()), 2048).unwrap();
         let parsed = keyfile::parse(&key.private_text).unwrap();
-        assert!(matches!(parsed.material, KeyMaterial::Pkcs8(_)));
+        assert!(matches!(parsed.material, KeyFileMaterial::Pkcs8(_)));
         assert_eq!(parsed.kid.as_deref(), Some("r1"));
         assert_eq!(parsed.alg.as_deref(), Some("PS256"));
         let jwk = &key.jwks["keys"][0];
@@ -316,7 +316,7 @@ mod tests {
         ] {
             let key = generate(alg, None, 2048).unwrap();
             let parsed = keyfile::parse(&key.private_text).unwrap();
-            let KeyMaterial::Secret(secret) = parsed.material else {
+            let KeyFileMaterial::Secret(secret) = parsed.material else {
                 panic!("{alg}: not a secret")
             };
             assert_eq!(secret.len(), len);

@@ -32,7 +32,7 @@ use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
 
 /// How a command ended, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ExitOutcome {
     /// 0: done; the configuration is valid; the request is allowed.
     Success = 0,
     /// 1: the answer is no: the configuration is invalid, or the request is refused.
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<Outcome, CliError> {
+fn run(command: Command) -> Result<ExitOutcome, CliError> {
     match command {
         Command::Validate(args) => run_validate(args),
         Command::Explain(args) => run_explain(args),
@@ -188,15 +188,15 @@ fn path_label(path: &str) -> &str {
     }
 }
 
-fn schema() -> Result<Outcome, CliError> {
+fn schema() -> Result<ExitOutcome, CliError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(claimcheck::config::json_schema_string().as_bytes())
         .map_err(CliError::Output)?;
-    Ok(Outcome::Success)
+    Ok(ExitOutcome::Success)
 }
 
-fn run_validate(args: ValidateArgs) -> Result<Outcome, CliError> {
+fn run_validate(args: ValidateArgs) -> Result<ExitOutcome, CliError> {
     let text = read_text(&args.config, manifest::MAX_CONFIG_FILE_BYTES)?;
     let file = args.config.display().to_string();
     let reports = match validate::validate_text(&text) {
@@ -220,7 +220,7 @@ fn run_validate(args: ValidateArgs) -> Result<Outcome, CliError> {
                 )
                 .map_err(CliError::Output)?;
             }
-            return Ok(Outcome::Negative);
+            return Ok(ExitOutcome::Negative);
         }
     };
     let valid = reports.iter().all(validate::ConfigReport::is_valid);
@@ -271,9 +271,9 @@ fn run_validate(args: ValidateArgs) -> Result<Outcome, CliError> {
         }
     }
     Ok(if valid {
-        Outcome::Success
+        ExitOutcome::Success
     } else {
-        Outcome::Negative
+        ExitOutcome::Negative
     })
 }
 
@@ -281,7 +281,7 @@ fn run_validate(args: ValidateArgs) -> Result<Outcome, CliError> {
 /// (`extract::MAX_TOKEN_LEN`); 64 KiB leaves room for whitespace and comments around it.
 const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
-fn run_explain(args: ExplainArgs) -> Result<Outcome, CliError> {
+fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
     let text = read_text(&args.config, manifest::MAX_CONFIG_FILE_BYTES)?;
     let found = manifest::find_configs(&text).map_err(CliError::Manifest)?;
     let count = found.len();
@@ -376,13 +376,13 @@ fn run_explain(args: ExplainArgs) -> Result<Outcome, CliError> {
         explanation.render(&mut stdout).map_err(CliError::Output)?;
     }
     Ok(if explanation.allowed() {
-        Outcome::Success
+        ExitOutcome::Success
     } else {
-        Outcome::Negative
+        ExitOutcome::Negative
     })
 }
 
-fn keys(args: KeysArgs) -> Result<Outcome, CliError> {
+fn keys(args: KeysArgs) -> Result<ExitOutcome, CliError> {
     let generated = keygen::generate(args.alg, args.kid, args.bits).map_err(CliError::KeyGen)?;
     let written = keygen::write(&args.out_dir, &generated, args.force).map_err(CliError::KeyGen)?;
     let private_label = if generated.alg.is_symmetric() {
@@ -416,10 +416,10 @@ fn keys(args: KeysArgs) -> Result<Outcome, CliError> {
         )
     })
     .map_err(CliError::Output)?;
-    Ok(Outcome::Success)
+    Ok(ExitOutcome::Success)
 }
 
-fn token(args: TokenArgs) -> Result<Outcome, CliError> {
+fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
     let text = read_text(&args.key, keyfile::MAX_KEY_FILE_BYTES)?;
     let file = keyfile::parse(&text).map_err(|error| CliError::KeyFile {
         path: args.key.clone(),
@@ -488,10 +488,10 @@ fn token(args: TokenArgs) -> Result<Outcome, CliError> {
     let token = mint::mint(&key, &hints, &spec).map_err(CliError::Token)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{token}").map_err(CliError::Output)?;
-    Ok(Outcome::Success)
+    Ok(ExitOutcome::Success)
 }
 
-fn run_issuer(args: IssuerArgs) -> Result<Outcome, CliError> {
+fn run_issuer(args: IssuerArgs) -> Result<ExitOutcome, CliError> {
     let settings = issuer::IssuerSettings {
         issuer: args.issuer,
         jwks_file: args.jwks,
@@ -525,5 +525,5 @@ fn run_issuer(args: IssuerArgs) -> Result<Outcome, CliError> {
         .and_then(|()| stdout.flush());
     drop(stdout);
     server.serve().map_err(CliError::Output)?;
-    Ok(Outcome::Success)
+    Ok(ExitOutcome::Success)
 }

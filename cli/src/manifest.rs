@@ -117,16 +117,18 @@ fn non_empty(found: Vec<FoundConfig>) -> Result<Vec<FoundConfig>, ManifestError>
 }
 
 /// A document that is a plugin configuration itself rather than a manifest around one:
-/// an object that is neither a Kubernetes object (`kind`) nor an Envoy bootstrap. A
-/// misspelt configuration still lands here, so the core reports what is wrong with it.
+/// an object that is neither a Kubernetes object (`kind`), an Envoy bootstrap, nor an xDS
+/// resource file (`resources`, as ECDS reads from a `path_config_source`). A misspelt
+/// configuration still lands here, so the core reports what is wrong with it.
 fn is_plain_config(value: &Value) -> bool {
-    const BOOTSTRAP_KEYS: [&str; 6] = [
+    const BOOTSTRAP_KEYS: [&str; 7] = [
         "static_resources",
         "staticResources",
         "dynamic_resources",
         "dynamicResources",
         "admin",
         "node",
+        "resources",
     ];
     match value.as_object() {
         Some(object) => {
@@ -435,6 +437,36 @@ static_resources:
         assert!(found[0]
             .origin
             .starts_with("Envoy configuration: static_resources.listeners[0]"));
+    }
+
+    #[test]
+    fn ecds_resource_file_wasm_filter_configuration_is_found() {
+        let found = find_configs(
+            r#"
+resources:
+  - "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
+    name: claimcheck
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+      config:
+        configuration:
+          "@type": type.googleapis.com/google.protobuf.StringValue
+          value: '{"default": {"action": "deny"}}'
+"#,
+        )
+        .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            json_of(&found[0]),
+            serde_json::json!({"default": {"action": "deny"}})
+        );
+        assert!(
+            found[0]
+                .origin
+                .ends_with("resources[0].typed_config.config.configuration"),
+            "{}",
+            found[0].origin
+        );
     }
 
     #[test]

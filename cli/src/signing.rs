@@ -15,7 +15,7 @@ use ring::signature::{
     ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 
-use crate::keyfile::KeyMaterial;
+use crate::keyfile::KeyFileMaterial;
 
 /// A private key that can sign tokens.
 pub enum SigningKey {
@@ -97,13 +97,13 @@ pub fn hmac_min_bytes(alg: Algorithm) -> usize {
 
 impl SigningKey {
     /// Loads key material read from a key file.
-    pub fn from_material(material: &KeyMaterial) -> Result<SigningKey, SigningError> {
+    pub fn from_material(material: &KeyFileMaterial) -> Result<SigningKey, SigningError> {
         match material {
-            KeyMaterial::Secret(secret) => Ok(SigningKey::Hmac(secret.clone())),
-            KeyMaterial::Pkcs1Rsa(der) => RsaKeyPair::from_der(der)
+            KeyFileMaterial::Secret(secret) => Ok(SigningKey::Hmac(secret.clone())),
+            KeyFileMaterial::Pkcs1Rsa(der) => RsaKeyPair::from_der(der)
                 .map(SigningKey::Rsa)
                 .map_err(|_| SigningError::InvalidRsaKey),
-            KeyMaterial::Pkcs8(der) => Self::from_pkcs8(der),
+            KeyFileMaterial::Pkcs8(der) => Self::from_pkcs8(der),
         }
     }
 

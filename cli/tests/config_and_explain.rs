@@ -319,7 +319,7 @@ fn explain_refuses_an_expired_token_with_401_invalid_token() {
     assert_eq!(out["decision"]["reason"], "token_expired");
     let challenge = out["decision"]["www_authenticate"].as_str().unwrap();
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
-    assert_eq!(out["providers"][0]["claims"], "token has expired");
+    assert_eq!(out["providers"][0]["claims"], "token_expired");
     assert_eq!(out["providers"][0]["signature"], "verified");
 }
 

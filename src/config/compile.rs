@@ -3,12 +3,13 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, TokenCache,
+    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, Routes,
+    TokenCacheSettings,
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
+use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
-use crate::jwt::Algorithm;
 use crate::policy::{
     Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
     PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
@@ -43,7 +44,7 @@ pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 
-const DEFAULT_REALM: &str = "claimcheck";
+pub const DEFAULT_REALM: &str = "claimcheck";
 const DEFAULT_JOIN: &str = ",";
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
@@ -114,7 +115,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             providers.push(provider);
         }
     }
-    c.check_identity_headers(&providers);
+    let identity = identity_headers(&providers);
+    c.check_identity_headers(&providers, &identity);
 
     let mut rules = Vec::new();
     for (i, r) in raw.rules.iter().enumerate() {
@@ -144,7 +146,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             });
         }
     }
-    c.check_rules_ignore_identity_headers(&raw, &providers);
+    c.check_rules_ignore_identity_headers(&raw, &identity);
     let default = c.action("default", raw.default.action, raw.default.require.as_ref());
 
     let max_entries = match &raw.token_cache {
@@ -173,31 +175,26 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
     match default {
         Some(default) if c.errors.is_empty() => {
             let mut identity_headers: Vec<String> = Vec::new();
-            for p in &providers {
-                let headers = p
-                    .claims_to_headers
-                    .iter()
-                    .map(|o| &o.header)
-                    .chain(p.payload_header.as_ref());
-                for h in headers {
-                    if !identity_headers.contains(h) {
-                        identity_headers.push(h.clone());
-                    }
+            for one in identity {
+                if !identity_headers.contains(&one.header) {
+                    identity_headers.push(one.header);
                 }
             }
             let uses_route_name = rules.iter().any(|rule| rule.matcher.route_name.is_some());
+            let routes = Routes::compile(&providers);
             Ok(Config {
                 providers,
                 rules,
                 default,
                 dry_run: raw.dry_run,
-                token_cache: TokenCache {
+                token_cache: TokenCacheSettings {
                     max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
                 },
                 realm,
                 paths: c.paths,
                 identity_headers,
                 uses_route_name,
+                routes,
             })
         }
         _ => Err(ConfigErrors(c.errors)),
@@ -220,6 +217,33 @@ fn path_policy(raw: Option<&RawPaths>) -> PathPolicy {
         },
         case_insensitive: raw.case_insensitive.unwrap_or(false),
     }
+}
+
+/// A header claimcheck sets from a token, and the JSON path that configures it.
+struct IdentityHeader {
+    header: String,
+    path: String,
+}
+
+/// Every identity header of every provider (`claims_to_headers`, `payload_header`), in
+/// configuration order, duplicates included: the one list the checks and [`Config`] read.
+fn identity_headers(providers: &[Provider]) -> Vec<IdentityHeader> {
+    let mut out = Vec::new();
+    for p in providers {
+        for (i, o) in p.claims_to_headers.iter().enumerate() {
+            out.push(IdentityHeader {
+                header: o.header.clone(),
+                path: format!("providers.{}.claims_to_headers[{i}].header", p.name),
+            });
+        }
+        if let Some(h) = &p.payload_header {
+            out.push(IdentityHeader {
+                header: h.clone(),
+                path: format!("providers.{}.payload_header", p.name),
+            });
+        }
+    }
+    out
 }
 
 /// Counts the `Some`s among a set of optional fields.
@@ -643,7 +667,7 @@ impl Compiler {
 
     /// Identity headers are stripped from every allowed request; one that is also a token
     /// source header would both carry the token and be overwritten by a claim.
-    fn check_identity_headers(&mut self, providers: &[Provider]) {
+    fn check_identity_headers(&mut self, providers: &[Provider], identity: &[IdentityHeader]) {
         let sources: Vec<&str> = providers
             .iter()
             .flat_map(|p| &p.sources)
@@ -652,43 +676,28 @@ impl Compiler {
                 _ => None,
             })
             .collect();
-        for p in providers {
-            for (i, o) in p.claims_to_headers.iter().enumerate() {
-                if sources.contains(&o.header.as_str()) {
-                    self.err(
-                        format!("providers.{}.claims_to_headers[{i}].header", p.name),
-                        K::IdentityHeaderIsTokenSource(o.header.clone()),
-                    );
-                }
-            }
-            if let Some(h) = &p.payload_header {
-                if sources.contains(&h.as_str()) {
-                    self.err(
-                        format!("providers.{}.payload_header", p.name),
-                        K::IdentityHeaderIsTokenSource(h.clone()),
-                    );
-                }
+        for one in identity {
+            if sources.contains(&one.header.as_str()) {
+                self.err(
+                    one.path.clone(),
+                    K::IdentityHeaderIsTokenSource(one.header.clone()),
+                );
             }
         }
     }
 
     /// A rule matching on an identity header would see the client's copy (stripped only when
     /// the decision is applied), so a client could pick its own rule by forging it.
-    fn check_rules_ignore_identity_headers(&mut self, raw: &RawConfig, providers: &[Provider]) {
-        let identity: Vec<&str> = providers
-            .iter()
-            .flat_map(|p| {
-                p.claims_to_headers
-                    .iter()
-                    .map(|o| o.header.as_str())
-                    .chain(p.payload_header.as_deref())
-            })
-            .collect();
+    fn check_rules_ignore_identity_headers(
+        &mut self,
+        raw: &RawConfig,
+        identity: &[IdentityHeader],
+    ) {
         for (i, rule) in raw.rules.iter().enumerate() {
             let headers = rule.matcher.as_ref().and_then(|m| m.headers.as_ref());
             for (j, header) in headers.into_iter().flatten().enumerate() {
                 let name = header.name.to_ascii_lowercase();
-                if identity.contains(&name.as_str()) {
+                if identity.iter().any(|one| one.header == name) {
                     self.err(
                         format!("rules[{i}].match.headers[{j}].name"),
                         K::MatchOnIdentityHeader(name),

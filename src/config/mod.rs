@@ -13,29 +13,21 @@ mod compile;
 mod error;
 pub mod raw;
 
+pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 
 use crate::claims::ClaimRequirements;
 use crate::decision::DenyReason;
 use crate::extract::TokenSource;
+use crate::jwa::Algorithm;
 use crate::jwks::ParsedKeySet;
-use crate::jwt::Algorithm;
-use crate::policy::{Action, HeaderOutput, Rule};
-use crate::request::PathPolicy;
+use crate::policy::{self, Action, HeaderOutput, OutputPlan, Rule, RuleSelection, SelectedRule};
+pub use crate::provider_id::ProviderId;
+use crate::request::{PathPolicy, Request, Target};
 
 /// Largest configuration accepted. Real configurations are a few KiB; 1 MiB leaves
 /// room for large inline key sets while bounding parse time in `on_configure`.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
-
-/// A provider's index in [`Config::providers`], in configuration order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProviderId(pub usize);
-
-impl ProviderId {
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
 
 /// The compiled configuration.
 #[derive(Debug, Clone)]
@@ -47,7 +39,7 @@ pub struct Config {
     /// The action when no rule matches.
     pub default: Action,
     pub dry_run: bool,
-    pub token_cache: TokenCache,
+    pub token_cache: TokenCacheSettings,
     /// `realm` of `WWW-Authenticate`; a safe quoted-string.
     pub realm: String,
     /// The canonical form rules match request paths in.
@@ -56,11 +48,87 @@ pub struct Config {
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).
     uses_route_name: bool,
+    /// Issuer routing and token sources, fixed by the providers.
+    routes: Routes,
+}
+
+/// What the request path needs to know about the providers as a whole, computed once so no
+/// request rebuilds it: which providers an issuer's tokens go to, and which token sources an
+/// allowed request loses.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// Exact `iss` → the providers with that issuer, in configuration order. Issuer forms
+    /// that are not one exact string belong in a short list tried after this map.
+    by_issuer: std::collections::HashMap<String, Vec<ProviderId>>,
+    /// Every provider, in order: the providers an `allow` rule judges a token with.
+    all: Vec<ProviderId>,
+    /// Every provider's token sources, deduplicated: stripped from an allowed request.
+    sources: Vec<TokenSource>,
+    /// By provider: the sources to strip when that provider accepted the token and forwards
+    /// it (all but its own); `None` for providers that do not forward.
+    sources_kept_for: Vec<Option<Vec<TokenSource>>>,
+}
+
+impl Routes {
+    fn compile(providers: &[Provider]) -> Routes {
+        let mut routes = Routes::default();
+        for p in providers {
+            routes
+                .by_issuer
+                .entry(p.issuer.clone())
+                .or_default()
+                .push(p.id);
+            routes.all.push(p.id);
+            for source in &p.sources {
+                if !routes.sources.contains(source) {
+                    routes.sources.push(source.clone());
+                }
+            }
+        }
+        routes.sources_kept_for = providers
+            .iter()
+            .map(|p| {
+                p.forward_token.then(|| {
+                    routes
+                        .sources
+                        .iter()
+                        .filter(|source| !p.sources.contains(source))
+                        .cloned()
+                        .collect()
+                })
+            })
+            .collect();
+        routes
+    }
 }
 
 impl Config {
     pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
         self.providers.get(id.0)
+    }
+
+    /// The first rule whose match holds, else the default. `target` is the request's
+    /// canonical method and path (`request.target(&config.paths)`).
+    pub fn select_rule(&self, request: &Request, target: &Target) -> SelectedRule<'_> {
+        policy::first_match(&self.rules, request, target).unwrap_or_else(|| self.default_rule())
+    }
+
+    /// [`Config::select_rule`], with the reasons each earlier rule did not match.
+    pub fn explain_rules(&self, request: &Request, target: &Target) -> RuleSelection<'_> {
+        let (rules, selected) = policy::explain_matches(&self.rules, request, target);
+        RuleSelection {
+            rules,
+            selected: selected.unwrap_or_else(|| self.default_rule()),
+        }
+    }
+
+    fn default_rule(&self) -> SelectedRule<'_> {
+        SelectedRule {
+            index: None,
+            name: policy::DEFAULT_RULE_NAME,
+            action: &self.default,
+            dry_run: self.dry_run,
+        }
     }
 
     pub fn provider_by_name(&self, name: &str) -> Option<&Provider> {
@@ -73,6 +141,28 @@ impl Config {
     /// `x-user-id` itself.
     pub fn identity_header_names(&self) -> &[String] {
         &self.identity_headers
+    }
+
+    /// The providers whose issuer is `iss`, in configuration order.
+    pub fn providers_for_issuer(&self, iss: &str) -> &[ProviderId] {
+        self.routes.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every provider, in configuration order.
+    pub fn all_providers(&self) -> &[ProviderId] {
+        &self.routes.all
+    }
+
+    /// The token sources an allowed request loses: every provider's, except those of
+    /// `forwarding`, the accepted provider that forwards its token (if any).
+    pub fn token_sources_to_strip(&self, forwarding: Option<ProviderId>) -> &[TokenSource] {
+        let kept = forwarding
+            .and_then(|id| self.routes.sources_kept_for.get(id.index()))
+            .and_then(Option::as_ref);
+        match kept {
+            Some(kept) => kept,
+            None => &self.routes.sources,
+        }
     }
 
     /// Whether some rule matches on Envoy's route name, which costs a property lookup per
@@ -101,6 +191,22 @@ pub struct Provider {
     pub claims_to_headers: Vec<HeaderOutput>,
     /// Lowercase.
     pub payload_header: Option<String>,
+}
+
+impl Provider {
+    /// The identity headers this provider's verified token adds to the request.
+    pub fn output_plan(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        payload_segment: Option<&str>,
+    ) -> OutputPlan {
+        policy::output_plan(
+            &self.claims_to_headers,
+            self.payload_header.as_deref(),
+            claims,
+            payload_segment,
+        )
+    }
 }
 
 /// Where a provider's keys come from.
@@ -165,7 +271,7 @@ impl OnTimeout {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCache {
+pub struct TokenCacheSettings {
     /// 0 disables the cache.
     pub max_entries: usize,
 }

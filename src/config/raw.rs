@@ -3,7 +3,7 @@
 //! ignored security setting. "Exactly one of" choices are optional fields checked in
 //! `compile`, so the error names the choice and its path.
 
-use crate::jwt::Algorithm;
+use crate::jwa::Algorithm;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;

@@ -1,12 +1,12 @@
-//! Carrying out a decision on the current stream: edit the request headers and continue, or
-//! send the refusal. Written against raw host calls so the root context can use it too, for a
+//! Carrying out a decision on the current stream: edit the request headers and continue (a
+//! dry-run allow also logs and counts the refusal it carries), or send the refusal. Written against raw host calls so the root context can use it too, for a
 //! parked request, after `set_effective_context`.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
-use crate::authorize::{self, Verdict};
-use crate::decision::{Allow, Decision, Denial};
+use crate::authorize::Verdict;
+use crate::decision::{Allow, Decision, Denial, LocalResponse};
 use crate::request::Request;
 
 use super::metrics;
@@ -25,7 +25,10 @@ pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
     match &verdict.decision {
         Decision::Allow(allow) => {
             allow_request(allow);
-            count_allowed(state, verdict);
+            match &allow.would_deny {
+                Some(denial) => report_dry_run(state, request, verdict, denial),
+                None => count_allowed(state, verdict),
+            }
             Next::Continue
         }
         Decision::Deny(denial) => refuse(state, request, verdict, denial),
@@ -51,24 +54,25 @@ fn count_allowed(state: &VmState, verdict: &Verdict) {
     }
 }
 
+/// Dry run: the request went upstream; the refusal it would have got is logged and counted.
+fn report_dry_run(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial) {
+    let reason = denial.reason.code();
+    let provider = provider_name(state, verdict).unwrap_or("-");
+    log::info!(
+        "claimcheck: dry-run would deny {} {} rule={} provider={provider} reason={reason} status={}",
+        request.method,
+        request.path_only(),
+        verdict.rule,
+        denial.reason.status()
+    );
+    state.metrics.increment(&metrics::dry_run_denied(reason));
+}
+
 fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial) -> Next {
     let response = denial.response(&state.config.realm);
     let reason = response.reason_code;
     let provider = provider_name(state, verdict).unwrap_or("-");
     let rule = &verdict.rule;
-    if verdict.dry_run {
-        log::info!(
-            "claimcheck: dry-run would deny {} {} rule={rule} provider={provider} reason={reason} status={}",
-            request.method,
-            request.path_only(),
-            response.status
-        );
-        state.metrics.increment(&metrics::dry_run_denied(reason));
-        // Let through, but as an anonymous request: no forged identity, no token that was
-        // not verified for it.
-        allow_request(&authorize::dry_run_edits(&state.config, request));
-        return Next::Continue;
-    }
     log::info!(
         "claimcheck: denied {} {} rule={rule} provider={provider} reason={reason} status={}",
         request.method,
@@ -82,6 +86,12 @@ fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial
             .metrics
             .increment(&metrics::provider_denied(provider, reason));
     }
+    send_refusal(&response);
+    Next::Stop
+}
+
+/// Sends a refusal as the local response.
+pub fn send_refusal(response: &LocalResponse) {
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     if let Some(challenge) = &response.www_authenticate {
         headers.push(("www-authenticate", challenge));
@@ -95,7 +105,6 @@ fn refuse(state: &VmState, request: &Request, verdict: &Verdict, denial: &Denial
         headers,
         Some(response.body.as_bytes()),
     );
-    Next::Stop
 }
 
 fn provider_name<'a>(state: &'a VmState, verdict: &Verdict) -> Option<&'a str> {

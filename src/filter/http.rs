@@ -1,6 +1,6 @@
 //! The HTTP context: one per request. It copies the request out of the host once, asks the
-//! core for a decision, and applies it — or parks the request with the root until the keys it
-//! needs arrive.
+//! core for an outcome, and carries it out: apply the decision, or park the request with the
+//! root until the deadline the core set.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,19 +9,21 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::authorize::{Outcome, WaitCause};
+use crate::authorize::{Outcome, WaitCause, Waiting};
+use crate::config::DEFAULT_REALM;
+use crate::decision::{Denial, DenyReason};
 use crate::request::Request;
 
-use super::apply::{apply, Next};
+use super::apply::{apply, send_refusal, Next};
+use super::clock::{now_ms, schedule_ticks};
 use super::metrics;
-use super::root::{now_ms, schedule_ticks};
 use super::state::{Parked, VmState};
 
 /// Requests one VM holds while keys load. Each parked request keeps a copy of its headers,
 /// which Envoy bounds at 60 KiB by default (`max_request_headers_kb`): 1024 of them stay
 /// under 64 MiB even in the worst case, while a flood during a cold start cannot grow the
-/// VM's memory without limit. Requests beyond it are decided at once, as if their wait ran
-/// out.
+/// VM's memory without limit. Beyond it the core is told there is no room, and decides at
+/// once, as if the wait had run out.
 const MAX_PARKED_REQUESTS: usize = 1024;
 
 pub struct Http {
@@ -45,47 +47,37 @@ impl HttpContext for Http {
         let mut state = self.state.borrow_mut();
         let request = read_request(state.config.uses_route_name());
         let now = now_ms();
-        let verdict = match state.evaluate(&request, now, false) {
-            Outcome::Decided(verdict) => verdict,
-            Outcome::Wait { provider, cause } => {
-                let wait_ms = state
-                    .config
-                    .provider(provider)
-                    .map_or(0, |p| p.cold_start.max_wait_ms);
-                if wait_ms == 0 || state.parked.len() >= MAX_PARKED_REQUESTS {
-                    // No wait allowed (or no room to wait): the refetch serves the next
-                    // requests, this one is decided now rather than at the next tick.
+        let room = state.parked.len() < MAX_PARKED_REQUESTS;
+        match state.evaluate(&request, now, Waiting::New { room }) {
+            Outcome::Decided(verdict) => {
+                if verdict.refetch.is_some() {
+                    // The refetch serves the next requests; tick fast until it is done.
                     schedule_ticks(&mut state);
-                    state.decide_without_waiting(&request, now)
-                } else {
-                    self.park(&mut state, request, now, wait_ms, cause);
-                    return Action::Pause;
+                }
+                match apply(&state, &request, &verdict) {
+                    Next::Continue => Action::Continue,
+                    Next::Stop => Action::Pause,
                 }
             }
-        };
-        match apply(&state, &request, &verdict) {
-            Next::Continue => Action::Continue,
-            Next::Stop => Action::Pause,
+            Outcome::Park {
+                cause, deadline_ms, ..
+            } => {
+                self.park(&mut state, request, deadline_ms, cause);
+                Action::Pause
+            }
         }
     }
 }
 
 impl Http {
-    /// Holds the request until its provider's keys change or `wait_ms` runs out.
-    fn park(
-        &self,
-        state: &mut VmState,
-        request: Request,
-        now: u64,
-        wait_ms: u64,
-        cause: WaitCause,
-    ) {
-        log::debug!("claimcheck: request waits for keys ({cause:?}) up to {wait_ms} ms");
+    /// Holds the request until its provider's keys change or `deadline_ms` passes.
+    fn park(&self, state: &mut VmState, request: Request, deadline_ms: u64, cause: WaitCause) {
+        log::debug!("claimcheck: request waits for keys ({cause:?}) until {deadline_ms} ms");
         state.metrics.increment(metrics::PAUSED);
         state.parked.push(Parked {
             context_id: self.context_id,
             request,
-            deadline_ms: now.saturating_add(wait_ms),
+            deadline_ms,
         });
         schedule_ticks(state);
     }
@@ -132,11 +124,7 @@ impl Context for Unconfigured {}
 impl HttpContext for Unconfigured {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         log::error!("claimcheck: refusing a request: the filter has no valid configuration");
-        let _ = hostcalls::send_http_response(
-            503,
-            vec![("content-type", "application/json")],
-            Some(br#"{"status":503,"reason":"not_configured","message":"the filter has no valid configuration"}"#),
-        );
+        send_refusal(&Denial::new(DenyReason::NotConfigured).response(DEFAULT_REALM));
         Action::Pause
     }
 }

@@ -1,10 +1,12 @@
 //! The proxy-wasm shell: the only code that talks to the host.
 //!
-//! [`root`] owns the configuration, the key sets and their fetching, and the requests parked
-//! while keys load; [`http`] turns a request into a [`crate::request::Request`], asks
-//! [`crate::authorize`] for a decision and applies it. Neither decides anything itself.
+//! [`root`] owns the configuration and the requests parked while keys load; [`fetch`] keeps
+//! one provider's keys in one VM; [`http`] turns a request into a
+//! [`crate::request::Request`], asks [`crate::authorize`] for an outcome and carries it out
+//! ([`apply`]). Which refusal or allowance a request gets is the core's judgement.
 
 mod apply;
+mod clock;
 mod fetch;
 mod http;
 mod metrics;

@@ -4,27 +4,23 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, VerifiedCache};
+use crate::authorize::{Outcome, VerifiedCache, Waiting};
 use crate::config::{self, JwksSource, Provider, ProviderId};
 use crate::jwks::KeyPolicy;
 use crate::keys::FetchPolicy;
 
 use super::apply::{apply, Next};
+use super::clock::{now_ms, schedule_ticks};
 use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
 use super::http::{Http, Unconfigured};
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
-
-/// Tick period while requests wait or keys load: bounds the extra latency of a cold start.
-const FAST_TICK: Duration = Duration::from_millis(50);
-/// Tick period otherwise: refresh times are in seconds, so this is precise enough.
-const SLOW_TICK: Duration = Duration::from_millis(1000);
 
 pub struct Root {
     /// This root's context id: parked requests are finished under their own context, and
@@ -40,16 +36,6 @@ impl Root {
             state: None,
         }
     }
-}
-
-/// Milliseconds since the epoch, from the host's clock.
-pub fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 impl Context for Root {
@@ -179,19 +165,6 @@ impl RootContext for Root {
     }
 }
 
-/// Ticks fast while anything waits, slowly otherwise; the host call is made only on a
-/// change. HTTP contexts call it too when they park a request: the tick period is the VM's
-/// (Envoy applies it to the root context whichever context sets it), and a request parked
-/// between slow ticks would otherwise wait up to a second for its refetch or its deadline.
-pub(super) fn schedule_ticks(state: &mut VmState) {
-    let busy = state.is_busy();
-    if state.fast_ticks != Some(busy) {
-        let period = if busy { FAST_TICK } else { SLOW_TICK };
-        let _ = hostcalls::set_tick_period(period);
-        state.fast_ticks = Some(busy);
-    }
-}
-
 /// Metrics for a fetch, and cache invalidation when a provider's keys changed.
 fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
     let Some(name) = state.config.provider(id).map(|p| p.name.clone()) else {
@@ -215,22 +188,22 @@ fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
     }
 }
 
-/// Re-runs every parked request whose provider moved or whose wait ran out, and finishes the
-/// ones that now have a decision: apply it on their stream and resume (or refuse).
+/// Re-runs every parked request (the core decides the ones whose deadline passed), and
+/// finishes the ones that now have a decision: apply it on their stream and resume (or
+/// refuse).
 fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     let parked = std::mem::take(&mut state.borrow_mut().parked);
     let mut still_waiting = Vec::new();
     for request in parked {
         let mut vm = state.borrow_mut();
-        let verdict = if now >= request.deadline_ms {
-            vm.decide_without_waiting(&request.request, now)
-        } else {
-            match vm.evaluate(&request.request, now, false) {
-                Outcome::Decided(verdict) => verdict,
-                Outcome::Wait { .. } => {
-                    still_waiting.push(request);
-                    continue;
-                }
+        let waiting = Waiting::Parked {
+            deadline_ms: request.deadline_ms,
+        };
+        let verdict = match vm.evaluate(&request.request, now, waiting) {
+            Outcome::Decided(verdict) => verdict,
+            Outcome::Park { .. } => {
+                still_waiting.push(request);
+                continue;
             }
         };
         if hostcalls::set_effective_context(request.context_id).is_err() {

@@ -4,13 +4,11 @@
 
 use std::rc::Rc;
 
-use crate::authorize::{
-    self, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache, WaitCause,
-};
+use crate::authorize::{self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting};
 use crate::config::{Config, ProviderId};
 use crate::crypto::RingVerifier;
-use crate::decision::{Decision, Denial, DenyReason};
 use crate::jwks::KeySet;
+use crate::observe::Unobserved;
 use crate::request::Request;
 
 use super::fetch::RemoteKeys;
@@ -43,51 +41,32 @@ pub struct Parked {
 }
 
 impl VmState {
-    /// Runs the core's pipeline for `request`. With `waited_out`, keys still loading count as
-    /// unavailable and no refetch is offered: the request has waited as long as it may.
-    /// A request told to wait for an unknown `kid` asks its provider for the refetch here, so
-    /// every caller that lets it wait gets one.
-    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waited_out: bool) -> Outcome {
+    /// Runs the core's pipeline for `request`. A request whose token names an unknown `kid`
+    /// asks its provider for the refetch here, whether it waits for it or not.
+    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waiting: Waiting) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
             now_ms,
-            waited_out,
+        };
+        let inputs = Inputs {
+            keys: &lookup,
+            verifier: &RingVerifier,
+            now_ms,
+            waiting,
         };
         let outcome = authorize::authorize(
             &self.config,
             request,
-            &lookup,
-            &RingVerifier,
+            &inputs,
             &mut self.cache,
-            now_ms / 1000,
+            &mut Unobserved,
         );
-        if let Outcome::Wait {
-            provider,
-            cause: WaitCause::UnknownKid,
-        } = outcome
-        {
+        if let Some(provider) = outcome.refetch() {
             if let Some(remote) = self.remote(provider) {
                 remote.request_refetch();
             }
         }
         outcome
-    }
-
-    /// The decision for a request that may not wait (any longer): keys still loading count
-    /// as unavailable and an unknown `kid` as not found.
-    pub fn decide_without_waiting(&mut self, request: &Request, now_ms: u64) -> Verdict {
-        match self.evaluate(request, now_ms, true) {
-            Outcome::Decided(verdict) => verdict,
-            // The core never asks a request that waited out to wait again; should it, the
-            // request is refused rather than left hanging.
-            Outcome::Wait { provider, .. } => Verdict {
-                decision: Decision::Deny(Denial::new(DenyReason::KeysWaitTimeout)),
-                rule: String::new(),
-                provider: Some(provider),
-                dry_run: false,
-                cache_hit: None,
-            },
-        }
     }
 
     pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {
@@ -110,7 +89,6 @@ impl VmState {
 struct Lookup<'a> {
     providers: &'a [ProviderKeys],
     now_ms: u64,
-    waited_out: bool,
 }
 
 impl KeyLookup for Lookup<'_> {
@@ -126,10 +104,8 @@ impl KeyLookup for Lookup<'_> {
                 Some(keys) => KeyAvailability::Ready {
                     keys,
                     generation: remote.generation(),
-                    refetch_allowed: !self.waited_out
-                        && remote.unknown_kid_refetch_allowed(self.now_ms),
+                    refetch_allowed: remote.unknown_kid_refetch_allowed(self.now_ms),
                 },
-                None if self.waited_out => KeyAvailability::Unavailable,
                 None => KeyAvailability::Loading,
             },
         }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::jwt::{Algorithm, KeyFamily};
+use super::spki;
+use crate::jwa::{Algorithm, KeyFamily};
 
 /// A key taken from a JWK set, ready for verification.
 ///
@@ -90,6 +91,14 @@ impl EcCurve {
         }
     }
 
+    fn spki_curve(self) -> spki::NamedCurve {
+        match self {
+            EcCurve::P256 => spki::NamedCurve::P256,
+            EcCurve::P384 => spki::NamedCurve::P384,
+            EcCurve::P521 => spki::NamedCurve::P521,
+        }
+    }
+
     pub fn from_jwk_name(name: &str) -> Option<EcCurve> {
         match name {
             "P-256" => Some(EcCurve::P256),
@@ -146,6 +155,11 @@ impl KeyMaterial {
     /// The key as DER SubjectPublicKeyInfo (RFC 5280 §4.1), the form host-native crypto takes
     /// (Envoy's `verify_signature` foreign function). `None` for HMAC secrets, which have none.
     pub fn spki_der(&self) -> Option<Vec<u8>> {
-        super::spki::encode(self)
+        match self {
+            KeyMaterial::Rsa(key) => Some(spki::rsa(&key.n, &key.e)),
+            KeyMaterial::Ec(key) => Some(spki::ec(key.curve.spki_curve(), &key.point)),
+            KeyMaterial::Ed25519(key) => Some(spki::ed25519(key)),
+            KeyMaterial::Hmac(_) => None,
+        }
     }
 }

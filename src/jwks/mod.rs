@@ -21,7 +21,7 @@ pub use parse::{
     MIN_RSA_MODULUS_BITS,
 };
 
-use crate::jwt::{Algorithm, Header, VerifyError};
+use crate::jwa::Algorithm;
 
 /// What a provider lets its key set contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,17 @@ pub struct KeyPolicy {
 /// providers publish one or two keys per algorithm; the bound keeps a forged token from
 /// costing a signature check per key of a large set.
 pub const MAX_UNNAMED_CANDIDATES: usize = 4;
+
+/// Why a key set offers no key for a token (see [`KeySet::candidates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCandidate {
+    /// The token's `alg` is not one the provider accepts.
+    AlgorithmNotAllowed,
+    /// No key carries the token's `kid`, or no key can verify its `alg`.
+    KeyNotFound,
+    /// Keys carry the token's `kid` but none can verify its `alg`.
+    AlgorithmKeyMismatch,
+}
 
 /// A parsed, usable key set: never empty when produced by [`KeySet::parse`].
 ///
@@ -92,28 +103,32 @@ impl KeySet {
         set
     }
 
-    /// Keys that may verify a token with this header, in document order.
+    /// Keys that may verify a token with this `alg` and `kid` (from its header), in document
+    /// order.
     ///
-    /// - `alg` outside the provider's algorithms: [`VerifyError::AlgorithmNotAllowed`].
+    /// - `alg` outside the provider's algorithms: [`NoCandidate::AlgorithmNotAllowed`].
     /// - with `kid`: keys carrying that `kid`; keys with that `kid` but none able to verify
-    ///   `alg` is [`VerifyError::AlgorithmKeyMismatch`]. When no key carries it, keys without
+    ///   `alg` is [`NoCandidate::AlgorithmKeyMismatch`]. When no key carries it, keys without
     ///   a `kid` stand in (as in Envoy's jwt_verify_lib: such a key names no token in
-    ///   particular); none at all is [`VerifyError::KeyNotFound`], the caller's cue for an
+    ///   particular); none at all is [`NoCandidate::KeyNotFound`], the caller's cue for an
     ///   unknown-`kid` refetch.
-    /// - without `kid`: every key that can verify `alg`; none is [`VerifyError::KeyNotFound`].
+    /// - without `kid`: every key that can verify `alg`; none is [`NoCandidate::KeyNotFound`].
     ///
     /// Unnamed candidates are capped at [`MAX_UNNAMED_CANDIDATES`]: each failed try costs a
     /// full signature check, and a forged token needs no `kid` to make us pay for all of them.
-    pub fn candidates(&self, header: &Header) -> Result<Vec<&VerifyingKey>, VerifyError> {
-        let alg = header.alg;
+    pub fn candidates(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Vec<&VerifyingKey>, NoCandidate> {
         if !self.allowed.contains(&alg) {
-            return Err(VerifyError::AlgorithmNotAllowed);
+            return Err(NoCandidate::AlgorithmNotAllowed);
         }
-        if let Some(kid) = &header.kid {
+        if let Some(kid) = kid {
             let named: Vec<&VerifyingKey> = self
                 .keys
                 .iter()
-                .filter(|key| key.kid.as_deref() == Some(kid.as_str()))
+                .filter(|key| key.kid.as_deref() == Some(kid))
                 .collect();
             if !named.is_empty() {
                 let usable: Vec<&VerifyingKey> = named
@@ -121,7 +136,7 @@ impl KeySet {
                     .filter(|key| key.can_verify(alg))
                     .collect();
                 return if usable.is_empty() {
-                    Err(VerifyError::AlgorithmKeyMismatch)
+                    Err(NoCandidate::AlgorithmKeyMismatch)
                 } else {
                     Ok(usable)
                 };
@@ -130,12 +145,12 @@ impl KeySet {
         let unnamed: Vec<&VerifyingKey> = self
             .keys
             .iter()
-            .filter(|key| header.kid.is_none() || key.kid.is_none())
+            .filter(|key| kid.is_none() || key.kid.is_none())
             .filter(|key| key.can_verify(alg))
             .take(MAX_UNNAMED_CANDIDATES)
             .collect();
         if unnamed.is_empty() {
-            Err(VerifyError::KeyNotFound)
+            Err(NoCandidate::KeyNotFound)
         } else {
             Ok(unnamed)
         }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::key::{EcCurve, EcPublicKey, KeyMaterial, RsaPublicKey, VerifyingKey};
 use super::{KeyPolicy, KeySet, ParsedKeySet};
-use crate::jwt::Algorithm;
+use crate::jwa::Algorithm;
 
 /// Largest JWKS document we parse, in bytes. Public IdP key sets are a few KiB (Google ~2 KiB,
 /// Microsoft Entra ~15 KiB with `x5c` chains); 256 KiB is an order of magnitude above and

@@ -1,8 +1,7 @@
 //! Minimal DER encoder for SubjectPublicKeyInfo (RFC 5280 §4.1.2.7), so a host's native crypto
 //! (which takes SPKI DER) can verify with the keys we parsed from JWKs. Only the three shapes
-//! below are produced; nothing here parses untrusted DER.
-
-use super::key::{EcCurve, KeyMaterial};
+//! below are produced; nothing here parses untrusted DER. It takes plain bytes, so it knows
+//! nothing of [`super::KeyMaterial`], which calls it.
 
 /// rsaEncryption, 1.2.840.113549.1.1.1 (RFC 8017 Appendix C).
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -23,28 +22,36 @@ const TAG_NULL: u8 = 0x05;
 const TAG_OID: u8 = 0x06;
 const TAG_SEQUENCE: u8 = 0x30;
 
-pub(super) fn encode(material: &KeyMaterial) -> Option<Vec<u8>> {
-    match material {
-        KeyMaterial::Rsa(key) => {
-            let algorithm = sequence(&[tlv(TAG_OID, OID_RSA_ENCRYPTION), tlv(TAG_NULL, &[])]);
-            let public_key = sequence(&[integer(&key.n), integer(&key.e)]);
-            Some(sequence(&[algorithm, bit_string(&public_key)]))
-        }
-        KeyMaterial::Ec(key) => {
-            let curve = match key.curve {
-                EcCurve::P256 => OID_P256,
-                EcCurve::P384 => OID_P384,
-                EcCurve::P521 => OID_P521,
-            };
-            let algorithm = sequence(&[tlv(TAG_OID, OID_EC_PUBLIC_KEY), tlv(TAG_OID, curve)]);
-            Some(sequence(&[algorithm, bit_string(&key.point)]))
-        }
-        KeyMaterial::Ed25519(key) => {
-            let algorithm = sequence(&[tlv(TAG_OID, OID_ED25519)]);
-            Some(sequence(&[algorithm, bit_string(key)]))
-        }
-        KeyMaterial::Hmac(_) => None,
-    }
+/// The named curve of an EC key, as its SPKI `parameters` name it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum NamedCurve {
+    P256,
+    P384,
+    P521,
+}
+
+/// An RSA key from its big-endian modulus and exponent (RFC 8017 Appendix A.1.1).
+pub(super) fn rsa(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let algorithm = sequence(&[tlv(TAG_OID, OID_RSA_ENCRYPTION), tlv(TAG_NULL, &[])]);
+    let public_key = sequence(&[integer(n), integer(e)]);
+    sequence(&[algorithm, bit_string(&public_key)])
+}
+
+/// An EC key from its uncompressed SEC1 point (RFC 5480 §2.2).
+pub(super) fn ec(curve: NamedCurve, point: &[u8]) -> Vec<u8> {
+    let curve = match curve {
+        NamedCurve::P256 => OID_P256,
+        NamedCurve::P384 => OID_P384,
+        NamedCurve::P521 => OID_P521,
+    };
+    let algorithm = sequence(&[tlv(TAG_OID, OID_EC_PUBLIC_KEY), tlv(TAG_OID, curve)]);
+    sequence(&[algorithm, bit_string(point)])
+}
+
+/// An Ed25519 key from its 32 public bytes (RFC 8410 §4).
+pub(super) fn ed25519(key: &[u8]) -> Vec<u8> {
+    let algorithm = sequence(&[tlv(TAG_OID, OID_ED25519)]);
+    sequence(&[algorithm, bit_string(key)])
 }
 
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {

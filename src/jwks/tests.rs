@@ -1,10 +1,10 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::jwa::Algorithm;
 use crate::jwt::test_support::{
     b64, TestKey, RSA_1024_JWK, RSA_2048_PKCS8, RSA_2048_SPKI, RSA_3072_PKCS8, RSA_3072_SPKI,
 };
-use crate::jwt::Algorithm;
 
 fn policy(algorithms: &[Algorithm]) -> KeyPolicy {
     KeyPolicy {
@@ -482,17 +482,13 @@ fn keys_beyond_the_maximum_are_skipped() {
 
 // ---- lookup ----
 
-fn header(alg: Algorithm, kid: Option<&str>) -> crate::jwt::Header {
-    crate::jwt::Header {
-        alg,
-        kid: kid.map(str::to_owned),
-        typ: None,
-    }
+/// A token header's `alg` and `kid`, as [`KeySet::candidates`] takes them.
+fn header(alg: Algorithm, kid: Option<&str>) -> (Algorithm, Option<&str>) {
+    (alg, kid)
 }
 
 #[test]
 fn candidates_follow_the_kid_then_the_algorithm() {
-    use crate::jwt::VerifyError;
     let set = parse(
         &[
             with(rsa_jwk(), "kid", json!("rsa")),
@@ -502,8 +498,8 @@ fn candidates_follow_the_kid_then_the_algorithm() {
     )
     .unwrap()
     .keys;
-    let kids = |h| {
-        set.candidates(&h).map(|keys| {
+    let kids = |h: (Algorithm, Option<&str>)| {
+        set.candidates(h.0, h.1).map(|keys| {
             keys.iter()
                 .map(|k| k.kid.clone().unwrap())
                 .collect::<Vec<_>>()
@@ -519,19 +515,19 @@ fn candidates_follow_the_kid_then_the_algorithm() {
     );
     assert_eq!(
         kids(header(Algorithm::ES256, Some("gone"))),
-        Err(VerifyError::KeyNotFound)
+        Err(NoCandidate::KeyNotFound)
     );
     assert_eq!(
         kids(header(Algorithm::ES384, None)),
-        Err(VerifyError::KeyNotFound)
+        Err(NoCandidate::KeyNotFound)
     );
     assert_eq!(
         kids(header(Algorithm::ES256, Some("rsa"))),
-        Err(VerifyError::AlgorithmKeyMismatch)
+        Err(NoCandidate::AlgorithmKeyMismatch)
     );
     assert_eq!(
         kids(header(Algorithm::HS256, Some("rsa"))),
-        Err(VerifyError::AlgorithmNotAllowed)
+        Err(NoCandidate::AlgorithmNotAllowed)
     );
 }
 
@@ -791,14 +787,10 @@ fn a_key_without_kid_stands_in_for_a_kid_no_key_carries() {
     )
     .unwrap()
     .keys;
-    let unknown = set
-        .candidates(&header(Algorithm::ES256, Some("other")))
-        .unwrap();
+    let unknown = set.candidates(Algorithm::ES256, Some("other")).unwrap();
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].kid, None);
-    let named = set
-        .candidates(&header(Algorithm::ES256, Some("named")))
-        .unwrap();
+    let named = set.candidates(Algorithm::ES256, Some("named")).unwrap();
     assert_eq!(
         named.len(),
         1,
@@ -815,6 +807,6 @@ fn a_token_without_kid_is_tried_against_a_bounded_number_of_keys() {
     // Only exact duplicates collapse; keys that differ by `kid` stay apart.
     let set = parse(&keys, &policy(&[Algorithm::RS256])).unwrap().keys;
     assert_eq!(set.len(), 10);
-    let tried = set.candidates(&header(Algorithm::RS256, None)).unwrap();
+    let tried = set.candidates(Algorithm::RS256, None).unwrap();
     assert_eq!(tried.len(), crate::jwks::MAX_UNNAMED_CANDIDATES);
 }

@@ -6,7 +6,8 @@ use base64::Engine;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Algorithm, BASE64URL_STRICT};
+use super::BASE64URL_STRICT;
+use crate::jwa::Algorithm;
 
 /// Longest token we look at, in bytes. Envoy's default limit for all request headers together
 /// is 60 KiB; identity-provider tokens are typically 1-2 KiB, and 16 KiB leaves room for large

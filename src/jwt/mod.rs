@@ -6,15 +6,14 @@
 //! [`SignatureVerifier`](crate::crypto::SignatureVerifier) to check the signature. The JWS JSON
 //! serializations and JWE are not accepted: a bearer token in a header is always compact.
 
-mod algorithm;
 mod decode;
 mod verify;
 
-pub use algorithm::{Algorithm, HashFunction, KeyFamily};
+pub use crate::jwa::{Algorithm, HashFunction, KeyFamily};
 pub use decode::{
     decode, DecodedJwt, Header, JwtError, Segment, MAX_HEADER_JSON_LEN, MAX_TOKEN_LEN,
 };
-pub use verify::{verify, VerifyError};
+pub use verify::{verified_by, verify, VerifyError};
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 

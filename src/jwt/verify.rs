@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::DecodedJwt;
 use crate::crypto::SignatureVerifier;
-use crate::jwks::KeySet;
+use crate::jwks::{KeySet, NoCandidate, VerifyingKey};
 
 /// Every way a syntactically valid token fails verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,16 @@ impl fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
+impl From<NoCandidate> for VerifyError {
+    fn from(error: NoCandidate) -> Self {
+        match error {
+            NoCandidate::AlgorithmNotAllowed => VerifyError::AlgorithmNotAllowed,
+            NoCandidate::KeyNotFound => VerifyError::KeyNotFound,
+            NoCandidate::AlgorithmKeyMismatch => VerifyError::AlgorithmKeyMismatch,
+        }
+    }
+}
+
 /// Verifies `jwt`'s signature with the keys of `keys` that may verify it (see
 /// [`KeySet::candidates`]). Succeeds if any candidate verifies.
 pub fn verify(
@@ -43,16 +53,24 @@ pub fn verify(
     keys: &KeySet,
     verifier: &dyn SignatureVerifier,
 ) -> Result<(), VerifyError> {
-    let alg = jwt.header().alg;
-    let candidates = keys.candidates(jwt.header())?;
-    let verified = candidates.into_iter().any(|key| {
-        verifier
-            .verify(alg, key, jwt.signing_input(), jwt.signature())
-            .is_ok()
-    });
-    if verified {
-        Ok(())
-    } else {
-        Err(VerifyError::SignatureInvalid)
-    }
+    verified_by(jwt, keys, verifier).map(|_| ())
+}
+
+/// [`verify`], answering with the key that verified the signature (for `explain`).
+pub fn verified_by<'k>(
+    jwt: &DecodedJwt,
+    keys: &'k KeySet,
+    verifier: &dyn SignatureVerifier,
+) -> Result<&'k VerifyingKey, VerifyError> {
+    let header = jwt.header();
+    let alg = header.alg;
+    let candidates = keys.candidates(alg, header.kid.as_deref())?;
+    candidates
+        .into_iter()
+        .find(|key| {
+            verifier
+                .verify(alg, key, jwt.signing_input(), jwt.signature())
+                .is_ok()
+        })
+        .ok_or(VerifyError::SignatureInvalid)
 }

@@ -2,9 +2,9 @@
 //! accepted token adds to the request.
 //!
 //! Rules are tried in order and the first match wins; when none matches, the
-//! configuration's explicit `default` action applies. [`select_rule`] is the request
-//! path; [`explain`] is the same matching, reporting why each rule did or did not
-//! match (for the CLI).
+//! configuration's explicit `default` action applies (`Config::select_rule`).
+//! [`first_match`] is the request path; [`explain_matches`] is the same matching,
+//! reporting why each rule did or did not match (for the CLI).
 
 mod condition;
 mod matcher;
@@ -19,12 +19,12 @@ pub use matcher::{
     RequestMatch, TemplateError, MAX_TEMPLATE_SEGMENTS,
 };
 pub use output::{
-    output_plan, render_claim, HeaderOutput, OutputPlan, SkipReason, SkippedHeader,
+    output_plan, render_claim, HeaderOutput, HeaderSkipReason, OutputPlan, SkippedHeader,
     MAX_HEADER_VALUE_LEN,
 };
 
 use crate::claims::ClaimsObject;
-use crate::config::{Config, ProviderId};
+use crate::provider_id::ProviderId;
 use crate::request::{Request, Target};
 
 /// Compiled-program size limit for one regex. regex-lite's default is 10 MiB per
@@ -149,31 +149,29 @@ pub struct SelectedRule<'c> {
 /// The name reported when the default action applies.
 pub const DEFAULT_RULE_NAME: &str = "default";
 
-/// The first rule whose match holds, else the default. `target` is the request's
-/// canonical method and path ([`Request::target`]).
-pub fn select_rule<'c>(config: &'c Config, req: &Request, target: &Target) -> SelectedRule<'c> {
-    config
-        .rules
+/// The first rule whose match holds; `None` sends the request to the default action.
+///
+/// `target` is the request's canonical method and path ([`Request::target`]).
+pub fn first_match<'c>(
+    rules: &'c [Rule],
+    req: &Request,
+    target: &Target,
+) -> Option<SelectedRule<'c>> {
+    rules
         .iter()
         .enumerate()
         .find(|(_, rule)| rule.matcher.matches(req, target))
-        .map_or_else(
-            || default_rule(config),
-            |(index, rule)| SelectedRule {
-                index: Some(index),
-                name: &rule.name,
-                action: &rule.action,
-                dry_run: rule.dry_run,
-            },
-        )
+        .map(|(index, rule)| rule.selected(index))
 }
 
-fn default_rule(config: &Config) -> SelectedRule<'_> {
-    SelectedRule {
-        index: None,
-        name: DEFAULT_RULE_NAME,
-        action: &config.default,
-        dry_run: config.dry_run,
+impl Rule {
+    fn selected(&self, index: usize) -> SelectedRule<'_> {
+        SelectedRule {
+            index: Some(index),
+            name: &self.name,
+            action: &self.action,
+            dry_run: self.dry_run,
+        }
     }
 }
 
@@ -188,16 +186,20 @@ pub struct RuleTrace {
 
 /// Why a request got the rule it got.
 #[derive(Debug, Clone)]
-pub struct Explanation<'c> {
+pub struct RuleSelection<'c> {
     /// Rules up to and including the selected one (later rules are never tried).
     pub rules: Vec<RuleTrace>,
     pub selected: SelectedRule<'c>,
 }
 
-/// [`select_rule`], with the reasons each earlier rule did not match.
-pub fn explain<'c>(config: &'c Config, req: &Request, target: &Target) -> Explanation<'c> {
-    let mut rules = Vec::new();
-    for (index, rule) in config.rules.iter().enumerate() {
+/// [`first_match`], with the reasons each earlier rule did not match.
+pub fn explain_matches<'c>(
+    rules: &'c [Rule],
+    req: &Request,
+    target: &Target,
+) -> (Vec<RuleTrace>, Option<SelectedRule<'c>>) {
+    let mut traces = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
         let mismatches: Vec<String> = rule
             .matcher
             .mismatches(req, target)
@@ -205,27 +207,16 @@ pub fn explain<'c>(config: &'c Config, req: &Request, target: &Target) -> Explan
             .map(|m| m.describe(&rule.matcher, req, target))
             .collect();
         let matched = mismatches.is_empty();
-        rules.push(RuleTrace {
+        traces.push(RuleTrace {
             index,
             name: rule.name.clone(),
             mismatches,
         });
         if matched {
-            return Explanation {
-                rules,
-                selected: SelectedRule {
-                    index: Some(index),
-                    name: &rule.name,
-                    action: &rule.action,
-                    dry_run: rule.dry_run,
-                },
-            };
+            return (traces, Some(rule.selected(index)));
         }
     }
-    Explanation {
-        rules,
-        selected: default_rule(config),
-    }
+    (traces, None)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! payload header.
 
 use crate::claims::ClaimPath;
-use crate::config::Provider;
 use serde_json::{Map, Value};
 
 /// Longest identity header value set. Envoy's default request-header budget is 60 KiB
@@ -31,12 +30,12 @@ pub struct OutputPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedHeader {
     pub header: String,
-    pub reason: SkipReason,
+    pub reason: HeaderSkipReason,
 }
 
 /// Why a claim was not copied into its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
+pub enum HeaderSkipReason {
     /// The claim is `null`.
     Null,
     /// The value holds CR, LF, NUL or another control character: copied verbatim it
@@ -46,16 +45,18 @@ pub enum SkipReason {
     TooLong,
 }
 
-/// The identity headers for `provider` given a verified token's claims.
-/// `payload_segment` is the token's second (base64url payload) segment, forwarded
-/// as is in `payload_header`, as Envoy's `jwt_authn` `forward_payload_header` does.
+/// The identity headers of one provider (its `claims_to_headers` and `payload_header`)
+/// given a verified token's claims. `payload_segment` is the token's second (base64url
+/// payload) segment, forwarded as is in `payload_header`, as Envoy's `jwt_authn`
+/// `forward_payload_header` does.
 pub fn output_plan(
-    provider: &Provider,
+    outputs: &[HeaderOutput],
+    payload_header: Option<&str>,
     claims: &Map<String, Value>,
     payload_segment: Option<&str>,
 ) -> OutputPlan {
     let mut plan = OutputPlan::default();
-    for output in &provider.claims_to_headers {
+    for output in outputs {
         let Some(value) = output.claim.lookup(claims) else {
             continue;
         };
@@ -67,11 +68,11 @@ pub fn output_plan(
             }),
         }
     }
-    if let (Some(header), Some(payload)) = (&provider.payload_header, payload_segment) {
+    if let (Some(header), Some(payload)) = (payload_header, payload_segment) {
         match check_value(payload.to_owned()) {
-            Ok(text) => plan.set.push((header.clone(), text)),
+            Ok(text) => plan.set.push((header.to_owned(), text)),
             Err(reason) => plan.skipped.push(SkippedHeader {
-                header: header.clone(),
+                header: header.to_owned(),
                 reason,
             }),
         }
@@ -80,9 +81,9 @@ pub fn output_plan(
 }
 
 /// A claim as header text: scalars as text, arrays joined, objects as JSON.
-pub fn render_claim(value: &Value, join: &str) -> Result<String, SkipReason> {
+pub fn render_claim(value: &Value, join: &str) -> Result<String, HeaderSkipReason> {
     let text = match value {
-        Value::Null => return Err(SkipReason::Null),
+        Value::Null => return Err(HeaderSkipReason::Null),
         Value::Array(items) => {
             let parts: Vec<String> = items
                 .iter()
@@ -103,12 +104,12 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn check_value(text: String) -> Result<String, SkipReason> {
+fn check_value(text: String) -> Result<String, HeaderSkipReason> {
     if text.len() > MAX_HEADER_VALUE_LEN {
-        return Err(SkipReason::TooLong);
+        return Err(HeaderSkipReason::TooLong);
     }
     if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(SkipReason::InvalidCharacter);
+        return Err(HeaderSkipReason::InvalidCharacter);
     }
     Ok(text)
 }
@@ -139,14 +140,14 @@ mod tests {
     #[test]
     fn unsafe_or_oversized_values_are_skipped_with_a_reason() {
         let cases = [
-            (json!(null), SkipReason::Null),
-            (json!("a\r\nx-admin: 1"), SkipReason::InvalidCharacter),
-            (json!("a\nb"), SkipReason::InvalidCharacter),
-            (json!("a\u{0}b"), SkipReason::InvalidCharacter),
-            (json!(["ok", "bad\r"]), SkipReason::InvalidCharacter),
+            (json!(null), HeaderSkipReason::Null),
+            (json!("a\r\nx-admin: 1"), HeaderSkipReason::InvalidCharacter),
+            (json!("a\nb"), HeaderSkipReason::InvalidCharacter),
+            (json!("a\u{0}b"), HeaderSkipReason::InvalidCharacter),
+            (json!(["ok", "bad\r"]), HeaderSkipReason::InvalidCharacter),
             (
                 json!("x".repeat(MAX_HEADER_VALUE_LEN + 1)),
-                SkipReason::TooLong,
+                HeaderSkipReason::TooLong,
             ),
         ];
         for (value, want) in cases {

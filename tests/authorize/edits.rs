@@ -223,7 +223,8 @@ fn a_dry_run_refusal_strips_every_token_source_and_identity_header() {
         .bearer("forged")
         .header("cookie", "theme=dark, session=forged")
         .header("x_user_id", "admin");
-    let allow = claimcheck::authorize::dry_run_edits(&env.config, &request);
+    let denial = Denial::new(DenyReason::TokenMissing);
+    let allow = claimcheck::authorize::dry_run_allow(&env.config, &request, denial);
     assert_eq!(allow.path_rewrite.as_deref(), Some("/orders"));
     assert!(allow
         .headers_to_set

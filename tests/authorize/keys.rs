@@ -1,6 +1,6 @@
 //! When a provider's keys are not (all) there: cold start and unknown `kid`.
 
-use claimcheck::authorize::{Outcome, WaitCause};
+use claimcheck::authorize::{Outcome, WaitCause, Waiting};
 use claimcheck::decision::DenyReason;
 use serde_json::json;
 
@@ -14,11 +14,64 @@ fn a_token_waits_for_keys_still_loading_when_the_provider_allows_waiting() {
     let outcome = env.run(&get("/orders").bearer(&token));
     assert_eq!(
         outcome,
-        Outcome::Wait {
+        Outcome::Park {
             provider: env.id("corp"),
-            cause: WaitCause::ColdStart
+            cause: WaitCause::ColdStart,
+            deadline_ms: NOW * 1000 + 3000,
         }
     );
+}
+
+#[test]
+fn a_parked_request_still_waits_before_its_deadline() {
+    let mut env = Env::fixture();
+    env.lookup.set(&env.config, "corp", KeyState::Loading);
+    let token = env.keys.corp_token(&corp_claims());
+    let waiting = Waiting::Parked {
+        deadline_ms: NOW * 1000 + 3000,
+    };
+    let outcome = env.run_waiting(&get("/orders").bearer(&token), NOW + 2, waiting);
+    assert_eq!(
+        outcome,
+        Outcome::Park {
+            provider: env.id("corp"),
+            cause: WaitCause::ColdStart,
+            deadline_ms: NOW * 1000 + 3000,
+        }
+    );
+}
+
+#[test]
+fn a_parked_request_is_decided_at_its_deadline_with_the_on_timeout_reason() {
+    let mut env = Env::fixture();
+    env.lookup.set(&env.config, "corp", KeyState::Loading);
+    let token = env.keys.corp_token(&corp_claims());
+    let waiting = Waiting::Parked {
+        deadline_ms: NOW * 1000 + 3000,
+    };
+    let Outcome::Decided(verdict) =
+        env.run_waiting(&get("/orders").bearer(&token), NOW + 3, waiting)
+    else {
+        panic!("a request past its deadline is decided");
+    };
+    assert_eq!(refusal(&verdict).0, DenyReason::KeysWaitTimeout);
+    assert_eq!(verdict.provider, Some(env.id("corp")));
+}
+
+#[test]
+fn a_request_is_decided_at_once_when_the_caller_has_no_room_to_park_it() {
+    let mut env = Env::fixture();
+    env.lookup.set(&env.config, "corp", KeyState::Loading);
+    let token = env.keys.corp_token(&corp_claims());
+    let outcome = env.run_waiting(
+        &get("/orders").bearer(&token),
+        NOW,
+        Waiting::New { room: false },
+    );
+    let Outcome::Decided(verdict) = outcome else {
+        panic!("no room: decided now, got {outcome:?}");
+    };
+    assert_eq!(refusal(&verdict).0, DenyReason::KeysWaitTimeout);
 }
 
 #[test]
@@ -95,11 +148,25 @@ fn an_unknown_kid_waits_for_a_refetch_when_one_is_allowed() {
     let outcome = env.run(&get("/orders").bearer(&token));
     assert_eq!(
         outcome,
-        Outcome::Wait {
+        Outcome::Park {
             provider: env.id("corp"),
-            cause: WaitCause::UnknownKid
+            cause: WaitCause::UnknownKid,
+            deadline_ms: NOW * 1000 + 3000,
         }
     );
+    assert_eq!(outcome.refetch(), Some(env.id("corp")));
+}
+
+#[test]
+fn an_unknown_kid_that_may_not_wait_is_key_not_found_and_still_asks_for_the_refetch() {
+    let mut env = Env::with(|doc| {
+        doc["providers"]["corp"]["cold_start"] = json!({ "max_wait_ms": 0 });
+    });
+    env.lookup.update(&env.config, "corp", 1, true);
+    let token = env.keys.corp.token(Some("corp-2"), &corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    assert_invalid_token(&verdict, DenyReason::KeyNotFound);
+    assert_eq!(verdict.refetch, Some(env.id("corp")));
 }
 
 #[test]

@@ -12,28 +12,27 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod cache;
 mod edits;
 mod keys;
+mod observe;
 mod paths;
 mod providers;
 mod rules;
 mod validation;
 
 use claimcheck::authorize::{
-    authorize, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache,
+    authorize, Inputs, KeyAvailability, KeyLookup, Outcome, Verdict, VerifiedCache, Waiting,
 };
 use claimcheck::config::{self, Config, JwksSource, ProviderId};
 use claimcheck::crypto::RingVerifier;
 use claimcheck::decision::{Allow, Decision, Denial, DenyReason, LocalResponse};
 use claimcheck::jwks::KeySet;
+use claimcheck::observe::{Observer, Record, Unobserved};
 use claimcheck::request::Request;
 use serde_json::{json, Value};
 
-use support::{jwks, SigningKey};
+use claimcheck_testkit::{jwks, SigningKey};
 
 /// The clock of every test, in seconds since the epoch (2023-11-14).
 pub const NOW: u64 = 1_700_000_000;
@@ -282,14 +281,36 @@ impl Env {
     }
 
     pub fn run_at(&mut self, request: &Request, now_s: u64) -> Outcome {
-        authorize(
-            &self.config,
-            request,
-            &self.lookup,
-            &RingVerifier,
-            &mut self.cache,
-            now_s,
-        )
+        self.run_waiting(request, now_s, Waiting::New { room: true })
+    }
+
+    /// Runs the pipeline at `now_s` for a request in the `waiting` state.
+    pub fn run_waiting(&mut self, request: &Request, now_s: u64, waiting: Waiting) -> Outcome {
+        self.observe(request, now_s, waiting, &mut Unobserved)
+    }
+
+    /// Runs the pipeline, reporting its steps to `observer`.
+    pub fn observe<O: Observer>(
+        &mut self,
+        request: &Request,
+        now_s: u64,
+        waiting: Waiting,
+        observer: &mut O,
+    ) -> Outcome {
+        let inputs = Inputs {
+            keys: &self.lookup,
+            verifier: &RingVerifier,
+            now_ms: now_s * 1000,
+            waiting,
+        };
+        authorize(&self.config, request, &inputs, &mut self.cache, observer)
+    }
+
+    /// The outcome of `request` at [`NOW`] and the record of its steps.
+    pub fn record(&mut self, request: &Request) -> (Outcome, Record) {
+        let mut record = Record::default();
+        let outcome = self.observe(request, NOW, Waiting::New { room: true }, &mut record);
+        (outcome, record)
     }
 
     pub fn run(&mut self, request: &Request) -> Outcome {
@@ -313,6 +334,14 @@ pub fn allowed(verdict: &Verdict) -> &Allow {
     match &verdict.decision {
         Decision::Allow(allow) => allow,
         Decision::Deny(denial) => panic!("expected allow, got {:?}", denial.reason),
+    }
+}
+
+/// The refusal a dry-run verdict carries: the request is allowed all the same.
+pub fn would_deny(verdict: &Verdict) -> Option<DenyReason> {
+    match &verdict.decision {
+        Decision::Allow(allow) => allow.would_deny.as_ref().map(|denial| denial.reason),
+        Decision::Deny(denial) => panic!("expected a dry-run allow, got {:?}", denial.reason),
     }
 }
 

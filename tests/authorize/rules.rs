@@ -122,12 +122,27 @@ fn a_deny_default_refuses_with_no_rule_matched() {
 }
 
 #[test]
-fn the_global_dry_run_flag_is_carried_on_every_verdict() {
+fn under_the_global_dry_run_flag_a_refusal_becomes_an_allow_carrying_it() {
     let mut env = Env::with(|doc| doc["dry_run"] = json!(true));
     let verdict = env.decide(&get("/v0/x"));
-    assert_eq!(refusal(&verdict).0, DenyReason::RouteDenied);
-    assert!(verdict.dry_run);
-    assert!(env.decide(&get("/elsewhere")).dry_run, "default action too");
+    assert_eq!(would_deny(&verdict), Some(DenyReason::RouteDenied));
+    assert_eq!(
+        would_deny(&env.decide(&get("/elsewhere"))),
+        Some(DenyReason::TokenMissing),
+        "default action too"
+    );
+}
+
+#[test]
+fn a_dry_run_allow_still_strips_client_sent_identity_headers() {
+    let mut env = Env::with(|doc| doc["dry_run"] = json!(true));
+    let verdict = env.decide(&get("/v0/x"));
+    let allow = allowed(&verdict);
+    assert!(allow
+        .headers_to_remove
+        .iter()
+        .any(|name| name == "x-user-id"));
+    assert!(allow.headers_to_set.is_empty());
 }
 
 #[test]
@@ -135,9 +150,9 @@ fn a_rule_dry_run_overrides_the_global_flag() {
     let mut env = Env::with(|doc| doc["rules"][2]["dry_run"] = json!(true));
     let legacy = env.decide(&get("/v0/x"));
     assert_eq!(legacy.rule, "legacy");
-    assert!(legacy.dry_run);
+    assert_eq!(would_deny(&legacy), Some(DenyReason::RouteDenied));
     let other = env.decide(&get("/elsewhere"));
-    assert!(!other.dry_run);
+    assert_eq!(refusal(&other).0, DenyReason::TokenMissing);
 }
 
 #[test]
@@ -146,8 +161,14 @@ fn a_rule_can_opt_out_of_a_global_dry_run() {
         doc["dry_run"] = json!(true);
         doc["rules"][2]["dry_run"] = json!(false);
     });
-    assert!(!env.decide(&get("/v0/x")).dry_run);
-    assert!(env.decide(&get("/elsewhere")).dry_run);
+    assert_eq!(
+        refusal(&env.decide(&get("/v0/x"))).0,
+        DenyReason::RouteDenied
+    );
+    assert_eq!(
+        would_deny(&env.decide(&get("/elsewhere"))),
+        Some(DenyReason::TokenMissing)
+    );
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use claimcheck::decision::DenyReason;
 use serde_json::{json, Value};
 
-use crate::support::{b64, hs256_token, sign_token};
 use crate::*;
+use claimcheck_testkit::{b64, hs256_token, sign_token};
 
 /// A corp token with `edit` applied to valid claims, presented on the default rule.
 fn verdict_for_claims(edit: impl FnOnce(&mut Value)) -> Verdict {

@@ -2,11 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use claimcheck_harness::{wasm_path_from_env_or, DispatchedCall, Host, HttpStream, VmId};
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 
 /// The harness clock starts here; tokens are minted relative to it.
@@ -35,45 +31,26 @@ pub fn build_host_seeded(clusters: &[&str], seed: u64) -> Host {
         .unwrap()
 }
 
-/// An ES256 signing key with its `kid`.
+/// An ES256 signing key (from the workspace test kit) with its `kid`.
 pub struct SigningKey {
     pub kid: String,
-    pair: EcdsaKeyPair,
+    key: claimcheck_testkit::SigningKey,
 }
 
 impl SigningKey {
     pub fn generate(kid: &str) -> SigningKey {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
         SigningKey {
             kid: kid.to_owned(),
-            pair,
+            key: claimcheck_testkit::SigningKey::es256(),
         }
     }
 
     pub fn jwk(&self) -> Value {
-        let point = self.pair.public_key().as_ref();
-        json!({
-            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-        })
+        self.key.published_jwk(&self.kid)
     }
 
     pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        self.key.token(Some(&self.kid), claims)
     }
 }
 

@@ -3,14 +3,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use claimcheck_e2e::echo::{self, Echoed};
 use claimcheck_e2e::envoy::{Envoy, EnvoySpec};
 use claimcheck_e2e::http::{Response, Server};
 use claimcheck_e2e::idp::Idp;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 
 /// Audience every test token carries and the test provider expects.
@@ -25,33 +21,23 @@ pub const MIN_REFRESH_INTERVAL_S: u64 = 10;
 /// Upper bound for waiting on something asynchronous (a fetch, a refresh). Not an assertion.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// An ES256 signing key with its public JWK.
+/// An ES256 signing key (from the workspace test kit) with its `kid`.
 pub struct Key {
     pub kid: String,
-    pair: EcdsaKeyPair,
+    key: claimcheck_testkit::SigningKey,
 }
 
 impl Key {
     pub fn es256(kid: &str) -> Key {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
         Key {
             kid: kid.to_owned(),
-            pair,
+            key: claimcheck_testkit::SigningKey::es256(),
         }
     }
 
-    /// The public JWK (RFC 7518 §6.2.1): uncompressed point 0x04 || x || y.
+    /// The public JWK as identity providers publish it.
     pub fn jwk(&self) -> Value {
-        let point = self.pair.public_key().as_ref();
-        assert_eq!(point.len(), 65);
-        json!({
-            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-        })
+        self.key.published_jwk(&self.kid)
     }
 
     /// A compact JWS over `claims`, with this key's `kid`.
@@ -61,17 +47,7 @@ impl Key {
 
     /// A compact JWS over `claims` that names `kid` in its header (which may not be ours).
     pub fn sign_with_kid(&self, claims: &Value, kid: &str) -> String {
-        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": kid });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        self.key.token(Some(kid), claims)
     }
 }
 

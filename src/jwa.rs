@@ -1,4 +1,8 @@
 //! The JWS algorithms claimcheck verifies (RFC 7518 §3, RFC 8037 §3.1).
+//!
+//! A leaf module: token decoding ([`crate::jwt`]), key sets ([`crate::jwks`]), the verifier
+//! ([`crate::crypto`]) and the configuration all name algorithms, so the enum depends on none
+//! of them.
 
 use std::fmt;
 
@@ -97,6 +101,13 @@ impl Algorithm {
     /// Symmetric algorithms need a shared secret; providers must opt in to them.
     pub fn is_symmetric(self) -> bool {
         self.key_family() == KeyFamily::Hmac
+    }
+}
+
+/// The JOSE name, so code that takes algorithm names (the test kit) takes an [`Algorithm`].
+impl AsRef<str> for Algorithm {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 

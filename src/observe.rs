@@ -1,0 +1,165 @@
+//! What [`authorize`](crate::authorize::authorize) saw on its way to a decision.
+//!
+//! The pipeline reports each step to an [`Observer`]: the rules tried, where each provider
+//! found its token, the decoding, the issuer match, the key that verified the signature, the
+//! registered claims and the claim conditions. The filter passes [`Unobserved`], whose methods
+//! are empty and whose costly records are skipped at compile time, so observing costs it
+//! nothing; `claimcheck explain` passes a [`Record`] and renders it. The explanation is then
+//! the filter's own run, not a second implementation of it.
+
+use serde_json::{Map, Value};
+
+use crate::claims::ClaimError;
+use crate::extract::ExtractError;
+use crate::jwa::Algorithm;
+use crate::jwks::VerifyingKey;
+use crate::jwt::{DecodedJwt, Header, JwtError, VerifyError};
+use crate::policy::{ConditionTrace, RuleTrace};
+use crate::provider_id::ProviderId;
+
+/// The steps of one request through the pipeline. Every method defaults to doing nothing.
+pub trait Observer {
+    /// Whether to build the records that cost work of their own (why each rule did not
+    /// match, the condition tree with each node's result).
+    const RECORDS: bool = false;
+
+    /// The rules tried, up to and including the one that applies (only with `RECORDS`).
+    fn rules(&mut self, _rules: Vec<RuleTrace>) {}
+    /// Where `provider`'s sources found a token: the index of the source, none, or why
+    /// extraction refused the request.
+    fn token(&mut self, _provider: ProviderId, _found: Result<Option<usize>, ExtractError>) {}
+    /// The token `provider` found, decoded (once per token; reported for each provider).
+    fn decoded(&mut self, _provider: ProviderId, _result: Result<&DecodedJwt, &JwtError>) {}
+    /// Whether the token's `iss` routes it to `provider`.
+    fn issuer(&mut self, _provider: ProviderId, _matches: bool) {}
+    /// The token verified earlier against the current keys (verified-token cache).
+    fn cached(&mut self, _provider: ProviderId) {}
+    /// The signature check: the key that verified it, or why none did.
+    fn signature(&mut self, _provider: ProviderId, _result: Result<&VerifyingKey, VerifyError>) {}
+    /// The registered claims (`iss`, `aud`, `exp`/`nbf`/`iat`, required claims).
+    fn claims(&mut self, _provider: ProviderId, _result: Result<(), &ClaimError>) {}
+    /// The rule's claim conditions on the accepted token (only with `RECORDS`).
+    fn conditions(&mut self, _trace: ConditionTrace) {}
+}
+
+/// The filter's observer: sees nothing, costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
+/// Everything an [`Observer`] is told, kept for rendering.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    pub rules: Vec<RuleTrace>,
+    /// One entry per provider consulted, in the order the pipeline consulted them.
+    pub providers: Vec<ProviderRecord>,
+    pub conditions: Option<ConditionTrace>,
+}
+
+/// The steps of one provider's check. A step the pipeline did not reach is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRecord {
+    pub provider: ProviderId,
+    /// The index of the source the token was found in (`Ok(None)`: no token).
+    pub token: Option<Result<Option<usize>, ExtractError>>,
+    pub decoded: Option<Result<DecodedToken, JwtError>>,
+    pub issuer_matches: Option<bool>,
+    pub cached: bool,
+    pub signature: Option<Result<KeyUsed, VerifyError>>,
+    pub claims: Option<Result<(), ClaimError>>,
+}
+
+/// A decoded token's header and claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedToken {
+    pub header: Header,
+    pub claims: Map<String, Value>,
+}
+
+/// The key that verified a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsed {
+    pub kid: Option<String>,
+    pub algorithms: Vec<Algorithm>,
+}
+
+impl Record {
+    /// The entry of `provider`, added on first mention.
+    fn entry(&mut self, provider: ProviderId) -> Option<&mut ProviderRecord> {
+        if !self.providers.iter().any(|p| p.provider == provider) {
+            self.providers.push(ProviderRecord {
+                provider,
+                token: None,
+                decoded: None,
+                issuer_matches: None,
+                cached: false,
+                signature: None,
+                claims: None,
+            });
+        }
+        self.providers.iter_mut().find(|p| p.provider == provider)
+    }
+
+    /// The first token that decoded, as the request carried it.
+    pub fn first_token(&self) -> Option<&Result<DecodedToken, JwtError>> {
+        self.providers.iter().find_map(|p| p.decoded.as_ref())
+    }
+}
+
+impl Observer for Record {
+    const RECORDS: bool = true;
+
+    fn rules(&mut self, rules: Vec<RuleTrace>) {
+        self.rules = rules;
+    }
+
+    fn token(&mut self, provider: ProviderId, found: Result<Option<usize>, ExtractError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.token = Some(found);
+        }
+    }
+
+    fn decoded(&mut self, provider: ProviderId, result: Result<&DecodedJwt, &JwtError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.decoded = Some(match result {
+                Ok(jwt) => Ok(DecodedToken {
+                    header: jwt.header().clone(),
+                    claims: jwt.claims().clone(),
+                }),
+                Err(error) => Err(error.clone()),
+            });
+        }
+    }
+
+    fn issuer(&mut self, provider: ProviderId, matches: bool) {
+        if let Some(entry) = self.entry(provider) {
+            entry.issuer_matches = Some(matches);
+        }
+    }
+
+    fn cached(&mut self, provider: ProviderId) {
+        if let Some(entry) = self.entry(provider) {
+            entry.cached = true;
+        }
+    }
+
+    fn signature(&mut self, provider: ProviderId, result: Result<&VerifyingKey, VerifyError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.signature = Some(result.map(|key| KeyUsed {
+                kid: key.kid.clone(),
+                algorithms: key.algorithms.clone(),
+            }));
+        }
+    }
+
+    fn claims(&mut self, provider: ProviderId, result: Result<(), &ClaimError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.claims = Some(result.map_err(Clone::clone));
+        }
+    }
+
+    fn conditions(&mut self, trace: ConditionTrace) {
+        self.conditions = Some(trace);
+    }
+}
