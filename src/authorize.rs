@@ -12,14 +12,14 @@
 //! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
 //!   the explicit default is `deny`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   (against the providers that accept its `iss`, accepted when one of them accepts
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
 //! - Two different tokens in the sources of any provider the rule considers refuse the request
 //!   (`token_ambiguous`) before any token is accepted.
 //! - Each token found on the request is decoded once, and goes only to the providers its `iss`
-//!   routes it to (the configuration's issuer map).
-//! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
-//!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
+//!   routes it to (the configuration's issuer map, then issuer templates for allowed tenants).
+//! - `require` with `any`: providers are tried in order; a provider the token's `iss` does not
+//!   route to is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
 //!   checked against the claims of the first listed provider. A request with none of the
@@ -579,9 +579,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let decoded = self.decode(token.clone());
         self.observer.decoded(provider.id, decoded.as_deref());
         let jwt = decoded.map_err(|error| deny(DenyReason::from(&error)))?;
-        let issuer = jwt.claims().get("iss").and_then(Value::as_str);
-        let routed =
-            issuer.is_some_and(|iss| self.config.providers_for_issuer(iss).contains(&provider.id));
+        let routed = self.config.routes_to(jwt.claims(), provider.id);
         self.observer.issuer(provider.id, routed);
         if !routed {
             return Err(Miss::OtherIssuer);

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
+use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
 use crate::policy::{
@@ -66,6 +67,8 @@ const RESERVED_OUTPUT_HEADERS: [&str; 10] = [
 const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
 const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
 const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
+const ISSUER_CHOICES: &[&str] = &["issuer", "issuers"];
+const TENANT_CHOICES: &[&str] = &["allowed", "pattern"];
 const SOURCE_CHOICES: &[&str] = &["header", "query", "cookie"];
 const SET_CHOICES: &[&str] = &["any", "all"];
 const NODE_CHOICES: &[&str] = &["claim", "all", "any", "not"];
@@ -308,7 +311,7 @@ impl Compiler {
         if !valid_id {
             self.err(base.clone(), K::InvalidProviderId(name.to_owned()));
         }
-        self.non_empty(&format!("{base}.issuer"), &p.issuer);
+        let issuers = self.issuers(&base, p);
         for (i, aud) in p.audiences.iter().enumerate() {
             self.non_empty(&format!("{base}.audiences[{i}]"), aud);
         }
@@ -334,7 +337,11 @@ impl Compiler {
                 algs
             }
         };
-        let jwks = self.jwks(&base, p, &algorithms);
+        let primary = issuers
+            .as_ref()
+            .map(|i| i.primary().to_owned())
+            .unwrap_or_default();
+        let jwks = self.jwks(&base, p, &primary, &algorithms);
 
         let r = p.refresh.as_ref();
         let rp = format!("{base}.refresh");
@@ -415,8 +422,16 @@ impl Compiler {
             }
         };
 
-        let mut claims = ClaimRequirements::new(p.issuer.clone());
+        let mut claims = ClaimRequirements::new(primary.clone());
+        if let Some(issuers) = issuers {
+            claims.issuers = issuers;
+        }
         claims.audiences = p.audiences.clone();
+        if let Some(claim) = &p.audience_claim {
+            if self.non_empty(&format!("{base}.audience_claim"), claim) {
+                claims.audience_claim = claim.clone();
+            }
+        }
         claims.clock_skew_s = self.range(
             &format!("{base}.clock_skew_s"),
             p.clock_skew_s,
@@ -484,7 +499,7 @@ impl Compiler {
         Some(Provider {
             id,
             name: name.to_owned(),
-            issuer: p.issuer.clone(),
+            issuer: primary,
             algorithms,
             jwks: jwks?,
             refresh,
@@ -497,10 +512,93 @@ impl Compiler {
         })
     }
 
+    /// The provider's accepted issuers: one `issuer`, or `issuers` with optional `tenants`.
+    fn issuers(&mut self, base: &str, p: &RawProvider) -> Option<Issuers> {
+        let (written, at) = match (&p.issuer, &p.issuers) {
+            (Some(one), None) => {
+                let at = format!("{base}.issuer");
+                if !self.non_empty(&at, one) {
+                    return None;
+                }
+                (vec![one.clone()], at)
+            }
+            (None, Some(list)) => {
+                let at = format!("{base}.issuers");
+                self.list_len(&at, list, false);
+                let before = self.errors.len();
+                for (i, issuer) in list.iter().enumerate() {
+                    let path = format!("{at}[{i}]");
+                    if self.non_empty(&path, issuer) && list.iter().take(i).any(|x| x == issuer) {
+                        self.err(path, K::DuplicateIssuer(issuer.clone()));
+                    }
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                (list.clone(), at)
+            }
+            _ => {
+                self.err(base, K::ExactlyOneOf(ISSUER_CHOICES));
+                return None;
+            }
+        };
+        let tenants_at = format!("{base}.tenants");
+        let tenants = match &p.tenants {
+            Some(t) => Some(self.tenants(&tenants_at, t)?),
+            None => None,
+        };
+        match Issuers::compile(&written, tenants) {
+            Ok(issuers) => Some(issuers),
+            Err(error) => {
+                let path = match error {
+                    crate::issuer::IssuerError::InvalidTemplate => at,
+                    _ => tenants_at,
+                };
+                self.err(path, K::Issuer(error));
+                None
+            }
+        }
+    }
+
+    fn tenants(&mut self, path: &str, t: &RawTenants) -> Option<Tenants> {
+        let claim = match &t.claim {
+            Some(claim) => {
+                if !self.non_empty(&format!("{path}.claim"), claim) {
+                    return None;
+                }
+                claim.clone()
+            }
+            None => DEFAULT_TENANT_CLAIM.to_owned(),
+        };
+        let allowed = match (&t.allowed, &t.pattern) {
+            (Some(list), None) => {
+                let lp = format!("{path}.allowed");
+                self.list_len(&lp, list, false);
+                let before = self.errors.len();
+                for (i, tenant) in list.iter().enumerate() {
+                    self.non_empty(&format!("{lp}[{i}]"), tenant);
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                AllowedTenants::List(list.clone())
+            }
+            (None, Some(pattern)) => {
+                AllowedTenants::Pattern(self.pattern(&format!("{path}.pattern"), pattern)?)
+            }
+            _ => {
+                self.err(path, K::ExactlyOneOf(TENANT_CHOICES));
+                return None;
+            }
+        };
+        Some(Tenants { claim, allowed })
+    }
+
     fn jwks(
         &mut self,
         base: &str,
         p: &RawProvider,
+        issuer: &str,
         algorithms: &[Algorithm],
     ) -> Option<JwksSource> {
         let path = format!("{base}.jwks");
@@ -522,7 +620,11 @@ impl Compiler {
             let dp = format!("{path}.oidc_discovery");
             let uri = match &d.uri {
                 Some(uri) => uri.clone(),
-                None => format!("{}{DISCOVERY_SUFFIX}", p.issuer.trim_end_matches('/')),
+                None if issuer.contains(TENANT_PLACEHOLDER) => {
+                    self.err(format!("{dp}.uri"), K::DiscoveryUriRequired);
+                    return None;
+                }
+                None => format!("{}{DISCOVERY_SUFFIX}", issuer.trim_end_matches('/')),
             };
             let at = if d.uri.is_some() {
                 format!("{dp}.uri")

@@ -1,6 +1,7 @@
 //! Configuration errors: a JSON path plus a kind, rendered once.
 
 use crate::claims::ClaimPathError;
+use crate::issuer::IssuerError;
 use crate::jwks::JwksError;
 use crate::policy::TemplateError;
 use std::fmt;
@@ -98,6 +99,11 @@ pub enum ConfigErrorKind {
     RequireNotAllowed,
     /// The realm goes into a quoted-string: printable ASCII without `"` and `\`.
     InvalidRealm,
+    /// An issuer template or its tenants are malformed or missing.
+    Issuer(IssuerError),
+    DuplicateIssuer(String),
+    /// Discovery from an issuer template needs its URL spelled out (the template is no URL).
+    DiscoveryUriRequired,
 }
 
 impl ConfigError {
@@ -185,6 +191,11 @@ impl fmt::Display for ConfigErrorKind {
             K::RequireNotAllowed => f.write_str("require is only allowed with action \"require\""),
             K::InvalidRealm => f.write_str(
                 "realm must be 1-128 printable ASCII characters without '\"' or '\\'",
+            ),
+            K::Issuer(error) => write!(f, "{error}"),
+            K::DuplicateIssuer(issuer) => write!(f, "issuer {issuer:?} is listed twice"),
+            K::DiscoveryUriRequired => f.write_str(
+                "uri is required when the first issuer is a {tenantid} template",
             ),
         }
     }

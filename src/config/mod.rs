@@ -60,6 +60,8 @@ pub struct Routes {
     /// Exact `iss` → the providers with that issuer, in configuration order. Issuer forms
     /// that are not one exact string belong in a short list tried after this map.
     by_issuer: std::collections::HashMap<String, Vec<ProviderId>>,
+    /// The providers with `{tenantid}` issuer templates, tried after the map.
+    templated: Vec<ProviderId>,
     /// Every provider, in order: the providers an `allow` rule judges a token with.
     all: Vec<ProviderId>,
     /// Every provider's token sources, deduplicated: stripped from an allowed request.
@@ -73,11 +75,15 @@ impl Routes {
     fn compile(providers: &[Provider]) -> Routes {
         let mut routes = Routes::default();
         for p in providers {
-            routes
-                .by_issuer
-                .entry(p.issuer.clone())
-                .or_default()
-                .push(p.id);
+            for issuer in p.claims.issuers.exact_issuers() {
+                let ids = routes.by_issuer.entry(issuer.clone()).or_default();
+                if !ids.contains(&p.id) {
+                    ids.push(p.id);
+                }
+            }
+            if !p.claims.issuers.templates().is_empty() {
+                routes.templated.push(p.id);
+            }
             routes.all.push(p.id);
             for source in &p.sources {
                 if !routes.sources.contains(source) {
@@ -143,9 +149,31 @@ impl Config {
         &self.identity_headers
     }
 
-    /// The providers whose issuer is `iss`, in configuration order.
+    /// The providers with `iss` among their exact issuers, in configuration order.
     pub fn providers_for_issuer(&self, iss: &str) -> &[ProviderId] {
         self.routes.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a token with these claims goes to `provider`: its `iss` is one of the
+    /// provider's exact issuers (the map), or fills one of the provider's `{tenantid}`
+    /// templates with an allowed tenant that the token names (see [`crate::issuer`]).
+    pub fn routes_to(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        provider: ProviderId,
+    ) -> bool {
+        let Some(iss) = claims.get("iss").and_then(serde_json::Value::as_str) else {
+            return false;
+        };
+        self.providers_for_issuer(iss).contains(&provider)
+            || (self.routes.templated.contains(&provider)
+                && self.provider(provider).is_some_and(|p| {
+                    p.claims
+                        .issuers
+                        .templates()
+                        .iter()
+                        .any(|template| template.accepts(iss, claims))
+                }))
     }
 
     /// Every provider, in configuration order.
@@ -178,6 +206,8 @@ pub struct Provider {
     pub id: ProviderId,
     /// The key in `providers`.
     pub name: String,
+    /// The first configured issuer, as written (the one discovery must announce); every
+    /// accepted issuer is in `claims.issuers`.
     pub issuer: String,
     /// Accepted algorithms (deduplicated, non-empty).
     pub algorithms: Vec<Algorithm>,

@@ -68,11 +68,20 @@ pub enum RawMatrixParameters {
 #[serde(deny_unknown_fields, rename = "Provider")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawProvider {
-    /// Exact `iss` value of this provider's tokens.
-    pub issuer: String,
+    /// Exact `iss` value of this provider's tokens. Exactly one of `issuer`, `issuers`.
+    pub issuer: Option<String>,
+    /// Several accepted `iss` values (Google's two spellings, Entra ID v1 and v2), each exact
+    /// or a template holding `{tenantid}` (multi-tenant Entra ID; needs `tenants`). The first
+    /// is the issuer a discovery document must announce.
+    pub issuers: Option<Vec<String>>,
+    /// The tenants an issuer template accepts, and the claim naming a token's tenant.
+    pub tenants: Option<RawTenants>,
     /// Accepted `aud` values (any of); omitted = no audience check.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// The claim holding the audience (default `aud`). Amazon Cognito access tokens carry
+    /// their app client id in `client_id` and have no `aud`.
+    pub audience_claim: Option<String>,
     /// Accepted algorithms. Default: every asymmetric algorithm; HS* only when listed.
     pub algorithms: Option<Vec<Algorithm>>,
     pub jwks: RawJwks,
@@ -93,6 +102,19 @@ pub struct RawProvider {
     pub claims_to_headers: Vec<RawClaimToHeader>,
     /// Header receiving the token's base64url payload segment.
     pub payload_header: Option<String>,
+}
+
+/// `claim` (default `tid`) and exactly one of `allowed`, `pattern`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Tenants")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawTenants {
+    /// Top-level claim naming the token's tenant (default `tid`, Entra ID's tenant id).
+    pub claim: Option<String>,
+    /// Exactly these tenants.
+    pub allowed: Option<Vec<String>>,
+    /// Tenants this regex accepts (full match, within one URL segment).
+    pub pattern: Option<String>,
 }
 
 /// Exactly one of `remote`, `oidc_discovery`, `inline`.

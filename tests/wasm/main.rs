@@ -16,6 +16,7 @@ mod cold_start;
 mod configure;
 mod dry_run;
 mod fetch;
+mod idps;
 mod lifecycle;
 mod metrics;
 mod outputs;
