@@ -16,6 +16,7 @@ mod cache;
 mod edits;
 mod keys;
 mod observe;
+mod paths;
 mod providers;
 mod rules;
 mod validation;
