@@ -39,7 +39,6 @@ impl KeyLookup for Fetched {
         KeyAvailability::Ready {
             keys: &self.0,
             generation: 1,
-            refetch_allowed: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::policy::{
     PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
     MAX_CONDITION_DEPTH,
 };
+use crate::request::{canonical_path, EscapedSlashes, MatrixParameters, PathPolicy};
 use serde_json::Value;
 
 /// Bounds on list sizes. Each is far above real use (Istio's largest published
@@ -91,6 +92,7 @@ const OPERATORS: &[&str] = &[
 struct Compiler {
     errors: Vec<ConfigError>,
     provider_names: Vec<String>,
+    paths: PathPolicy,
 }
 
 pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -102,6 +104,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             .iter()
             .map(|(name, _)| name.clone())
             .collect(),
+        paths: path_policy(raw.paths.as_ref()),
     };
     if raw.providers.0.len() > MAX_PROVIDERS {
         c.err("providers", K::TooMany { max: MAX_PROVIDERS });
@@ -192,12 +195,31 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                     max_entries: usize::try_from(max_entries).unwrap_or(usize::MAX),
                 },
                 realm,
+                paths: c.paths,
                 identity_headers,
                 uses_route_name,
                 routes,
             })
         }
         _ => Err(ConfigErrors(c.errors)),
+    }
+}
+
+fn path_policy(raw: Option<&RawPaths>) -> PathPolicy {
+    let Some(raw) = raw else {
+        return PathPolicy::default();
+    };
+    PathPolicy {
+        escaped_slashes: match raw.escaped_slashes {
+            None | Some(RawEscapedSlashes::Reject) => EscapedSlashes::Reject,
+            Some(RawEscapedSlashes::Decode) => EscapedSlashes::Decode,
+            Some(RawEscapedSlashes::Keep) => EscapedSlashes::Keep,
+        },
+        matrix_parameters: match raw.matrix_parameters {
+            None | Some(RawMatrixParameters::Strip) => MatrixParameters::Strip,
+            Some(RawMatrixParameters::Keep) => MatrixParameters::Keep,
+        },
+        case_insensitive: raw.case_insensitive.unwrap_or(false),
     }
 }
 
@@ -898,16 +920,29 @@ impl Compiler {
         }
         if let Some(exact) = &p.exact {
             return self
-                .non_empty(&format!("{path}.exact"), exact)
-                .then(|| PathMatcher::Exact(exact.clone()));
+                .canonical_pattern(&format!("{path}.exact"), exact)
+                .map(PathMatcher::Exact);
         }
         if let Some(prefix) = &p.prefix {
-            return self
-                .non_empty(&format!("{path}.prefix"), prefix)
-                .then(|| PathMatcher::Prefix(prefix.clone()));
+            let at = format!("{path}.prefix");
+            if !self.non_empty(&at, prefix) {
+                return None;
+            }
+            // A prefix is a string prefix (`/health` matches `/healthz`); only its own
+            // spelling is made canonical, and a trailing `/` stays a segment boundary.
+            let mut canonical = self.canonical_pattern(&at, prefix)?;
+            if prefix.ends_with('/') && canonical != "/" {
+                canonical.push('/');
+            }
+            return Some(PathMatcher::Prefix(canonical));
         }
         if let Some(template) = &p.template {
-            return match PathTemplate::parse(template) {
+            let source = if self.paths.case_insensitive {
+                template.to_ascii_lowercase()
+            } else {
+                template.clone()
+            };
+            return match PathTemplate::parse(&source) {
                 Ok(t) => Some(PathMatcher::Template(t)),
                 Err(e) => {
                     self.err(format!("{path}.template"), K::InvalidTemplate(e));
@@ -916,8 +951,28 @@ impl Compiler {
             };
         }
         let regex = p.regex.as_ref()?;
-        self.pattern(&format!("{path}.regex"), regex)
+        let source = if self.paths.case_insensitive {
+            format!("(?i){regex}")
+        } else {
+            regex.clone()
+        };
+        self.pattern(&format!("{path}.regex"), &source)
             .map(PathMatcher::Regex)
+    }
+
+    /// A path pattern in the canonical form requests are matched in, so `/v1/orders/` in a
+    /// rule means what `/v1/orders` does on a request.
+    fn canonical_pattern(&mut self, path: &str, pattern: &str) -> Option<String> {
+        if !self.non_empty(path, pattern) {
+            return None;
+        }
+        match canonical_path(pattern, &self.paths) {
+            Ok(canonical) => Some(canonical),
+            Err(error) => {
+                self.err(path, K::PathNotCanonical(error));
+                None
+            }
+        }
     }
 
     fn pattern(&mut self, path: &str, source: &str) -> Option<Pattern> {

@@ -43,6 +43,8 @@ pub enum ConfigErrorKind {
     DuplicateRuleName(String),
     InvalidRegex(String),
     InvalidTemplate(TemplateError),
+    /// A path pattern that no request path could equal in canonical form.
+    PathNotCanonical(crate::request::PathError),
     InvalidClaimPath(ClaimPathError),
     InvalidHeaderName(String),
     /// `:path`, `:authority`… cannot be matched, read as token sources or set.
@@ -133,6 +135,9 @@ impl fmt::Display for ConfigErrorKind {
             K::DuplicateRuleName(name) => write!(f, "rule name {name:?} is used twice"),
             K::InvalidRegex(message) => write!(f, "invalid regex: {message}"),
             K::InvalidTemplate(error) => write!(f, "invalid path template: {error}"),
+            K::PathNotCanonical(error) => {
+                write!(f, "path has no canonical form ({error:?}); see \"paths\"")
+            }
             K::InvalidClaimPath(error) => write!(f, "invalid claim path: {error}"),
             K::InvalidHeaderName(name) => write!(f, "invalid header name {name:?}"),
             K::PseudoHeader(name) => write!(f, "pseudo-header {name:?} is not allowed here"),

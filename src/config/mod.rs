@@ -24,7 +24,7 @@ use crate::jwa::Algorithm;
 use crate::jwks::ParsedKeySet;
 use crate::policy::{self, Action, HeaderOutput, OutputPlan, Rule, RuleSelection, SelectedRule};
 pub use crate::provider_id::ProviderId;
-use crate::request::Request;
+use crate::request::{PathPolicy, Request, Target};
 
 /// Largest configuration accepted. Real configurations are a few KiB; 1 MiB leaves
 /// room for large inline key sets while bounding parse time in `on_configure`.
@@ -43,6 +43,8 @@ pub struct Config {
     pub token_cache: TokenCacheSettings,
     /// `realm` of `WWW-Authenticate`; a safe quoted-string.
     pub realm: String,
+    /// The canonical form rules match request paths in.
+    pub paths: PathPolicy,
     /// Every identity header of every provider, lowercase, deduplicated.
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).
@@ -112,14 +114,15 @@ impl Config {
         self.providers.get(id.0)
     }
 
-    /// The first rule whose match holds, else the default.
-    pub fn select_rule(&self, request: &Request) -> SelectedRule<'_> {
-        policy::first_match(&self.rules, request).unwrap_or_else(|| self.default_rule())
+    /// The first rule whose match holds, else the default. `target` is the request's
+    /// canonical method and path (`request.target(&config.paths)`).
+    pub fn select_rule(&self, request: &Request, target: &Target) -> SelectedRule<'_> {
+        policy::first_match(&self.rules, request, target).unwrap_or_else(|| self.default_rule())
     }
 
     /// [`Config::select_rule`], with the reasons each earlier rule did not match.
-    pub fn explain_rules(&self, request: &Request) -> RuleSelection<'_> {
-        let (rules, selected) = policy::explain_matches(&self.rules, request);
+    pub fn explain_rules(&self, request: &Request, target: &Target) -> RuleSelection<'_> {
+        let (rules, selected) = policy::explain_matches(&self.rules, request, target);
         RuleSelection {
             rules,
             selected: selected.unwrap_or_else(|| self.default_rule()),

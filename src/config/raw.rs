@@ -29,6 +29,39 @@ pub struct RawConfig {
     pub token_cache: Option<RawTokenCache>,
     /// `realm` of `WWW-Authenticate` (default `claimcheck`).
     pub realm: Option<String>,
+    /// How request paths are made canonical before rules match them.
+    pub paths: Option<RawPaths>,
+}
+
+/// The canonical form rules match paths in (see the README's "Paths").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Paths")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawPaths {
+    /// `%2F`, `%5C` and `\`: `reject` (default, 400 `path_escaped_slash`), `decode` (read
+    /// as `/`), `keep` (part of the segment).
+    pub escaped_slashes: Option<RawEscapedSlashes>,
+    /// `;params` in a segment: `strip` (default: match without them) or `keep`.
+    pub matrix_parameters: Option<RawMatrixParameters>,
+    /// Match paths ignoring ASCII case (default false).
+    pub case_insensitive: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "EscapedSlashes")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawEscapedSlashes {
+    Reject,
+    Decode,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "MatrixParameters")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawMatrixParameters {
+    Strip,
+    Keep,
 }
 
 #[derive(Debug, Deserialize)]

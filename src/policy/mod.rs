@@ -25,7 +25,7 @@ pub use output::{
 
 use crate::claims::ClaimsObject;
 use crate::provider_id::ProviderId;
-use crate::request::Request;
+use crate::request::{Request, Target};
 
 pub use crate::pattern::{Pattern, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
 
@@ -108,11 +108,17 @@ pub struct SelectedRule<'c> {
 pub const DEFAULT_RULE_NAME: &str = "default";
 
 /// The first rule whose match holds; `None` sends the request to the default action.
-pub fn first_match<'c>(rules: &'c [Rule], req: &Request) -> Option<SelectedRule<'c>> {
+///
+/// `target` is the request's canonical method and path ([`Request::target`]).
+pub fn first_match<'c>(
+    rules: &'c [Rule],
+    req: &Request,
+    target: &Target,
+) -> Option<SelectedRule<'c>> {
     rules
         .iter()
         .enumerate()
-        .find(|(_, rule)| rule.matcher.matches(req))
+        .find(|(_, rule)| rule.matcher.matches(req, target))
         .map(|(index, rule)| rule.selected(index))
 }
 
@@ -148,14 +154,15 @@ pub struct RuleSelection<'c> {
 pub fn explain_matches<'c>(
     rules: &'c [Rule],
     req: &Request,
+    target: &Target,
 ) -> (Vec<RuleTrace>, Option<SelectedRule<'c>>) {
     let mut traces = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
         let mismatches: Vec<String> = rule
             .matcher
-            .mismatches(req)
+            .mismatches(req, target)
             .iter()
-            .map(|m| m.describe(&rule.matcher, req))
+            .map(|m| m.describe(&rule.matcher, req, target))
             .collect();
         let matched = mismatches.is_empty();
         traces.push(RuleTrace {

@@ -21,5 +21,6 @@ mod lifecycle;
 mod metrics;
 mod outputs;
 mod refusals;
+mod rotation;
 mod smoke;
 mod workers;
