@@ -8,6 +8,8 @@ VENV := .venv
 ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 CARGO ?= cargo
+# The release version, from the filter crate's Cargo.toml.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 .PHONY: help toolchain build test lint envoy validate-envoy clean
 
@@ -34,6 +36,7 @@ test: build envoy ## Run every test: native core, harness on the real .wasm, CLI
 	$(CARGO) test --workspace --all-features --exclude claimcheck-e2e
 	$(MAKE) e2e
 	$(MAKE) validate-envoy
+	$(MAKE) oci-test
 
 validate-envoy: $(ENVOY) build ## `envoy --mode validate` on every Envoy config in the repo
 	@for f in envoy-config/*.yaml; do \
@@ -51,3 +54,4 @@ clean: ## Remove build outputs (keeps the Envoy virtualenv)
 
 include mk/e2e.mk
 include mk/bench.mk
+include mk/release.mk

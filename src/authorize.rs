@@ -12,18 +12,20 @@
 //! - `deny` rules refuse before looking at any token (`route_denied`; `no_rule_matched` when
 //!   the explicit default is `deny`).
 //! - `allow` rules admit anonymous requests, but a token that is present is still verified
-//!   (against the providers whose `issuer` equals its `iss`, accepted when one of them accepts
+//!   (against the providers that accept its `iss`, accepted when one of them accepts
 //!   it); an invalid one is refused, so a client never believes a broken token was accepted.
 //! - Two different tokens in the sources of any provider the rule considers refuse the request
 //!   (`token_ambiguous`) before any token is accepted.
 //! - Each token found on the request is decoded once, and goes only to the providers its `iss`
-//!   routes it to (the configuration's issuer map).
-//! - `require` with `any`: providers are tried in order; a provider whose issuer differs from
-//!   the token's `iss` is skipped, the first that verifies wins. When none does, the refusal
+//!   routes it to (the configuration's issuer map, then issuer templates for allowed tenants).
+//! - `require` with `any`: providers are tried in order; a provider the token's `iss` does not
+//!   route to is skipped, the first that verifies wins. When none does, the refusal
 //!   is the failure of a provider whose issuer matched (`issuer_unknown` if none did).
 //! - `require` with `all`: every listed provider must verify a token; claim conditions are
 //!   checked against the claims of the first listed provider. A request with none of the
 //!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
+//! - Rules match the request's canonical method and path ([`Request::target`]); a request
+//!   whose path has none is refused first (`path_not_canonical`, `path_escaped_slash`).
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
 //! - An allowed request loses every provider's token sources, except those of an accepted
 //!   provider that forwards its token: an unverified second token never goes upstream.
@@ -50,7 +52,7 @@ use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::observe::Observer;
 use crate::policy::{Action, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
-use crate::request::Request;
+use crate::request::{PathError, Request};
 
 /// Where a provider's keys stand, as the caller knows them.
 #[derive(Debug, Clone, Copy)]
@@ -60,12 +62,12 @@ pub enum KeyAvailability<'a> {
         /// Changes whenever the key set does; cached verifications of an older generation
         /// are not trusted.
         generation: u64,
-        /// Whether a token with an unknown `kid` may wait for a refetch (rate-limited by
-        /// the caller).
-        refetch_allowed: bool,
     },
     /// Not known yet; a fetch is due or running. The request may wait.
     Loading,
+    /// The last good keys are older than the provider's `max_stale_s` and every refresh
+    /// since has failed: refused at once, no wait would help.
+    Expired,
     /// Not known, and waiting is pointless.
     Unavailable,
 }
@@ -73,6 +75,13 @@ pub enum KeyAvailability<'a> {
 /// The caller's key sets, by provider.
 pub trait KeyLookup {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_>;
+
+    /// Whether a token signed with `kid`, which `provider`'s set lacks, may wait for a
+    /// refetch. The caller rate-limits refetches and remembers the `kid`s a refetch did not
+    /// find; without remote keys there is nothing to wait for.
+    fn may_wait_for_kid(&self, _provider: ProviderId, _kid: &str) -> bool {
+        false
+    }
 }
 
 /// Everything but the request and the configuration that a decision depends on.
@@ -143,6 +152,38 @@ pub struct Verdict {
     pub cache_hit: Option<bool>,
     /// A provider whose keys should be refetched (an unknown `kid` that could not wait).
     pub refetch: Option<ProviderId>,
+    /// Who the accepted token speaks for, when one verified (also on a 403 for its claims).
+    /// Boxed: most verdicts on a hot path carry one, but it should not grow every `Outcome`.
+    pub identity: Option<Box<Identity>>,
+}
+
+/// The verified token's issuer and subject, for the access log. Never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    /// `sub`, when the token has one (truncated to [`MAX_SUBJECT_BYTES`]).
+    pub subject: Option<String>,
+}
+
+/// The longest `sub` handed to the access log: subjects are identifiers (RFC 7519 §4.1.2),
+/// a few dozen bytes in practice; the bound keeps one client from writing kilobytes into
+/// every log line through an oversized claim.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
+impl Identity {
+    fn of(provider: &Provider, jwt: &DecodedJwt) -> Identity {
+        let subject = jwt.claims().get("sub").and_then(Value::as_str).map(|sub| {
+            let mut end = sub.len().min(MAX_SUBJECT_BYTES);
+            while !sub.is_char_boundary(end) {
+                end -= 1;
+            }
+            sub.get(..end).unwrap_or_default().to_owned()
+        });
+        Identity {
+            issuer: provider.issuer.clone(),
+            subject,
+        }
+    }
 }
 
 impl Verdict {
@@ -174,12 +215,16 @@ pub fn authorize<O: Observer>(
     cache: &mut VerifiedCache,
     observer: &mut O,
 ) -> Outcome {
+    let target = match request.target(&config.paths) {
+        Ok(target) => target,
+        Err(error) => return Outcome::Decided(refused_request(config, request, error)),
+    };
     let rule = if O::RECORDS {
-        let selection = config.explain_rules(request);
+        let selection = config.explain_rules(request, &target);
         observer.rules(selection.rules);
         selection.selected
     } else {
-        config.select_rule(request)
+        config.select_rule(request, &target)
     };
     let waited_out = match inputs.waiting {
         Waiting::Parked { deadline_ms } => inputs.now_ms >= deadline_ms,
@@ -195,14 +240,21 @@ pub fn authorize<O: Observer>(
             waited_out,
             cache_hit: None,
             decoded: Vec::new(),
+            identity: None,
         };
         let result = pipeline.run(rule.action, rule.index.is_none());
-        (result, pipeline.cache_hit)
+        let seen = Seen {
+            cache_hit: pipeline.cache_hit,
+            identity: pipeline.identity.take(),
+        };
+        (result, seen)
     };
     let (result, cache_hit) = run(cache, observer, waited_out);
     let (provider, cause) = match result {
         Err(Stop::Wait(provider, cause)) => (provider, cause),
-        result => return Outcome::Decided(verdict(config, &rule, result, cache_hit, None)),
+        result => {
+            return Outcome::Decided(verdict(config, request, &rule, result, cache_hit, None))
+        }
     };
     let deadline_ms = match inputs.waiting {
         Waiting::Parked { deadline_ms } => Some(deadline_ms),
@@ -223,15 +275,16 @@ pub fn authorize<O: Observer>(
     // refetch for an unknown `kid` still serves the requests that follow.
     let (result, cache_hit) = run(cache, observer, true);
     let refetch = (cause == WaitCause::UnknownKid).then_some(provider);
-    Outcome::Decided(verdict(config, &rule, result, cache_hit, refetch))
+    Outcome::Decided(verdict(config, request, &rule, result, cache_hit, refetch))
 }
 
 /// The verdict for a pipeline that stopped short of waiting.
 fn verdict(
     config: &Config,
+    request: &Request,
     rule: &SelectedRule<'_>,
     result: Result<Allow, Stop>,
-    cache_hit: Option<bool>,
+    seen: Seen,
     refetch: Option<ProviderId>,
 ) -> Verdict {
     let (decision, provider) = match result {
@@ -239,9 +292,10 @@ fn verdict(
             let provider = allow.provider;
             (Decision::Allow(allow), provider)
         }
-        Err(Stop::Deny(denial, provider)) if rule.dry_run => {
-            (Decision::Allow(dry_run_allow(config, denial)), provider)
-        }
+        Err(Stop::Deny(denial, provider)) if rule.dry_run => (
+            Decision::Allow(dry_run_allow(config, request, denial)),
+            provider,
+        ),
         Err(Stop::Deny(denial, provider)) => (Decision::Deny(denial), provider),
         // A request that waited out never waits again (keys still loading count as
         // unavailable, no refetch is offered); should it, it is refused, not left hanging.
@@ -254,21 +308,89 @@ fn verdict(
         decision,
         rule: rule.name.to_owned(),
         provider,
-        cache_hit,
+        cache_hit: seen.cache_hit,
         refetch,
+        identity: seen.identity,
     }
 }
 
 /// What a dry-run rule does with a request it would refuse: let it through, carrying the
-/// refusal for the logs and metrics. Client-sent identity headers still go: a request must
-/// never reach the upstream claiming an identity nobody verified.
-pub fn dry_run_allow(config: &Config, denial: Denial) -> Allow {
+/// refusal for the logs and metrics — but as an anonymous request: it was not authorised, so
+/// no token on it counts as verified for it ([`stripped`] with nothing forwarded), and no
+/// client-sent identity header survives.
+pub fn dry_run_allow(config: &Config, request: &Request, denial: Denial) -> Allow {
     Allow {
-        provider: None,
-        headers_to_remove: config.identity_header_names().to_vec(),
         would_deny: Some(denial),
-        ..Allow::default()
+        ..stripped(config, request, &[])
     }
+}
+
+/// The name reported for a request refused before any rule is selected.
+pub const REQUEST_RULE_NAME: &str = "request";
+
+/// A request whose method and path have no canonical form: no rule can be chosen for it
+/// with confidence, so it is refused (in a global dry run, let through stripped).
+fn refused_request(config: &Config, request: &Request, error: PathError) -> Verdict {
+    let denial = Denial::new(DenyReason::from(error));
+    let decision = if config.dry_run {
+        Decision::Allow(dry_run_allow(config, request, denial))
+    } else {
+        Decision::Deny(denial)
+    };
+    Verdict {
+        decision,
+        rule: REQUEST_RULE_NAME.to_owned(),
+        provider: None,
+        cache_hit: None,
+        refetch: None,
+        identity: None,
+    }
+}
+
+/// The one decision of what a request loses before it goes upstream, allowed or let
+/// through by a dry run: every client-sent identity header, under every spelling an
+/// upstream reads as it (`x_user_id` for `x-user-id`), and every spelling of every token
+/// source of every provider — except the sources of the `forwarding` providers, whose
+/// tokens were verified for this request.
+///
+/// Stripping the sources of providers that did not accept (or were not consulted) is what
+/// keeps a second, unverified token — say a `session` cookie another provider reads — from
+/// riding upstream next to the one that was verified. The lists come from the compiled
+/// configuration; only an all-of requirement with two forwarding providers builds its own.
+pub fn stripped(config: &Config, request: &Request, forwarding: &[&Provider]) -> Allow {
+    let mut allow = Allow::default();
+    for name in config.identity_header_names() {
+        for (spelled, _) in extract::spelling::headers(request, name) {
+            if !allow.headers_to_remove.iter().any(|h| h == spelled) {
+                allow.headers_to_remove.push(spelled.to_owned());
+            }
+        }
+        // Removed even when absent from the copy: the host's map is the one that counts.
+        if !allow.headers_to_remove.contains(name) {
+            allow.headers_to_remove.push(name.clone());
+        }
+    }
+    let several: Vec<TokenSource>;
+    // One removal over every source at once: removals computed per provider from the
+    // original request would each rewrite `:path` or `cookie` from scratch, and the last
+    // rewrite would put back the token an earlier one took out.
+    let sources = match forwarding {
+        [] => config.token_sources_to_strip(None),
+        [one] => config.token_sources_to_strip(Some(one.id)),
+        _ => {
+            several = config
+                .token_sources_to_strip(None)
+                .iter()
+                .filter(|source| !forwarding.iter().any(|p| p.sources.contains(source)))
+                .cloned()
+                .collect();
+            &several
+        }
+    };
+    if !sources.is_empty() {
+        allow.apply_edits(extract::removal_edits(sources, request));
+    }
+    allow
 }
 
 /// Why the pipeline stopped short of allowing.
@@ -298,6 +420,12 @@ enum Miss {
     Stop(Stop),
 }
 
+/// What a pipeline run learnt besides its result.
+struct Seen {
+    cache_hit: Option<bool>,
+    identity: Option<Box<Identity>>,
+}
+
 /// A token found on the request and what decoding it gave.
 type Decoded<'a> = (Cow<'a, str>, Result<Rc<DecodedJwt>, JwtError>);
 
@@ -313,6 +441,8 @@ struct Pipeline<'a, 'c, O> {
     cache_hit: Option<bool>,
     /// Each token found on the request, decoded once.
     decoded: Vec<Decoded<'a>>,
+    /// The first accepted token's identity, once one verified.
+    identity: Option<Box<Identity>>,
 }
 
 impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
@@ -333,6 +463,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
+        self.identity = Some(Box::new(Identity::of(first.provider, &first.jwt)));
         if O::RECORDS {
             if let Some(trace) = requirement.trace_claims(first.jwt.claims()) {
                 self.observer.conditions(trace);
@@ -396,7 +527,10 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     /// judged as by an any-of over every provider, so any provider of its issuer may accept it.
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
         match self.any_of(self.config.all_providers()) {
-            Ok(accepted) => Ok(self.allowed(&[accepted])),
+            Ok(accepted) => {
+                self.identity = Some(Box::new(Identity::of(accepted.provider, &accepted.jwt)));
+                Ok(self.allowed(&[accepted]))
+            }
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
                 Ok(self.allowed(&[]))
             }
@@ -470,13 +604,6 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     fn availability(&self, provider: ProviderId) -> KeyAvailability<'a> {
         match self.inputs.keys.keys(provider) {
             KeyAvailability::Loading if self.waited_out => KeyAvailability::Unavailable,
-            KeyAvailability::Ready {
-                keys, generation, ..
-            } if self.waited_out => KeyAvailability::Ready {
-                keys,
-                generation,
-                refetch_allowed: false,
-            },
             availability => availability,
         }
     }
@@ -503,23 +630,19 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let decoded = self.decode(token.clone());
         self.observer.decoded(provider.id, decoded.as_deref());
         let jwt = decoded.map_err(|error| deny(DenyReason::from(&error)))?;
-        let issuer = jwt.claims().get("iss").and_then(Value::as_str);
-        let routed =
-            issuer.is_some_and(|iss| self.config.providers_for_issuer(iss).contains(&provider.id));
+        let routed = self.config.routes_to(jwt.claims(), provider.id);
         self.observer.issuer(provider.id, routed);
         if !routed {
             return Err(Miss::OtherIssuer);
         }
-        let (keys, generation, refetch_allowed) = match availability {
-            KeyAvailability::Ready {
-                keys,
-                generation,
-                refetch_allowed,
-            } => (keys, generation, refetch_allowed),
+        let (keys, generation) = match availability {
+            KeyAvailability::Ready { keys, generation } => (keys, generation),
             KeyAvailability::Loading if provider.cold_start.max_wait_ms > 0 => {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::ColdStart)))
             }
-            KeyAvailability::Loading => return Err(deny(DenyReason::KeysUnavailable)),
+            KeyAvailability::Loading | KeyAvailability::Expired => {
+                return Err(deny(DenyReason::KeysUnavailable))
+            }
             KeyAvailability::Unavailable => {
                 return Err(deny(provider.cold_start.on_timeout.deny_reason()))
             }
@@ -532,7 +655,14 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             // Only a `kid` the set lacks hints at a rotation worth waiting for. A token
             // without `kid` that no key can verify is refused: otherwise any kid-less
             // token with an odd `alg` would park requests behind refetches.
-            Err(VerifyError::KeyNotFound) if refetch_allowed && jwt.header().kid.is_some() => {
+            Err(VerifyError::KeyNotFound)
+                if !self.waited_out
+                    && jwt
+                        .header()
+                        .kid
+                        .as_deref()
+                        .is_some_and(|kid| self.inputs.keys.may_wait_for_kid(provider.id, kid)) =>
+            {
                 return Err(Miss::Stop(Stop::Wait(provider.id, WaitCause::UnknownKid)))
             }
             Err(error) => return Err(deny(DenyReason::from(error))),
@@ -553,49 +683,16 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         Ok(jwt)
     }
 
-    /// The edits for an allowed request: client-sent identity headers always go; so does
-    /// every token source of every provider, except the sources of an accepted provider that
-    /// forwards its token; then the identity of each accepted token is set.
-    ///
-    /// Stripping the sources of providers that did not accept (or were not consulted) is what
-    /// keeps a second, unverified token — say a `session` cookie another provider reads — from
-    /// riding upstream next to the one that was verified. The lists come from the compiled
-    /// configuration; only an all-of requirement with two forwarding providers builds its own.
+    /// The edits for an allowed request: [`stripped`] keeps the sources of each accepted
+    /// provider that forwards its token; then the identity of each accepted token is set.
     fn allowed(&self, accepted: &[Accepted<'c>]) -> Allow {
-        let mut allow = Allow {
-            provider: accepted.first().map(|one| one.provider.id),
-            headers_to_remove: self.config.identity_header_names().to_vec(),
-            ..Allow::default()
-        };
-        let mut forwarding = accepted
+        let forwarding: Vec<&Provider> = accepted
             .iter()
             .filter(|one| one.provider.forward_token)
-            .map(|one| one.provider);
-        let first = forwarding.next();
-        let several: Vec<TokenSource>;
-        // One removal over every source at once: removals computed per provider from the
-        // original request would each rewrite `:path` or `cookie` from scratch, and the last
-        // rewrite would put back the token an earlier one took out.
-        let sources = match (first, forwarding.next()) {
-            (Some(_), Some(_)) => {
-                several = self
-                    .config
-                    .token_sources_to_strip(None)
-                    .iter()
-                    .filter(|source| {
-                        !accepted.iter().any(|one| {
-                            one.provider.forward_token && one.provider.sources.contains(source)
-                        })
-                    })
-                    .cloned()
-                    .collect();
-                &several
-            }
-            (first, _) => self.config.token_sources_to_strip(first.map(|p| p.id)),
-        };
-        if !sources.is_empty() {
-            allow.apply_edits(extract::removal_edits(sources, self.request));
-        }
+            .map(|one| one.provider)
+            .collect();
+        let mut allow = stripped(self.config, self.request, &forwarding);
+        allow.provider = accepted.first().map(|one| one.provider.id);
         for one in accepted {
             let payload = one
                 .provider

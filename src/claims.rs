@@ -9,9 +9,14 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::issuer::Issuers;
+
 /// Default tolerance for clock differences between the issuer and Envoy. 60 s is
 /// the common choice of OIDC libraries and Envoy's `jwt_authn` (`clock_skew_seconds`).
 pub const DEFAULT_CLOCK_SKEW_S: u64 = 60;
+
+/// The registered audience claim (RFC 7519 §4.1.3).
+pub const DEFAULT_AUDIENCE_CLAIM: &str = "aud";
 
 /// The most segments a claim path may have. Real claim paths are 1–4 segments deep;
 /// the bound keeps the longest-key search in [`ClaimPath::lookup`] small.
@@ -20,10 +25,15 @@ pub const MAX_CLAIM_PATH_SEGMENTS: usize = 16;
 /// What a provider demands of the registered claims of a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRequirements {
-    /// Required exact value of `iss` (RFC 7519 §4.1.1: compared as a case-sensitive string).
-    pub issuer: String,
-    /// Accepted audiences; the token's `aud` must name at least one. Empty = no `aud` check.
+    /// Accepted `iss` values (RFC 7519 §4.1.1: compared as case-sensitive strings; see
+    /// [`Issuers`] for several spellings and tenant templates).
+    pub issuers: Issuers,
+    /// Accepted audiences; the token's audience claim must name at least one. Empty = no
+    /// audience check.
     pub audiences: Vec<String>,
+    /// The claim holding the audience: `aud` (RFC 7519 §4.1.3) unless configured otherwise.
+    /// Amazon Cognito access tokens have no `aud` and name their app client in `client_id`.
+    pub audience_claim: String,
     /// Tolerance applied to `exp`, `nbf` and `iat`.
     pub clock_skew_s: u64,
     /// Longest accepted `exp - iat`; limits the damage of a leaked long-lived token.
@@ -35,11 +45,12 @@ pub struct ClaimRequirements {
 }
 
 impl ClaimRequirements {
-    /// Requirements with the documented defaults for `issuer`.
+    /// Requirements with the documented defaults for one exact `issuer`.
     pub fn new(issuer: impl Into<String>) -> Self {
         ClaimRequirements {
-            issuer: issuer.into(),
+            issuers: Issuers::exact(issuer),
             audiences: Vec::new(),
+            audience_claim: DEFAULT_AUDIENCE_CLAIM.to_owned(),
             clock_skew_s: DEFAULT_CLOCK_SKEW_S,
             max_lifetime_s: None,
             require_exp: true,
@@ -83,9 +94,10 @@ pub enum ClaimError {
     LifetimeTooLong,
     /// `max_lifetime_s` is configured but the token has no `iat` to measure it from.
     IatMissing,
-    /// `iss` is absent, not a string, or not the provider's issuer.
+    /// `iss` is absent, not a string, or not one of the provider's issuers (for a tenant
+    /// template: not an allowed tenant's issuer).
     IssuerMismatch,
-    /// `aud` is absent, malformed, or names none of the accepted audiences.
+    /// The audience claim is absent, malformed, or names none of the accepted audiences.
     AudienceMismatch,
     /// A required claim is absent or `null`; holds the configured path.
     RequiredClaimMissing(String),
@@ -153,11 +165,13 @@ pub fn validate(
     }
 
     match claims.get("iss") {
-        Some(Value::String(iss)) if *iss == req.issuer => {}
+        Some(Value::String(iss)) if req.issuers.accepts(iss, claims) => {}
         _ => return Err(ClaimError::IssuerMismatch),
     }
 
-    if !req.audiences.is_empty() && !audience_accepted(claims.get("aud"), &req.audiences) {
+    if !req.audiences.is_empty()
+        && !audience_accepted(claims.get(&req.audience_claim), &req.audiences)
+    {
         return Err(ClaimError::AudienceMismatch);
     }
 
@@ -520,6 +534,31 @@ mod tests {
         for (name, c, r) in cases {
             assert_eq!(validate(&c, &r, NOW), Ok(()), "{name}");
         }
+    }
+
+    #[test]
+    fn a_configured_audience_claim_replaces_aud() {
+        let mut cognito = req();
+        cognito.audience_claim = "client_id".to_owned();
+        let access = with(json!({"aud": null, "client_id": "api"}));
+        assert_eq!(validate(&access, &cognito, NOW), Ok(()));
+    }
+
+    #[test]
+    fn a_configured_audience_claim_ignores_aud() {
+        let mut cognito = req();
+        cognito.audience_claim = "client_id".to_owned();
+        // An ID token names the client in `aud` and has no `client_id`.
+        let id_token = with(json!({"aud": "api"}));
+        assert_eq!(
+            validate(&id_token, &cognito, NOW),
+            Err(ClaimError::AudienceMismatch)
+        );
+        let other_client = with(json!({"aud": null, "client_id": "web"}));
+        assert_eq!(
+            validate(&other_client, &cognito, NOW),
+            Err(ClaimError::AudienceMismatch)
+        );
     }
 
     #[test]

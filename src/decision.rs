@@ -9,6 +9,8 @@
 //! |---|---|---|
 //! | `token_missing` | 401 | nothing else (RFC 6750 §3.1: no `error` when no credentials were sent) |
 //! | `token_ambiguous` | 400 | `error="invalid_request"` |
+//! | `path_not_canonical` | 400 | none: the path has no one reading every upstream shares (bad `%` escape, control character, `/..;/`, not absolute) |
+//! | `path_escaped_slash` | 400 | none: `%2F`, `%5C` or `\` in the path while `paths.escaped_slashes` is `reject` |
 //! | `token_too_large` | 401 | `error="invalid_token"` |
 //! | `token_malformed` | 401 | `error="invalid_token"` |
 //! | `algorithm_not_allowed` | 401 | `error="invalid_token"` |
@@ -20,6 +22,8 @@
 //! | `token_lifetime_too_long` | 401 | `error="invalid_token"` |
 //! | `iat_missing` | 401 | `error="invalid_token"` |
 //! | `time_claim_invalid` | 401 | `error="invalid_token"` |
+//! | `claim_type_invalid` | 401 | `error="invalid_token"` (`sub`, `jti`, `iss` not strings; `aud` not a string or array of strings) |
+//! | `token_type_not_allowed` | 401 | `error="invalid_token"` (the header `typ` is not the provider's `token_type`) |
 //! | `exp_missing` | 401 | `error="invalid_token"` |
 //! | `issuer_mismatch` | 401 | `error="invalid_token"` (defence in depth: the pipeline routes tokens by `iss` first, so it reports `issuer_unknown`) |
 //! | `issuer_unknown` | 401 | `error="invalid_token"` (no provider of the rule has this `iss`) |
@@ -206,6 +210,10 @@ pub enum DenyReason {
     ProvidersRequirementFailed,
     RouteDenied,
     NoRuleMatched,
+    PathNotCanonical,
+    PathEscapedSlash,
+    ClaimTypeInvalid,
+    TokenTypeNotAllowed,
     NotConfigured,
 }
 
@@ -226,7 +234,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 26] = [
+    pub const ALL: [DenyReason; 30] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -252,6 +260,10 @@ impl DenyReason {
         DenyReason::ProvidersRequirementFailed,
         DenyReason::RouteDenied,
         DenyReason::NoRuleMatched,
+        DenyReason::PathNotCanonical,
+        DenyReason::PathEscapedSlash,
+        DenyReason::ClaimTypeInvalid,
+        DenyReason::TokenTypeNotAllowed,
         DenyReason::NotConfigured,
     ];
 
@@ -408,6 +420,30 @@ impl DenyReason {
                 Challenge::None,
                 "no rule allows this request",
             ),
+            R::PathNotCanonical => (
+                400,
+                "path_not_canonical",
+                Challenge::None,
+                "the request path has no canonical form",
+            ),
+            R::PathEscapedSlash => (
+                400,
+                "path_escaped_slash",
+                Challenge::None,
+                "the request path holds an encoded slash or a backslash",
+            ),
+            R::ClaimTypeInvalid => (
+                401,
+                "claim_type_invalid",
+                INVALID_TOKEN,
+                "a registered claim has the wrong type",
+            ),
+            R::TokenTypeNotAllowed => (
+                401,
+                "token_type_not_allowed",
+                INVALID_TOKEN,
+                "the token type is not accepted",
+            ),
             R::NotConfigured => (
                 503,
                 "not_configured",
@@ -420,6 +456,15 @@ impl DenyReason {
             code,
             challenge,
             message,
+        }
+    }
+}
+
+impl From<crate::request::PathError> for DenyReason {
+    fn from(error: crate::request::PathError) -> Self {
+        match error {
+            crate::request::PathError::EscapedSlash => DenyReason::PathEscapedSlash,
+            _ => DenyReason::PathNotCanonical,
         }
     }
 }
@@ -514,7 +559,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 26] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 30] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -640,6 +685,30 @@ mod tests {
             ),
             (DenyReason::RouteDenied, 403, "route_denied", None),
             (DenyReason::NoRuleMatched, 403, "no_rule_matched", None),
+            (
+                DenyReason::PathNotCanonical,
+                400,
+                "path_not_canonical",
+                None,
+            ),
+            (
+                DenyReason::PathEscapedSlash,
+                400,
+                "path_escaped_slash",
+                None,
+            ),
+            (
+                DenyReason::ClaimTypeInvalid,
+                401,
+                "claim_type_invalid",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenTypeNotAllowed,
+                401,
+                "token_type_not_allowed",
+                Some("invalid_token"),
+            ),
             (DenyReason::NotConfigured, 503, "not_configured", None),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());

@@ -6,6 +6,11 @@
 //! client smuggle a second identity past whichever check looked at the other (the same
 //! reason RFC 6750 §2 says a client MUST NOT use more than one method per request).
 //! The same token found twice is fine.
+//!
+//! "Carries" means what the upstream's parser reads, not what a byte comparison finds:
+//! [`spelling`] lists the spellings recognised, and [`removal_edits`] takes every one of
+//! them off the request, so a forged `access%5Ftoken` or `theme=dark, session=..` can
+//! neither slip past the check nor ride along to the upstream.
 
 use crate::request::Request;
 use std::borrow::Cow;
@@ -21,10 +26,10 @@ pub enum TokenSource {
     /// `"Bearer "`: the scheme compares case-insensitively (RFC 7235 §2.1) and any run of
     /// spaces may follow it. An empty prefix takes the whole value.
     Header { name: String, prefix: String },
-    /// A query parameter (RFC 6750 §2.3). The value is taken as sent, without
-    /// percent-decoding: the JWS compact alphabet (base64url and `.`) never needs it.
+    /// A query parameter (RFC 6750 §2.3). Name and value are read percent-decoded, as
+    /// the upstream's form parser reads them (see [`spelling`]).
     Query { param: String },
-    /// A cookie.
+    /// A cookie; the name is read in every spelling of [`spelling`].
     Cookie { name: String },
 }
 
@@ -61,13 +66,17 @@ pub enum HeaderEdit {
 
 /// Finds the provider's token on the request. `Ok(None)` means no source carried one
 /// (a header with another scheme, such as `Basic`, carries none).
+///
+/// Every spelling an upstream parser could read as the source counts (see [`spelling`]):
+/// a second, different token under another spelling is [`ExtractError::Ambiguous`], not
+/// ignored — ignoring it would let it ride upstream unverified.
 pub fn find_token<'r>(
     sources: &[TokenSource],
     req: &'r Request,
 ) -> Result<Option<FoundToken<'r>>, ExtractError> {
     let mut found: Option<FoundToken<'r>> = None;
     for (index, source) in sources.iter().enumerate() {
-        let mut visit = |token: &'r str| -> Result<(), ExtractError> {
+        let mut visit = |token: Cow<'r, str>| -> Result<(), ExtractError> {
             if token.len() > MAX_TOKEN_LEN {
                 return Err(ExtractError::TooLong);
             }
@@ -76,7 +85,7 @@ pub fn find_token<'r>(
                 Some(_) => Ok(()),
                 None => {
                     found = Some(FoundToken {
-                        token: Cow::Borrowed(token),
+                        token,
                         location: TokenLocation { source: index },
                     });
                     Ok(())
@@ -85,24 +94,32 @@ pub fn find_token<'r>(
         };
         match source {
             TokenSource::Header { name, prefix } => {
-                for value in req.headers_named(name) {
+                for (_, value) in spelling::headers(req, name) {
                     if let Some(token) = strip_scheme(value, prefix) {
-                        visit(token)?;
+                        visit(Cow::Borrowed(token))?;
                     }
                 }
             }
             TokenSource::Query { param } => {
-                for (key, value) in query_pairs(req.query()) {
-                    if key == param && !value.is_empty() {
-                        visit(value)?;
+                let wanted = spelling::fold_name(param);
+                for pair in spelling::query_pairs(req.query().unwrap_or("")) {
+                    if pair.is_named(&wanted) {
+                        let value = pair.value(true);
+                        if !value.is_empty() {
+                            visit(value)?;
+                        }
                     }
                 }
             }
             TokenSource::Cookie { name } => {
+                let wanted = spelling::fold_name(name);
                 for header in req.headers_named("cookie") {
-                    for (key, value) in cookie_pairs(header) {
-                        if key == name && !value.is_empty() {
-                            visit(value)?;
+                    for pair in spelling::cookie_pairs(header) {
+                        if pair.is_named(&wanted) {
+                            let value = pair.value(false);
+                            if !value.is_empty() {
+                                visit(value)?;
+                            }
                         }
                     }
                 }
@@ -112,63 +129,38 @@ pub fn find_token<'r>(
     Ok(found)
 }
 
-/// The edits that remove the provider's token from every source that carried it,
-/// so the upstream never sees it (`forward_token: false`).
+/// The edits that remove every spelling of every source in `sources` from the request,
+/// so the upstream never sees a token claimcheck did not verify for it.
 pub fn removal_edits(sources: &[TokenSource], req: &Request) -> Vec<HeaderEdit> {
     let mut edits = Vec::new();
-    let mut path = Cow::Borrowed(req.path.as_str());
-    let mut cookie_changed = false;
-    let mut cookies: Vec<String> = req.headers_named("cookie").map(str::to_owned).collect();
+    let mut query_names: Vec<String> = Vec::new();
+    let mut cookie_names: Vec<String> = Vec::new();
     for source in sources {
         match source {
             TokenSource::Header { name, prefix } => {
-                let carries = req
-                    .headers_named(name)
-                    .any(|value| strip_scheme(value, prefix).is_some());
-                let already = edits
-                    .iter()
-                    .any(|edit| matches!(edit, HeaderEdit::Remove { name: n } if n == name));
-                if carries && !already {
-                    edits.push(HeaderEdit::Remove { name: name.clone() });
-                }
-            }
-            TokenSource::Query { param } => {
-                if let Some(rewritten) = path_without_param(&path, param) {
-                    path = Cow::Owned(rewritten);
-                }
-            }
-            TokenSource::Cookie { name } => {
-                for header in &mut cookies {
-                    if let Some(rewritten) = cookie_without(header, name) {
-                        *header = rewritten;
-                        cookie_changed = true;
+                for (spelled, value) in spelling::headers(req, name) {
+                    let already = edits
+                        .iter()
+                        .any(|edit| matches!(edit, HeaderEdit::Remove { name: n } if n == spelled));
+                    if strip_scheme(value, prefix).is_some() && !already {
+                        edits.push(HeaderEdit::Remove {
+                            name: spelled.to_owned(),
+                        });
                     }
                 }
             }
+            TokenSource::Query { param } => query_names.push(spelling::fold_name(param)),
+            TokenSource::Cookie { name } => cookie_names.push(spelling::fold_name(name)),
         }
     }
-    if let Cow::Owned(path) = path {
+    if let Some(path) = path_without(&req.path, &query_names) {
         edits.push(HeaderEdit::Set {
             name: ":path".to_owned(),
             value: path,
         });
     }
-    if cookie_changed {
-        let remaining: Vec<&str> = cookies
-            .iter()
-            .map(String::as_str)
-            .filter(|c| !c.is_empty())
-            .collect();
-        if remaining.is_empty() {
-            edits.push(HeaderEdit::Remove {
-                name: "cookie".to_owned(),
-            });
-        } else {
-            edits.push(HeaderEdit::Set {
-                name: "cookie".to_owned(),
-                value: remaining.join("; "),
-            });
-        }
+    if !cookie_names.is_empty() {
+        edits.extend(cookie_edit(req, &cookie_names));
     }
     edits
 }
@@ -192,66 +184,233 @@ fn strip_scheme<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     (!token.is_empty()).then_some(token)
 }
 
-fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-}
-
-/// `name=value` pairs of a `Cookie` header (RFC 6265 §4.2.1); a DQUOTE-wrapped value
-/// is unwrapped (RFC 6265 §4.1.1 `cookie-value`).
-fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(';').filter_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        Some((name.trim(), value))
+/// `path` without any query pair named (in any spelling) one of `names`; `None` when
+/// nothing changes. The other pairs and their separators are kept as sent.
+fn path_without(path: &str, names: &[String]) -> Option<String> {
+    let (base, query) = path.split_once('?')?;
+    let kept = spelling::without(spelling::query_pairs(query), names, false)?;
+    Some(if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{kept}")
     })
 }
 
-/// `path` without any `param` in its query; `None` when nothing changes.
-fn path_without_param(path: &str, param: &str) -> Option<String> {
-    let (base, query) = path.split_once('?')?;
-    let mut removed = false;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            let drop = key == param;
-            removed |= drop;
-            !drop
-        })
-        .collect();
-    if !removed {
+/// The `cookie` edit that removes every cookie named (in any spelling) one of `names`.
+fn cookie_edit(req: &Request, names: &[String]) -> Option<HeaderEdit> {
+    let mut changed = false;
+    let mut remaining: Vec<String> = Vec::new();
+    for header in req.headers_named("cookie") {
+        match spelling::without(spelling::cookie_pairs(header), names, true) {
+            Some(kept) => {
+                changed = true;
+                if !kept.is_empty() {
+                    remaining.push(kept);
+                }
+            }
+            None => remaining.push(header.to_owned()),
+        }
+    }
+    if !changed {
         return None;
     }
-    let kept: Vec<&str> = kept.into_iter().filter(|p| !p.is_empty()).collect();
-    if kept.is_empty() {
-        Some(base.to_owned())
+    Some(if remaining.is_empty() {
+        HeaderEdit::Remove {
+            name: "cookie".to_owned(),
+        }
     } else {
-        Some(format!("{base}?{}", kept.join("&")))
-    }
+        HeaderEdit::Set {
+            name: "cookie".to_owned(),
+            value: remaining.join("; "),
+        }
+    })
 }
 
-/// The cookie header without cookie `name`; `None` when it had none.
-fn cookie_without(header: &str, name: &str) -> Option<String> {
-    let mut removed = false;
-    let kept: Vec<&str> = header
-        .split(';')
-        .map(str::trim)
-        .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(key, _)| key).trim();
-            let drop = key == name;
-            removed |= drop;
-            !drop && !pair.is_empty()
+/// How common upstream parsers read names off a request, folded to one form so that
+/// every spelling that reaches the same variable upstream is recognised (and removed).
+///
+/// The spellings covered, each one a parser that reads it as the configured name:
+/// - header names with `_` for `-` (CGI, WSGI, PHP, Rack map both to `HTTP_X_NAME`);
+/// - query and cookie names percent-decoded, `+` as a space in queries
+///   (`application/x-www-form-urlencoded`; PHP also decodes cookie names);
+/// - names compared ignoring ASCII case (ASP.NET Core's query and cookie collections);
+/// - ` ` and `.` read as `_`, and `name[...]` read as `name` (PHP's variable names);
+/// - query pairs separated by `;` as well as `&` (older Python, Rack), cookies by `,` as
+///   well as `;` (RFC 2965 and the servlet containers that still accept it);
+/// - repeated names: every occurrence counts.
+pub mod spelling {
+    use super::Request;
+    use std::borrow::Cow;
+
+    /// A header name as a CGI-style upstream reads it: lowercase, `_` as `-`.
+    pub fn fold_header(name: &str) -> String {
+        name.bytes()
+            .map(|b| match b {
+                b'_' => '-',
+                other => char::from(other.to_ascii_lowercase()),
+            })
+            .collect()
+    }
+
+    /// Every header of `req` (name as sent, value) that an upstream reads as `name`.
+    pub fn headers<'r>(req: &'r Request, name: &str) -> impl Iterator<Item = (&'r str, &'r str)> {
+        let wanted = fold_header(name);
+        req.headers.iter().filter_map(move |(key, value)| {
+            (fold_header(key) == wanted).then_some((key.as_str(), value.as_str()))
         })
-        .collect();
-    removed.then(|| kept.join("; "))
+    }
+
+    /// A query or cookie name in the one form every spelling of it folds to.
+    pub fn fold_name(raw: &str) -> String {
+        let decoded = percent_decode(raw, true);
+        decoded
+            .trim_start_matches(' ')
+            .chars()
+            .map(|c| match c {
+                ' ' | '.' => '_',
+                other => other.to_ascii_lowercase(),
+            })
+            .collect()
+    }
+
+    /// One `name=value` piece of a query string or `Cookie` header, with the separator
+    /// that ended it (none for the last).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Pair<'a> {
+        /// The whole piece as sent, without surrounding spaces.
+        pub raw: &'a str,
+        pub name: &'a str,
+        pub value: &'a str,
+        pub separator: Option<char>,
+    }
+
+    impl<'a> Pair<'a> {
+        /// Whether an upstream may read this pair as the variable `folded` (from
+        /// [`fold_name`]).
+        pub fn is_named(&self, folded: &str) -> bool {
+            let name = fold_name(self.name);
+            if name == folded {
+                return true;
+            }
+            // `name[]=` and `name[key]=` are `name` to PHP and Rack.
+            name.split_once('[').is_some_and(|(base, _)| base == folded)
+        }
+
+        /// The value as an upstream decodes it; a DQUOTE-wrapped value is unwrapped
+        /// (RFC 6265 §4.1.1 `cookie-value`).
+        pub fn value(&self, plus_as_space: bool) -> Cow<'a, str> {
+            let value = self.value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            percent_decode(value, plus_as_space)
+        }
+    }
+
+    /// The pairs of a query string: split on `&` and `;`.
+    pub fn query_pairs(query: &str) -> impl Iterator<Item = Pair<'_>> {
+        pairs(query, &['&', ';'])
+    }
+
+    /// The pairs of a `Cookie` header: split on `;` and `,`.
+    pub fn cookie_pairs(header: &str) -> impl Iterator<Item = Pair<'_>> {
+        pairs(header, &[';', ','])
+    }
+
+    fn pairs<'a>(text: &'a str, separators: &'a [char]) -> impl Iterator<Item = Pair<'a>> {
+        let mut rest = Some(text);
+        std::iter::from_fn(move || loop {
+            let current = rest?;
+            let (piece, separator) = match current.find(separators) {
+                Some(at) => {
+                    let separator = current.get(at..).and_then(|s| s.chars().next());
+                    rest = current.get(at + 1..);
+                    (current.get(..at).unwrap_or(""), separator)
+                }
+                None => {
+                    rest = None;
+                    (current, None)
+                }
+            };
+            let raw = piece.trim_matches([' ', '\t']);
+            if raw.is_empty() {
+                continue;
+            }
+            let (name, value) = raw.split_once('=').unwrap_or((raw, ""));
+            return Some(Pair {
+                raw,
+                name: name.trim_matches([' ', '\t']),
+                value,
+                separator,
+            });
+        })
+    }
+
+    /// The pieces not named one of `folded`, each kept piece followed by its own separator
+    /// (and a space when `spaced`, as in a `Cookie` header); `None` when every piece is kept.
+    pub fn without<'a>(
+        pieces: impl Iterator<Item = Pair<'a>>,
+        folded: &[String],
+        spaced: bool,
+    ) -> Option<String> {
+        let mut removed = false;
+        let mut kept = String::new();
+        let mut pending: Option<char> = None;
+        for pair in pieces {
+            if folded.iter().any(|name| pair.is_named(name)) {
+                removed = true;
+                continue;
+            }
+            if let Some(separator) = pending {
+                kept.push(separator);
+                if spaced {
+                    kept.push(' ');
+                }
+            }
+            kept.push_str(pair.raw);
+            pending = pair.separator;
+        }
+        removed.then_some(kept)
+    }
+
+    /// Percent-decodes `text` (`+` as a space when asked); a `%` not followed by two hex
+    /// digits is kept as is, as lenient decoders do. Bytes that are not UTF-8 become
+    /// U+FFFD.
+    pub fn percent_decode(text: &str, plus_as_space: bool) -> Cow<'_, str> {
+        let needs_decoding = text.contains('%') || (plus_as_space && text.contains('+'));
+        if !needs_decoding {
+            return Cow::Borrowed(text);
+        }
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'%' => match (
+                    bytes.get(i + 1).and_then(|h| hex(*h)),
+                    bytes.get(i + 2).and_then(|l| hex(*l)),
+                ) {
+                    (Some(high), Some(low)) => {
+                        out.push(high << 4 | low);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                },
+                b'+' if plus_as_space => out.push(b' '),
+                other => out.push(other),
+            }
+            i += 1;
+        }
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    fn hex(digit: u8) -> Option<u8> {
+        char::from(digit)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +589,137 @@ mod tests {
             vec![HeaderEdit::Remove {
                 name: "cookie".into()
             }]
+        );
+    }
+
+    #[test]
+    fn a_query_name_is_recognised_in_every_spelling_an_upstream_decodes() {
+        for path in [
+            "/x?access%5Ftoken=q1",
+            "/x?access%5ftoken=q1",
+            "/x?ACCESS_TOKEN=q1",
+            "/x?Access_Token=q1",
+            "/x?access.token=q1",
+            "/x?access+token=q1",
+            "/x?access%20token=q1",
+            "/x?access_token[]=q1",
+            "/x?a=1;access_token=q1",
+            "/x?access_token=%71%31",
+        ] {
+            let r = req(path, &[]);
+            assert_eq!(token_of(&r), Some(("q1".into(), 1)), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_second_token_under_another_query_spelling_is_ambiguous() {
+        for path in [
+            "/x?access_token=a&access%5Ftoken=b",
+            "/x?access_token=a&ACCESS_TOKEN=b",
+            "/x?access_token=a;access_token=b",
+        ] {
+            let r = req(path, &[]);
+            assert_eq!(
+                find_token(&all(), &r),
+                Err(ExtractError::Ambiguous),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn cookies_are_split_on_commas_and_their_names_folded() {
+        for header in [
+            "theme=dark, session=c1",
+            "theme=dark,session=c1",
+            "SESSION=c1",
+            "%73ession=c1; theme=dark",
+            "theme=dark; Session=\"c1\"",
+        ] {
+            let r = req("/x", &[("cookie", header)]);
+            assert_eq!(token_of(&r), Some(("c1".into(), 2)), "{header}");
+        }
+        let r = req("/x", &[("cookie", "session=a, session=b")]);
+        assert_eq!(find_token(&all(), &r), Err(ExtractError::Ambiguous));
+    }
+
+    #[test]
+    fn a_token_header_is_recognised_under_its_underscore_spelling() {
+        let sources = [TokenSource::Header {
+            name: "x-jwt".into(),
+            prefix: String::new(),
+        }];
+        let r = req("/", &[("x_jwt", "abc")]);
+        assert_eq!(find_token(&sources, &r).unwrap().unwrap().token, "abc");
+        let r = req("/", &[("x-jwt", "abc"), ("x_jwt", "forged")]);
+        assert_eq!(find_token(&sources, &r), Err(ExtractError::Ambiguous));
+    }
+
+    #[test]
+    fn removal_takes_out_every_query_spelling_and_keeps_the_other_pairs_as_sent() {
+        let cases = [
+            ("/x?access%5Ftoken=t&a=1", "/x?a=1"),
+            ("/x?a=1;ACCESS_TOKEN=t;b=2", "/x?a=1;b=2"),
+            ("/x?a=1&access_token=t&access.token=t", "/x?a=1"),
+            ("/x?access_token[]=t", "/x"),
+        ];
+        for (path, want) in cases {
+            let r = req(path, &[]);
+            assert_eq!(
+                removal_edits(&all(), &r),
+                vec![HeaderEdit::Set {
+                    name: ":path".into(),
+                    value: want.into()
+                }],
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn removal_takes_out_a_cookie_hidden_behind_a_comma() {
+        let r = req("/", &[("cookie", "theme=dark, session=forged")]);
+        assert_eq!(
+            removal_edits(&all(), &r),
+            vec![HeaderEdit::Set {
+                name: "cookie".into(),
+                value: "theme=dark".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn removal_takes_out_every_cookie_header_spelling_of_the_name() {
+        let r = req(
+            "/",
+            &[("cookie", "SESSION=a; lang=en"), ("cookie", "Sess%69on=b")],
+        );
+        assert_eq!(
+            removal_edits(&all(), &r),
+            vec![HeaderEdit::Set {
+                name: "cookie".into(),
+                value: "lang=en".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn removal_takes_out_a_token_header_under_every_spelling() {
+        let sources = [TokenSource::Header {
+            name: "x-jwt".into(),
+            prefix: String::new(),
+        }];
+        let r = req("/", &[("x-jwt", "a"), ("x_jwt", "b")]);
+        assert_eq!(
+            removal_edits(&sources, &r),
+            vec![
+                HeaderEdit::Remove {
+                    name: "x-jwt".into()
+                },
+                HeaderEdit::Remove {
+                    name: "x_jwt".into()
+                }
+            ]
         );
     }
 

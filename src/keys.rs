@@ -78,6 +78,11 @@ pub struct KeyRecord {
     pub jwks: Option<String>,
     /// When the last attempt (successful or not) finished.
     pub attempted_at_ms: Option<u64>,
+    /// When the last attempt triggered by an unknown `kid` finished. Only these count against
+    /// the unknown-`kid` rate limit: a scheduled refresh just before a rotation must not
+    /// block the refetch that picks up the new key.
+    #[serde(default)]
+    pub unknown_kid_attempted_at_ms: Option<u64>,
     /// When the next fetch is due, chosen by the VM that finished the last attempt.
     pub next_fetch_at_ms: u64,
     /// Consecutive failed attempts since the last success.
@@ -102,12 +107,24 @@ impl KeyRecord {
     }
 
     /// Whether an unknown `kid` may trigger a fetch now: rate-limited per process by the time
-    /// of the last attempt, whatever triggered it.
+    /// of the last unknown-`kid` attempt (scheduled refreshes do not count).
     pub fn unknown_kid_refetch_allowed(&self, policy: &FetchPolicy, now_ms: u64) -> bool {
-        match self.attempted_at_ms {
-            None => true,
-            Some(at) => now_ms >= at.saturating_add(policy.unknown_kid_min_interval_ms),
-        }
+        now_ms >= self.unknown_kid_refetch_at_ms(policy)
+    }
+
+    /// The earliest moment an unknown `kid` may trigger a fetch: a refetch the rate limit
+    /// defers is queued for then, not dropped.
+    pub fn unknown_kid_refetch_at_ms(&self, policy: &FetchPolicy) -> u64 {
+        self.unknown_kid_attempted_at_ms.map_or(0, |at| {
+            at.saturating_add(policy.unknown_kid_min_interval_ms)
+        })
+    }
+
+    /// Whether the last good keys are past `max_stale`: requests are refused at once with
+    /// `keys_unavailable` rather than waiting for a fetch that keeps failing.
+    pub fn is_expired(&self, policy: &FetchPolicy, now_ms: u64) -> bool {
+        self.fetched_at_ms
+            .is_some_and(|at| now_ms > at.saturating_add(policy.max_stale_ms))
     }
 
     /// The last good document, unless it is older than the staleness bound.
@@ -124,14 +141,10 @@ impl KeyRecord {
         self.failures > 0 && self.fetched_at_ms.is_some()
     }
 
-    /// The record after a successful fetch. `random` (any u64) picks the jitter.
-    pub fn after_success(
-        &self,
-        jwks: String,
-        policy: &FetchPolicy,
-        now_ms: u64,
-        random: u64,
-    ) -> KeyRecord {
+    /// The record after a successful fetch. `random` (any u64) picks the jitter;
+    /// `unknown_kid` says whether an unknown `kid` triggered the fetch.
+    pub fn after_success(&self, jwks: String, policy: &FetchPolicy, attempt: Attempt) -> KeyRecord {
+        let Attempt { now_ms, random, .. } = attempt;
         let max_jitter = policy.interval_ms.saturating_mul(policy.jitter_permille) / 1000;
         let jitter = random
             .checked_rem(max_jitter.saturating_add(1))
@@ -141,6 +154,7 @@ impl KeyRecord {
             fetched_at_ms: Some(now_ms),
             jwks: Some(jwks),
             attempted_at_ms: Some(now_ms),
+            unknown_kid_attempted_at_ms: self.unknown_kid_attempted_at(attempt),
             next_fetch_at_ms: now_ms.saturating_add(policy.interval_ms.saturating_sub(jitter)),
             failures: 0,
             last_failure: None,
@@ -152,17 +166,48 @@ impl KeyRecord {
         &self,
         failure: FetchFailure,
         policy: &FetchPolicy,
-        now_ms: u64,
+        attempt: Attempt,
     ) -> KeyRecord {
+        let now_ms = attempt.now_ms;
         let failures = self.failures.saturating_add(1);
         KeyRecord {
             generation: self.generation,
             fetched_at_ms: self.fetched_at_ms,
             jwks: self.jwks.clone(),
             attempted_at_ms: Some(now_ms),
+            unknown_kid_attempted_at_ms: self.unknown_kid_attempted_at(attempt),
             next_fetch_at_ms: now_ms.saturating_add(retry_delay_ms(policy, failures)),
             failures,
             last_failure: Some(failure),
+        }
+    }
+
+    fn unknown_kid_attempted_at(&self, attempt: Attempt) -> Option<u64> {
+        if attempt.unknown_kid {
+            Some(attempt.now_ms)
+        } else {
+            self.unknown_kid_attempted_at_ms
+        }
+    }
+}
+
+/// One finished fetch attempt, as the record needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub now_ms: u64,
+    /// Any u64: picks the refresh jitter.
+    pub random: u64,
+    /// Whether an unknown `kid` triggered the attempt (it counts against the rate limit).
+    pub unknown_kid: bool,
+}
+
+impl Attempt {
+    /// A scheduled (or cold-start, or retry) attempt.
+    pub fn scheduled(now_ms: u64, random: u64) -> Attempt {
+        Attempt {
+            now_ms,
+            random,
+            unknown_kid: false,
         }
     }
 }
@@ -241,7 +286,11 @@ mod tests {
     #[test]
     fn success_schedules_the_refresh_within_the_jitter_window() {
         for random in [0, 7, 59_999, 60_000, u64::MAX] {
-            let record = KeyRecord::default().after_success("{}".into(), &POLICY, 1_000, random);
+            let record = KeyRecord::default().after_success(
+                "{}".into(),
+                &POLICY,
+                Attempt::scheduled(1_000, random),
+            );
             assert!(record.next_fetch_at_ms <= 1_000 + 600_000);
             assert!(
                 record.next_fetch_at_ms >= 1_000 + 540_000,
@@ -264,8 +313,13 @@ mod tests {
 
     #[test]
     fn a_failed_refresh_keeps_the_last_good_keys_and_marks_them_stale() {
-        let good = KeyRecord::default().after_success("keys".into(), &POLICY, 0, 0);
-        let failed = good.after_failure(FetchFailure::Timeout, &POLICY, 600_000);
+        let good =
+            KeyRecord::default().after_success("keys".into(), &POLICY, Attempt::scheduled(0, 0));
+        let failed = good.after_failure(
+            FetchFailure::Timeout,
+            &POLICY,
+            Attempt::scheduled(600_000, 0),
+        );
         assert_eq!(failed.usable_jwks(&POLICY, 600_000), Some("keys"));
         assert!(failed.is_stale());
         assert_eq!(failed.generation, good.generation);
@@ -275,25 +329,56 @@ mod tests {
 
     #[test]
     fn keys_older_than_the_staleness_bound_are_not_used() {
-        let good = KeyRecord::default().after_success("keys".into(), &POLICY, 0, 0);
+        let good =
+            KeyRecord::default().after_success("keys".into(), &POLICY, Attempt::scheduled(0, 0));
         assert_eq!(good.usable_jwks(&POLICY, 3_600_000), Some("keys"));
         assert_eq!(good.usable_jwks(&POLICY, 3_600_001), None);
     }
 
     #[test]
-    fn unknown_kid_refetch_is_rate_limited_by_the_last_attempt() {
-        let good = KeyRecord::default().after_success("keys".into(), &POLICY, 10_000, 0);
-        assert!(!good.unknown_kid_refetch_allowed(&POLICY, 10_000));
-        assert!(!good.unknown_kid_refetch_allowed(&POLICY, 39_999));
-        assert!(good.unknown_kid_refetch_allowed(&POLICY, 40_000));
+    fn a_scheduled_refresh_does_not_count_against_the_unknown_kid_limit() {
+        let good = KeyRecord::default().after_success(
+            "keys".into(),
+            &POLICY,
+            Attempt::scheduled(10_000, 0),
+        );
+        assert!(good.unknown_kid_refetch_allowed(&POLICY, 10_000));
         assert!(KeyRecord::default().unknown_kid_refetch_allowed(&POLICY, 0));
+    }
+
+    #[test]
+    fn unknown_kid_refetches_are_rate_limited_by_the_last_unknown_kid_attempt() {
+        let refetched = KeyRecord::default().after_success(
+            "keys".into(),
+            &POLICY,
+            Attempt {
+                now_ms: 10_000,
+                random: 0,
+                unknown_kid: true,
+            },
+        );
+        assert!(!refetched.unknown_kid_refetch_allowed(&POLICY, 39_999));
+        assert!(refetched.unknown_kid_refetch_allowed(&POLICY, 40_000));
+        assert_eq!(refetched.unknown_kid_refetch_at_ms(&POLICY), 40_000);
+        let refreshed =
+            refetched.after_success("keys".into(), &POLICY, Attempt::scheduled(20_000, 0));
+        assert_eq!(refreshed.unknown_kid_refetch_at_ms(&POLICY), 40_000);
+    }
+
+    #[test]
+    fn keys_past_the_staleness_bound_are_expired() {
+        let good =
+            KeyRecord::default().after_success("keys".into(), &POLICY, Attempt::scheduled(0, 0));
+        assert!(!good.is_expired(&POLICY, 3_600_000));
+        assert!(good.is_expired(&POLICY, 3_600_001));
+        assert!(!KeyRecord::default().is_expired(&POLICY, u64::MAX));
     }
 
     #[test]
     fn records_round_trip_and_garbage_reads_as_no_record() {
         let record = KeyRecord::default()
-            .after_success("{\"keys\":[]}".into(), &POLICY, 5, 1)
-            .after_failure(FetchFailure::HttpStatus, &POLICY, 10);
+            .after_success("{\"keys\":[]}".into(), &POLICY, Attempt::scheduled(5, 1))
+            .after_failure(FetchFailure::HttpStatus, &POLICY, Attempt::scheduled(10, 0));
         assert_eq!(KeyRecord::decode(&record.encode()), Some(record));
         assert_eq!(KeyRecord::decode(b"\xff not json"), None);
     }

@@ -52,9 +52,9 @@ enum PolicyAnswer {
 }
 
 fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, PolicyAnswer) {
-    let selected = c.select_rule(r);
+    let selected = c.select_rule(r, &r.target(&c.paths).unwrap());
     // The explain form shares the matching code; it must never disagree.
-    let explained = c.explain_rules(r).selected;
+    let explained = c.explain_rules(r, &r.target(&c.paths).unwrap()).selected;
     assert_eq!(explained.index, selected.index);
     assert_eq!(explained.name, selected.name);
     let result = match selected.action {
@@ -166,6 +166,25 @@ fn api_gateway_routes_by_method_and_scope() {
             "refunds",
             forbidden(&["orders:refund"]),
         ),
+        // Other spellings of the refund path still reach the refund rule.
+        (
+            req("post", "/v1/orders/12/refunds/", h, &[]),
+            &writer,
+            "refunds",
+            forbidden(&["orders:refund"]),
+        ),
+        (
+            req("POST", "/v1/orders/12/refunds;x=1", h, &[]),
+            &writer,
+            "refunds",
+            forbidden(&["orders:refund"]),
+        ),
+        (
+            req("POST", "/v1//orders/12/%72efunds", h, &[]),
+            &writer,
+            "refunds",
+            forbidden(&["orders:refund"]),
+        ),
         (
             req("POST", "/v1/orders/7/items", h, &[]),
             &writer,
@@ -219,7 +238,7 @@ fn api_gateway_refund_conditions_need_scope_and_strong_authentication() {
 fn api_gateway_denial_names_missing_scopes_in_www_authenticate() {
     let c = load("api-gateway.json");
     let r = req("DELETE", "/v1/orders/1", "api.example.com", &[]);
-    let Action::Require(rq) = c.select_rule(&r).action else {
+    let Action::Require(rq) = c.select_rule(&r, &r.target(&c.paths).unwrap()).action else {
         panic!("require rule expected")
     };
     let failure = rq
@@ -446,7 +465,7 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
     let h = "inventory.internal";
     let writer = json!({"groups": ["inventory-writers"], "org": {"tier": 1}});
     let canary = req("POST", "/inventory/items", h, &[("x-canary", "1")]);
-    let selected = c.select_rule(&canary);
+    let selected = c.select_rule(&canary, &canary.target(&c.paths).unwrap());
     assert_eq!(selected.name, "inventory-writes-new-policy");
     assert!(selected.dry_run, "the new rule only logs and counts");
     assert_eq!(
@@ -455,7 +474,7 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
     );
 
     let regular = req("POST", "/inventory/items", h, &[]);
-    let selected = c.select_rule(&regular);
+    let selected = c.select_rule(&regular, &regular.target(&c.paths).unwrap());
     assert_eq!(selected.name, "inventory-writes");
     assert!(!selected.dry_run);
     assert_eq!(
@@ -483,7 +502,7 @@ fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
         "inventory.internal",
         &[("x-canary", "0")],
     );
-    let e = c.explain_rules(&r);
+    let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
     assert_eq!(e.selected.name, "inventory-writes");
     assert_eq!(e.selected.index, Some(2));
     assert_eq!(e.rules.len(), 3);
@@ -502,7 +521,7 @@ fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
 fn explain_reports_every_mismatch_and_falls_back_to_the_default() {
     let c = load("dry-run-rollout.json");
     let r = req("PATCH", "/other", "h", &[]);
-    let e = c.explain_rules(&r);
+    let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
     assert_eq!(e.selected.index, None);
     assert_eq!(e.selected.name, "default");
     assert_eq!(e.rules.len(), 4);

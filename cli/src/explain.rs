@@ -28,7 +28,7 @@ use claimcheck::jwks::{
 use claimcheck::jwt::{Algorithm, KeyFamily};
 use claimcheck::observe::{DecodedToken, ProviderRecord, Record};
 use claimcheck::policy::{Action, ConditionTrace, ProviderSet};
-use claimcheck::request::Request;
+use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
 
 use crate::output::{paint, BAD, DIM, HEADING, OK, WARN};
@@ -116,6 +116,12 @@ impl Explanation {
             .providers
             .iter()
             .any(|p| signature_code(self.origin(p.provider), p) == "unverified")
+    }
+
+    /// The method and path the rules matched, from the core's one canonical form; `None`
+    /// when the path has none (the pipeline then refused it before any rule).
+    pub fn canonical(&self) -> Option<Target> {
+        self.request.target(&self.config.paths).ok()
     }
 
     fn origin(&self, provider: ProviderId) -> KeyOrigin {
@@ -235,7 +241,11 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
 /// `deny` rules: the first provider's first source), unless the request already carries
 /// it there.
 fn place_token(config: &Config, mut request: Request, token: &str) -> (Request, Option<String>) {
-    let selected = config.select_rule(&request);
+    let target = request.target(&config.paths).unwrap_or_else(|_| Target {
+        method: request.method.clone(),
+        path: request.path_only().to_owned(),
+    });
+    let selected = config.select_rule(&request, &target);
     let provider = match selected.action {
         Action::Require(requirement) => requirement
             .providers
@@ -401,7 +411,6 @@ impl KeyLookup for Keys<'_> {
             Some(keys) => KeyAvailability::Ready {
                 keys: &keys.set,
                 generation: 0,
-                refetch_allowed: false,
             },
             None => KeyAvailability::Unavailable,
         }
@@ -524,6 +533,10 @@ impl Explanation {
                 "path": self.request.path,
                 "host": self.request.host,
                 "route_name": self.request.route_name,
+                "canonical": self.canonical().map(|t| json!({
+                    "method": t.method,
+                    "path": t.path,
+                })),
             },
             "token": {
                 "placed_in": self.token_placement,
@@ -663,7 +676,19 @@ impl Explanation {
             self.request.path,
             paint(DIM, "host"),
             self.request.host
-        )
+        )?;
+        match self.canonical() {
+            Some(t) if t.method == self.request.method && t.path == self.request.path_only() => {
+                Ok(())
+            }
+            Some(t) => writeln!(out, "{} {} {}", label("matched as"), t.method, t.path),
+            None => writeln!(
+                out,
+                "{} {}",
+                label("matched as"),
+                paint(BAD, "no canonical form: refused before any rule")
+            ),
+        }
     }
 
     fn render_token(&self, out: &mut dyn Write) -> std::io::Result<()> {

@@ -354,7 +354,7 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         ));
     }
     let request = claimcheck::request::Request {
-        method: args.method.to_ascii_uppercase(),
+        method: args.method,
         path: args.path,
         host: args.host,
         headers,

@@ -391,6 +391,26 @@ fn explain_without_a_token_is_401_token_missing() {
 }
 
 #[test]
+fn explain_matches_the_canonical_method_and_path_as_the_filter_does() {
+    let s = setup("ES256");
+    let (code, out) = explain_json(&[&s.config, "--method", "post", "--path", "/admin//users/"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["rule"], "admin-writes");
+    assert_eq!(out["request"]["canonical"]["method"], "POST");
+    assert_eq!(out["request"]["canonical"]["path"], "/admin/users");
+}
+
+#[test]
+fn explain_refuses_an_encoded_slash_before_any_rule() {
+    let s = setup("ES256");
+    let (code, out) = explain_json(&[&s.config, "--path", "/healthz/..%2Fadmin"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["decision"]["status"], 400);
+    assert_eq!(out["decision"]["reason"], "path_escaped_slash");
+    assert_eq!(out["request"]["canonical"], Value::Null);
+}
+
+#[test]
 fn explain_allows_a_public_route_without_a_token() {
     let s = setup("ES256");
     let (code, out) = explain_json(&[&s.config, "--path", "/healthz"]);

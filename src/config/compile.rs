@@ -1,5 +1,6 @@
 //! Validation and compilation: [`RawConfig`] → [`Config`], collecting every error.
 
+use super::bounds::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
@@ -8,6 +9,7 @@ use super::{
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
+use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
 use crate::policy::{
@@ -15,6 +17,7 @@ use crate::policy::{
     PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
     MAX_CONDITION_DEPTH,
 };
+use crate::request::{canonical_path, EscapedSlashes, MatrixParameters, PathPolicy};
 use serde_json::Value;
 
 /// Bounds on list sizes. Each is far above real use (Istio's largest published
@@ -44,7 +47,7 @@ pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 
 pub const DEFAULT_REALM: &str = "claimcheck";
-const DEFAULT_JOIN: &str = ",";
+pub(super) const DEFAULT_JOIN: &str = ",";
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 
 /// Headers the filter must never set: they frame or route the request, or carry the
@@ -65,6 +68,8 @@ const RESERVED_OUTPUT_HEADERS: [&str; 10] = [
 const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
 const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
 const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
+const ISSUER_CHOICES: &[&str] = &["issuer", "issuers"];
+const TENANT_CHOICES: &[&str] = &["allowed", "pattern"];
 const SOURCE_CHOICES: &[&str] = &["header", "query", "cookie"];
 const SET_CHOICES: &[&str] = &["any", "all"];
 const NODE_CHOICES: &[&str] = &["claim", "all", "any", "not"];
@@ -87,6 +92,7 @@ const OPERATORS: &[&str] = &[
 struct Compiler {
     errors: Vec<ConfigError>,
     provider_names: Vec<String>,
+    paths: PathPolicy,
 }
 
 pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -98,6 +104,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             .iter()
             .map(|(name, _)| name.clone())
             .collect(),
+        paths: path_policy(raw.paths.as_ref()),
     };
     if raw.providers.0.len() > MAX_PROVIDERS {
         c.err("providers", K::TooMany { max: MAX_PROVIDERS });
@@ -189,12 +196,31 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 },
                 realm,
                 crypto: raw.crypto,
+                paths: c.paths,
                 identity_headers,
                 uses_route_name,
                 routes,
             })
         }
         _ => Err(ConfigErrors(c.errors)),
+    }
+}
+
+fn path_policy(raw: Option<&RawPaths>) -> PathPolicy {
+    let Some(raw) = raw else {
+        return PathPolicy::default();
+    };
+    PathPolicy {
+        escaped_slashes: match raw.escaped_slashes {
+            None | Some(RawEscapedSlashes::Reject) => EscapedSlashes::Reject,
+            Some(RawEscapedSlashes::Decode) => EscapedSlashes::Decode,
+            Some(RawEscapedSlashes::Keep) => EscapedSlashes::Keep,
+        },
+        matrix_parameters: match raw.matrix_parameters {
+            None | Some(RawMatrixParameters::Strip) => MatrixParameters::Strip,
+            Some(RawMatrixParameters::Keep) => MatrixParameters::Keep,
+        },
+        case_insensitive: raw.case_insensitive.unwrap_or(false),
     }
 }
 
@@ -287,7 +313,7 @@ impl Compiler {
         if !valid_id {
             self.err(base.clone(), K::InvalidProviderId(name.to_owned()));
         }
-        self.non_empty(&format!("{base}.issuer"), &p.issuer);
+        let issuers = self.issuers(&base, p);
         for (i, aud) in p.audiences.iter().enumerate() {
             self.non_empty(&format!("{base}.audiences[{i}]"), aud);
         }
@@ -313,7 +339,11 @@ impl Compiler {
                 algs
             }
         };
-        let jwks = self.jwks(&base, p, &algorithms);
+        let primary = issuers
+            .as_ref()
+            .map(|i| i.primary().to_owned())
+            .unwrap_or_default();
+        let jwks = self.jwks(&base, p, &primary, &algorithms);
 
         let r = p.refresh.as_ref();
         let rp = format!("{base}.refresh");
@@ -377,8 +407,8 @@ impl Compiler {
 
         let sources = match &p.sources {
             None => vec![TokenSource::Header {
-                name: "authorization".to_owned(),
-                prefix: "Bearer ".to_owned(),
+                name: DEFAULT_SOURCE_HEADER.to_owned(),
+                prefix: DEFAULT_SOURCE_PREFIX.to_owned(),
             }],
             Some(list) => {
                 let sp = format!("{base}.sources");
@@ -394,8 +424,16 @@ impl Compiler {
             }
         };
 
-        let mut claims = ClaimRequirements::new(p.issuer.clone());
+        let mut claims = ClaimRequirements::new(primary.clone());
+        if let Some(issuers) = issuers {
+            claims.issuers = issuers;
+        }
         claims.audiences = p.audiences.clone();
+        if let Some(claim) = &p.audience_claim {
+            if self.non_empty(&format!("{base}.audience_claim"), claim) {
+                claims.audience_claim = claim.clone();
+            }
+        }
         claims.clock_skew_s = self.range(
             &format!("{base}.clock_skew_s"),
             p.clock_skew_s,
@@ -463,7 +501,7 @@ impl Compiler {
         Some(Provider {
             id,
             name: name.to_owned(),
-            issuer: p.issuer.clone(),
+            issuer: primary,
             algorithms,
             jwks: jwks?,
             refresh,
@@ -476,10 +514,93 @@ impl Compiler {
         })
     }
 
+    /// The provider's accepted issuers: one `issuer`, or `issuers` with optional `tenants`.
+    fn issuers(&mut self, base: &str, p: &RawProvider) -> Option<Issuers> {
+        let (written, at) = match (&p.issuer, &p.issuers) {
+            (Some(one), None) => {
+                let at = format!("{base}.issuer");
+                if !self.non_empty(&at, one) {
+                    return None;
+                }
+                (vec![one.clone()], at)
+            }
+            (None, Some(list)) => {
+                let at = format!("{base}.issuers");
+                self.list_len(&at, list, false);
+                let before = self.errors.len();
+                for (i, issuer) in list.iter().enumerate() {
+                    let path = format!("{at}[{i}]");
+                    if self.non_empty(&path, issuer) && list.iter().take(i).any(|x| x == issuer) {
+                        self.err(path, K::DuplicateIssuer(issuer.clone()));
+                    }
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                (list.clone(), at)
+            }
+            _ => {
+                self.err(base, K::ExactlyOneOf(ISSUER_CHOICES));
+                return None;
+            }
+        };
+        let tenants_at = format!("{base}.tenants");
+        let tenants = match &p.tenants {
+            Some(t) => Some(self.tenants(&tenants_at, t)?),
+            None => None,
+        };
+        match Issuers::compile(&written, tenants) {
+            Ok(issuers) => Some(issuers),
+            Err(error) => {
+                let path = match error {
+                    crate::issuer::IssuerError::InvalidTemplate => at,
+                    _ => tenants_at,
+                };
+                self.err(path, K::Issuer(error));
+                None
+            }
+        }
+    }
+
+    fn tenants(&mut self, path: &str, t: &RawTenants) -> Option<Tenants> {
+        let claim = match &t.claim {
+            Some(claim) => {
+                if !self.non_empty(&format!("{path}.claim"), claim) {
+                    return None;
+                }
+                claim.clone()
+            }
+            None => DEFAULT_TENANT_CLAIM.to_owned(),
+        };
+        let allowed = match (&t.allowed, &t.pattern) {
+            (Some(list), None) => {
+                let lp = format!("{path}.allowed");
+                self.list_len(&lp, list, false);
+                let before = self.errors.len();
+                for (i, tenant) in list.iter().enumerate() {
+                    self.non_empty(&format!("{lp}[{i}]"), tenant);
+                }
+                if self.errors.len() != before || list.is_empty() {
+                    return None;
+                }
+                AllowedTenants::List(list.clone())
+            }
+            (None, Some(pattern)) => {
+                AllowedTenants::Pattern(self.pattern(&format!("{path}.pattern"), pattern)?)
+            }
+            _ => {
+                self.err(path, K::ExactlyOneOf(TENANT_CHOICES));
+                return None;
+            }
+        };
+        Some(Tenants { claim, allowed })
+    }
+
     fn jwks(
         &mut self,
         base: &str,
         p: &RawProvider,
+        issuer: &str,
         algorithms: &[Algorithm],
     ) -> Option<JwksSource> {
         let path = format!("{base}.jwks");
@@ -501,7 +622,11 @@ impl Compiler {
             let dp = format!("{path}.oidc_discovery");
             let uri = match &d.uri {
                 Some(uri) => uri.clone(),
-                None => format!("{}{DISCOVERY_SUFFIX}", p.issuer.trim_end_matches('/')),
+                None if issuer.contains(TENANT_PLACEHOLDER) => {
+                    self.err(format!("{dp}.uri"), K::DiscoveryUriRequired);
+                    return None;
+                }
+                None => format!("{}{DISCOVERY_SUFFIX}", issuer.trim_end_matches('/')),
             };
             let at = if d.uri.is_some() {
                 format!("{dp}.uri")
@@ -796,16 +921,29 @@ impl Compiler {
         }
         if let Some(exact) = &p.exact {
             return self
-                .non_empty(&format!("{path}.exact"), exact)
-                .then(|| PathMatcher::Exact(exact.clone()));
+                .canonical_pattern(&format!("{path}.exact"), exact)
+                .map(PathMatcher::Exact);
         }
         if let Some(prefix) = &p.prefix {
-            return self
-                .non_empty(&format!("{path}.prefix"), prefix)
-                .then(|| PathMatcher::Prefix(prefix.clone()));
+            let at = format!("{path}.prefix");
+            if !self.non_empty(&at, prefix) {
+                return None;
+            }
+            // A prefix is a string prefix (`/health` matches `/healthz`); only its own
+            // spelling is made canonical, and a trailing `/` stays a segment boundary.
+            let mut canonical = self.canonical_pattern(&at, prefix)?;
+            if prefix.ends_with('/') && canonical != "/" {
+                canonical.push('/');
+            }
+            return Some(PathMatcher::Prefix(canonical));
         }
         if let Some(template) = &p.template {
-            return match PathTemplate::parse(template) {
+            let source = if self.paths.case_insensitive {
+                template.to_ascii_lowercase()
+            } else {
+                template.clone()
+            };
+            return match PathTemplate::parse(&source) {
                 Ok(t) => Some(PathMatcher::Template(t)),
                 Err(e) => {
                     self.err(format!("{path}.template"), K::InvalidTemplate(e));
@@ -814,8 +952,28 @@ impl Compiler {
             };
         }
         let regex = p.regex.as_ref()?;
-        self.pattern(&format!("{path}.regex"), regex)
+        let source = if self.paths.case_insensitive {
+            format!("(?i){regex}")
+        } else {
+            regex.clone()
+        };
+        self.pattern(&format!("{path}.regex"), &source)
             .map(PathMatcher::Regex)
+    }
+
+    /// A path pattern in the canonical form requests are matched in, so `/v1/orders/` in a
+    /// rule means what `/v1/orders` does on a request.
+    fn canonical_pattern(&mut self, path: &str, pattern: &str) -> Option<String> {
+        if !self.non_empty(path, pattern) {
+            return None;
+        }
+        match canonical_path(pattern, &self.paths) {
+            Ok(canonical) => Some(canonical),
+            Err(error) => {
+                self.err(path, K::PathNotCanonical(error));
+                None
+            }
+        }
     }
 
     fn pattern(&mut self, path: &str, source: &str) -> Option<Pattern> {

@@ -1,6 +1,7 @@
 //! Configuration errors: a JSON path plus a kind, rendered once.
 
 use crate::claims::ClaimPathError;
+use crate::issuer::IssuerError;
 use crate::jwks::JwksError;
 use crate::policy::TemplateError;
 use std::fmt;
@@ -42,6 +43,8 @@ pub enum ConfigErrorKind {
     DuplicateRuleName(String),
     InvalidRegex(String),
     InvalidTemplate(TemplateError),
+    /// A path pattern that no request path could equal in canonical form.
+    PathNotCanonical(crate::request::PathError),
     InvalidClaimPath(ClaimPathError),
     InvalidHeaderName(String),
     /// `:path`, `:authority`… cannot be matched, read as token sources or set.
@@ -96,6 +99,11 @@ pub enum ConfigErrorKind {
     RequireNotAllowed,
     /// The realm goes into a quoted-string: printable ASCII without `"` and `\`.
     InvalidRealm,
+    /// An issuer template or its tenants are malformed or missing.
+    Issuer(IssuerError),
+    DuplicateIssuer(String),
+    /// Discovery from an issuer template needs its URL spelled out (the template is no URL).
+    DiscoveryUriRequired,
 }
 
 impl ConfigError {
@@ -127,6 +135,9 @@ impl fmt::Display for ConfigErrorKind {
             K::DuplicateRuleName(name) => write!(f, "rule name {name:?} is used twice"),
             K::InvalidRegex(message) => write!(f, "invalid regex: {message}"),
             K::InvalidTemplate(error) => write!(f, "invalid path template: {error}"),
+            K::PathNotCanonical(error) => {
+                write!(f, "path has no canonical form ({error:?}); see \"paths\"")
+            }
             K::InvalidClaimPath(error) => write!(f, "invalid claim path: {error}"),
             K::InvalidHeaderName(name) => write!(f, "invalid header name {name:?}"),
             K::PseudoHeader(name) => write!(f, "pseudo-header {name:?} is not allowed here"),
@@ -180,6 +191,11 @@ impl fmt::Display for ConfigErrorKind {
             K::RequireNotAllowed => f.write_str("require is only allowed with action \"require\""),
             K::InvalidRealm => f.write_str(
                 "realm must be 1-128 printable ASCII characters without '\"' or '\\'",
+            ),
+            K::Issuer(error) => write!(f, "{error}"),
+            K::DuplicateIssuer(issuer) => write!(f, "issuer {issuer:?} is listed twice"),
+            K::DiscoveryUriRequired => f.write_str(
+                "uri is required when the first issuer is a {tenantid} template",
             ),
         }
     }

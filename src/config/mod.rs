@@ -9,6 +9,7 @@
 //! a document that is a JSON *string* is decoded once and its content loaded as the
 //! configuration. Only one level is unwrapped — a string inside a string is an error.
 
+pub mod bounds;
 mod compile;
 mod error;
 pub mod raw;
@@ -23,7 +24,7 @@ use crate::jwa::Algorithm;
 use crate::jwks::ParsedKeySet;
 use crate::policy::{self, Action, HeaderOutput, OutputPlan, Rule, RuleSelection, SelectedRule};
 pub use crate::provider_id::ProviderId;
-use crate::request::Request;
+use crate::request::{PathPolicy, Request, Target};
 
 /// Largest configuration accepted. Real configurations are a few KiB; 1 MiB leaves
 /// room for large inline key sets while bounding parse time in `on_configure`.
@@ -44,6 +45,8 @@ pub struct Config {
     pub realm: String,
     /// Where signatures are verified; the shell probes the host before trusting it.
     pub crypto: crate::crypto::CryptoChoice,
+    /// The canonical form rules match request paths in.
+    pub paths: PathPolicy,
     /// Every identity header of every provider, lowercase, deduplicated.
     identity_headers: Vec<String>,
     /// Whether some rule matches on the route name (decided once, read per request).
@@ -60,6 +63,8 @@ pub struct Routes {
     /// Exact `iss` → the providers with that issuer, in configuration order. Issuer forms
     /// that are not one exact string belong in a short list tried after this map.
     by_issuer: std::collections::HashMap<String, Vec<ProviderId>>,
+    /// The providers with `{tenantid}` issuer templates, tried after the map.
+    templated: Vec<ProviderId>,
     /// Every provider, in order: the providers an `allow` rule judges a token with.
     all: Vec<ProviderId>,
     /// Every provider's token sources, deduplicated: stripped from an allowed request.
@@ -73,11 +78,15 @@ impl Routes {
     fn compile(providers: &[Provider]) -> Routes {
         let mut routes = Routes::default();
         for p in providers {
-            routes
-                .by_issuer
-                .entry(p.issuer.clone())
-                .or_default()
-                .push(p.id);
+            for issuer in p.claims.issuers.exact_issuers() {
+                let ids = routes.by_issuer.entry(issuer.clone()).or_default();
+                if !ids.contains(&p.id) {
+                    ids.push(p.id);
+                }
+            }
+            if !p.claims.issuers.templates().is_empty() {
+                routes.templated.push(p.id);
+            }
             routes.all.push(p.id);
             for source in &p.sources {
                 if !routes.sources.contains(source) {
@@ -107,14 +116,15 @@ impl Config {
         self.providers.get(id.0)
     }
 
-    /// The first rule whose match holds, else the default.
-    pub fn select_rule(&self, request: &Request) -> SelectedRule<'_> {
-        policy::first_match(&self.rules, request).unwrap_or_else(|| self.default_rule())
+    /// The first rule whose match holds, else the default. `target` is the request's
+    /// canonical method and path (`request.target(&config.paths)`).
+    pub fn select_rule(&self, request: &Request, target: &Target) -> SelectedRule<'_> {
+        policy::first_match(&self.rules, request, target).unwrap_or_else(|| self.default_rule())
     }
 
     /// [`Config::select_rule`], with the reasons each earlier rule did not match.
-    pub fn explain_rules(&self, request: &Request) -> RuleSelection<'_> {
-        let (rules, selected) = policy::explain_matches(&self.rules, request);
+    pub fn explain_rules(&self, request: &Request, target: &Target) -> RuleSelection<'_> {
+        let (rules, selected) = policy::explain_matches(&self.rules, request, target);
         RuleSelection {
             rules,
             selected: selected.unwrap_or_else(|| self.default_rule()),
@@ -142,9 +152,31 @@ impl Config {
         &self.identity_headers
     }
 
-    /// The providers whose issuer is `iss`, in configuration order.
+    /// The providers with `iss` among their exact issuers, in configuration order.
     pub fn providers_for_issuer(&self, iss: &str) -> &[ProviderId] {
         self.routes.by_issuer.get(iss).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a token with these claims goes to `provider`: its `iss` is one of the
+    /// provider's exact issuers (the map), or fills one of the provider's `{tenantid}`
+    /// templates with an allowed tenant that the token names (see [`crate::issuer`]).
+    pub fn routes_to(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        provider: ProviderId,
+    ) -> bool {
+        let Some(iss) = claims.get("iss").and_then(serde_json::Value::as_str) else {
+            return false;
+        };
+        self.providers_for_issuer(iss).contains(&provider)
+            || (self.routes.templated.contains(&provider)
+                && self.provider(provider).is_some_and(|p| {
+                    p.claims
+                        .issuers
+                        .templates()
+                        .iter()
+                        .any(|template| template.accepts(iss, claims))
+                }))
     }
 
     /// Every provider, in configuration order.
@@ -177,6 +209,8 @@ pub struct Provider {
     pub id: ProviderId,
     /// The key in `providers`.
     pub name: String,
+    /// The first configured issuer, as written (the one discovery must announce); every
+    /// accepted issuer is in `claims.issuers`.
     pub issuer: String,
     /// Accepted algorithms (deduplicated, non-empty).
     pub algorithms: Vec<Algorithm>,
@@ -318,10 +352,74 @@ pub fn parse(json: &[u8]) -> Result<raw::RawConfig, ConfigErrors> {
     Ok(raw)
 }
 
-/// The JSON Schema of the configuration, generated from the serde types.
+/// The JSON Schema of the configuration: generated from the serde types, then given the
+/// loader's own bounds, defaults and descriptions ([`bounds`]), so that what the schema
+/// accepts is what [`load`] accepts, field by field.
 #[cfg(feature = "schema")]
-pub fn json_schema() -> schemars::schema::RootSchema {
-    schemars::schema_for!(raw::RawConfig)
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(raw::RawConfig))
+        .unwrap_or(serde_json::Value::Null);
+    apply_bounds(&mut schema);
+    schema
+}
+
+/// The schema object of `definition.field` (`Configuration` is the root).
+#[cfg(feature = "schema")]
+fn field_schema<'s>(
+    schema: &'s mut serde_json::Value,
+    definition: &str,
+    field: &str,
+) -> Option<&'s mut serde_json::Map<String, serde_json::Value>> {
+    let object = if definition == "Configuration" {
+        schema
+    } else {
+        schema.get_mut("definitions")?.get_mut(definition)?
+    };
+    object
+        .get_mut("properties")?
+        .get_mut(field)?
+        .as_object_mut()
+}
+
+#[cfg(feature = "schema")]
+fn apply_bounds(schema: &mut serde_json::Value) {
+    use bounds::{DefaultValue, DEFAULTS, LIMITS, NUMERIC, PROVIDER_ID_MAX_LEN};
+    use serde_json::json;
+    for n in NUMERIC {
+        if let Some(field) = field_schema(schema, n.definition, n.field) {
+            let (default, min, max) = n.range;
+            field.insert("minimum".into(), json!(min));
+            field.insert("maximum".into(), json!(max));
+            if n.has_default {
+                field.insert("default".into(), json!(default));
+            }
+            field.insert("description".into(), json!(n.description));
+        }
+    }
+    for d in DEFAULTS {
+        if let Some(field) = field_schema(schema, d.definition, d.field) {
+            let value = match d.value {
+                DefaultValue::Bool(b) => json!(b),
+                DefaultValue::Str(s) => json!(s),
+                DefaultValue::BearerHeader => json!([{
+                    "header": bounds::DEFAULT_SOURCE_HEADER,
+                    "prefix": bounds::DEFAULT_SOURCE_PREFIX
+                }]),
+            };
+            field.insert("default".into(), value);
+        }
+    }
+    for l in LIMITS {
+        if let Some(field) = field_schema(schema, l.definition, l.field) {
+            field.insert(l.keyword.into(), json!(l.max));
+        }
+    }
+    if let Some(providers) = field_schema(schema, "Configuration", "providers") {
+        providers.insert(
+            "propertyNames".into(),
+            json!({ "pattern": format!("^[A-Za-z0-9_-]{{1,{PROVIDER_ID_MAX_LEN}}}$") }),
+        );
+    }
 }
 
 /// [`json_schema`] as pretty JSON with a trailing newline (the committed file's form).

@@ -33,17 +33,59 @@ pub struct RawConfig {
     /// probe, else in the VM), `host` (required) or `wasm`.
     #[serde(default)]
     pub crypto: crate::crypto::CryptoChoice,
+    /// How request paths are made canonical before rules match them.
+    pub paths: Option<RawPaths>,
+}
+
+/// The canonical form rules match paths in (see the README's "Paths").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Paths")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawPaths {
+    /// `%2F`, `%5C` and `\`: `reject` (default, 400 `path_escaped_slash`), `decode` (read
+    /// as `/`), `keep` (part of the segment).
+    pub escaped_slashes: Option<RawEscapedSlashes>,
+    /// `;params` in a segment: `strip` (default: match without them) or `keep`.
+    pub matrix_parameters: Option<RawMatrixParameters>,
+    /// Match paths ignoring ASCII case (default false).
+    pub case_insensitive: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "EscapedSlashes")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawEscapedSlashes {
+    Reject,
+    Decode,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "MatrixParameters")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawMatrixParameters {
+    Strip,
+    Keep,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Provider")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawProvider {
-    /// Exact `iss` value of this provider's tokens.
-    pub issuer: String,
+    /// Exact `iss` value of this provider's tokens. Exactly one of `issuer`, `issuers`.
+    pub issuer: Option<String>,
+    /// Several accepted `iss` values (Google's two spellings, Entra ID v1 and v2), each exact
+    /// or a template holding `{tenantid}` (multi-tenant Entra ID; needs `tenants`). The first
+    /// is the issuer a discovery document must announce.
+    pub issuers: Option<Vec<String>>,
+    /// The tenants an issuer template accepts, and the claim naming a token's tenant.
+    pub tenants: Option<RawTenants>,
     /// Accepted `aud` values (any of); omitted = no audience check.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// The claim holding the audience (default `aud`). Amazon Cognito access tokens carry
+    /// their app client id in `client_id` and have no `aud`.
+    pub audience_claim: Option<String>,
     /// Accepted algorithms. Default: every asymmetric algorithm; HS* only when listed.
     pub algorithms: Option<Vec<Algorithm>>,
     pub jwks: RawJwks,
@@ -64,6 +106,19 @@ pub struct RawProvider {
     pub claims_to_headers: Vec<RawClaimToHeader>,
     /// Header receiving the token's base64url payload segment.
     pub payload_header: Option<String>,
+}
+
+/// `claim` (default `tid`) and exactly one of `allowed`, `pattern`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Tenants")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawTenants {
+    /// Top-level claim naming the token's tenant (default `tid`, Entra ID's tenant id).
+    pub claim: Option<String>,
+    /// Exactly these tenants.
+    pub allowed: Option<Vec<String>>,
+    /// Tenants this regex accepts (full match, within one URL segment).
+    pub pattern: Option<String>,
 }
 
 /// Exactly one of `remote`, `oidc_discovery`, `inline`.

@@ -9,6 +9,7 @@ use crate::authorize::Verdict;
 use crate::decision::{Allow, Decision, Denial, LocalResponse};
 use crate::request::Request;
 
+use super::access_log;
 use super::metrics;
 use super::state::VmState;
 
@@ -22,6 +23,7 @@ pub enum Next {
 
 pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
     count_cache(state, verdict.cache_hit);
+    access_log::record(state, verdict);
     match &verdict.decision {
         Decision::Allow(allow) => {
             allow_request(allow);

@@ -4,6 +4,7 @@
 //! the host: shared data for the record and lease, `dispatch_http_call` for discovery and
 //! JWKS, and parsing the result into this VM's [`KeySet`].
 
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use crate::jwks::{self, KeyPolicy, KeySet};
-use crate::keys::{FetchFailure, FetchLease, FetchPolicy, KeyRecord};
+use crate::keys::{Attempt, FetchFailure, FetchLease, FetchPolicy, KeyRecord};
 
 /// Where a provider's keys come from, resolved from its configuration.
 #[derive(Debug, Clone)]
@@ -72,8 +73,16 @@ pub struct RemoteKeys {
     seen: Option<(u64, Option<u64>)>,
     keys: Option<Rc<KeySet>>,
     in_flight: Option<InFlight>,
-    /// An unknown `kid` asked for a refetch; honoured when the rate limit allows.
+    /// An unknown `kid` asked for a refetch; honoured as soon as the rate limit allows (a
+    /// deferred refetch is queued, not dropped).
     refetch_wanted: bool,
+    /// The `kid`s requests wait for: the refetch answers them.
+    sought: BTreeSet<String>,
+    /// The `kid`s the last unknown-`kid` refetch did not find: refused at once (no repeated
+    /// waits) until the next fetch.
+    missing: BTreeSet<String>,
+    /// Whether the running fetch was triggered by an unknown `kid`.
+    fetching_for_kid: bool,
     /// The VM identity this VM's current lease was taken under, while it holds one.
     lease_owner: Option<u64>,
 }
@@ -93,6 +102,9 @@ impl RemoteKeys {
             keys: None,
             in_flight: None,
             refetch_wanted: false,
+            sought: BTreeSet::new(),
+            missing: BTreeSet::new(),
+            fetching_for_kid: false,
             lease_owner: None,
         }
     }
@@ -110,15 +122,37 @@ impl RemoteKeys {
         self.record.is_stale()
     }
 
-    /// Whether a request with an unknown `kid` may wait for a refetch.
-    pub fn unknown_kid_refetch_allowed(&self, now_ms: u64) -> bool {
-        self.in_flight.is_some()
+    /// What a request with `kid`, which this VM's set lacks, does.
+    pub fn unknown_kid(&self, kid: &str, now_ms: u64) -> KidAnswer {
+        if self.missing.contains(kid) {
+            KidAnswer::Refuse
+        } else if self.in_flight.is_some()
             || self
                 .record
                 .unknown_kid_refetch_allowed(&self.spec.fetch_policy, now_ms)
+        {
+            KidAnswer::Wait
+        } else {
+            KidAnswer::Defer
+        }
     }
 
-    pub fn request_refetch(&mut self) {
+    /// Whether the last good keys are past `max_stale_s`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.record.is_expired(&self.spec.fetch_policy, now_ms)
+    }
+
+    /// A request waits for `kid`: fetch as soon as the rate limit allows.
+    pub fn request_refetch(&mut self, kid: &str) {
+        self.refetch_wanted = true;
+        if self.sought.len() < MAX_SOUGHT_KIDS {
+            self.sought.insert(kid.to_owned());
+        }
+    }
+
+    /// A request with an unknown `kid` was refused because the rate limit defers the
+    /// refetch: the refetch still happens, at the earliest allowed moment.
+    pub fn queue_refetch(&mut self) {
         self.refetch_wanted = true;
     }
 
@@ -144,7 +178,8 @@ impl RemoteKeys {
             && self
                 .record
                 .unknown_kid_refetch_allowed(&self.spec.fetch_policy, now_ms);
-        if !(self.record.fetch_due(now_ms) || refetch) {
+        let due = self.record.fetch_due(now_ms);
+        if !(due || refetch) {
             return progress;
         }
         if !self.take_lease(vm, now_ms) {
@@ -152,6 +187,7 @@ impl RemoteKeys {
         }
         self.lease_owner = Some(vm);
         self.refetch_wanted = false;
+        self.fetching_for_kid = refetch && !due;
         log::debug!(
             "claimcheck: fetching keys for provider {}",
             self.spec.provider
@@ -160,6 +196,12 @@ impl RemoteKeys {
             progress = self.finish(Err(failure), now_ms);
         }
         progress
+    }
+
+    /// Takes whatever record shared data holds for this provider, without fetching: safe in
+    /// `on_configure`, where a host may refuse calls out.
+    pub fn adopt_shared(&mut self, now_ms: u64) {
+        let _ = self.sync(now_ms);
     }
 
     /// Handles the answer to one of this provider's calls.
@@ -207,10 +249,20 @@ impl RemoteKeys {
         let identity = (record.generation, record.attempted_at_ms);
         if self.seen != Some(identity) {
             progress.record_changed = true;
-            // An attempt finished since the unknown `kid` asked for a refetch (here or in
-            // another VM): the waiting requests re-run against it. Keeping the wish would
-            // fetch again once the rate limit lapses, for requests long gone.
-            self.refetch_wanted = false;
+            if record.attempted_at_ms.is_some()
+                && record.unknown_kid_attempted_at_ms == record.attempted_at_ms
+            {
+                // An unknown-`kid` refetch finished (here or in another VM): the waiting
+                // requests re-run against it, and a `kid` it did not find is refused at once
+                // until the next fetch. Keeping the wish would fetch again for requests
+                // long gone.
+                self.refetch_wanted = false;
+                self.missing = std::mem::take(&mut self.sought);
+            } else {
+                // A scheduled fetch: waiting requests re-run and keep waiting for their
+                // refetch if the new set still lacks their `kid`.
+                self.missing.clear();
+            }
             if self.seen.map(|(generation, _)| generation) != Some(record.generation) {
                 progress.keys_replaced = true;
                 self.keys = record
@@ -403,6 +455,7 @@ impl RemoteKeys {
     fn finish(&mut self, outcome: Result<String, FetchFailure>, now_ms: u64) -> Progress {
         let key = self.record_key();
         let mut published = None;
+        let unknown_kid = std::mem::take(&mut self.fetching_for_kid);
         for _ in 0..PUBLISH_ATTEMPTS {
             let (current, cas) = match hostcalls::get_shared_data(&key) {
                 Ok((bytes, cas)) => (
@@ -414,14 +467,16 @@ impl RemoteKeys {
                 ),
                 Err(_) => (KeyRecord::default(), None),
             };
+            let attempt = Attempt {
+                now_ms,
+                random: random_u64(),
+                unknown_kid,
+            };
             let next = match &outcome {
-                Ok(document) => current.after_success(
-                    document.clone(),
-                    &self.spec.fetch_policy,
-                    now_ms,
-                    random_u64(),
-                ),
-                Err(failure) => current.after_failure(*failure, &self.spec.fetch_policy, now_ms),
+                Ok(document) => {
+                    current.after_success(document.clone(), &self.spec.fetch_policy, attempt)
+                }
+                Err(failure) => current.after_failure(*failure, &self.spec.fetch_policy, attempt),
             };
             if hostcalls::set_shared_data(&key, Some(&next.encode()), cas).is_ok() {
                 published = Some(next);
@@ -467,6 +522,22 @@ fn is_router_timeout(body_size: usize) -> bool {
             .flatten()
             .is_some_and(|body| body == ROUTER_TIMEOUT_BODY)
 }
+
+/// What a request whose `kid` the set lacks does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KidAnswer {
+    /// Waits (parked) for the refetch that starts now or is running.
+    Wait,
+    /// Refused now; the refetch the rate limit defers is queued.
+    Defer,
+    /// Refused now: the last refetch did not find this `kid`.
+    Refuse,
+}
+
+/// `kid`s remembered per provider between two fetches: a flood of made-up `kid`s cannot grow
+/// the VM's memory; beyond it, a `kid` simply is not remembered as missing (it is then
+/// refused by the rate limit instead).
+const MAX_SOUGHT_KIDS: usize = 64;
 
 /// Compare-and-swap rounds before giving up on publishing; each loss means another VM wrote
 /// in between, which only happens when two fetches raced past an expired lease.

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "count-allocations")]
 mod alloc_count;
+mod access_log;
 mod apply;
 mod clock;
 mod crypto;

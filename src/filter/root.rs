@@ -112,10 +112,15 @@ impl RootContext for Root {
             }
         };
         let vm = random_u64();
-        let providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
-        for keys in &providers {
+        let mut providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
+        let now = now_ms();
+        for keys in &mut providers {
             if let ProviderKeys::Remote(remote) = keys {
                 remote.create_lease_entry();
+                // A new configuration of a running VM (a policy update through ECDS) finds
+                // the keys its unchanged providers already have in shared data: adopt them
+                // now, so no request waits for the first tick.
+                remote.adopt_shared(now);
             }
         }
         log::info!(

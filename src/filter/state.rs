@@ -2,6 +2,7 @@
 //! cache and the requests parked until keys arrive. Shared by the root context and the HTTP
 //! contexts of the VM (a VM is single-threaded, hence `Rc<RefCell<_>>`).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::authorize::{self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting};
@@ -11,7 +12,7 @@ use crate::observe::Unobserved;
 use crate::request::Request;
 
 use super::crypto::Verifier;
-use super::fetch::RemoteKeys;
+use super::fetch::{KidAnswer, RemoteKeys};
 use super::metrics::Metrics;
 
 pub struct VmState {
@@ -49,6 +50,7 @@ impl VmState {
         let lookup = Lookup {
             providers: &self.providers,
             now_ms,
+            asked: RefCell::new(Vec::new()),
         };
         let inputs = Inputs {
             keys: &lookup,
@@ -63,9 +65,15 @@ impl VmState {
             &mut self.cache,
             &mut Unobserved,
         );
-        if let Some(provider) = outcome.refetch() {
-            if let Some(remote) = self.remote(provider) {
-                remote.request_refetch();
+        let waits_for = outcome.refetch();
+        for (provider, kid, answer) in lookup.asked.into_inner() {
+            let Some(remote) = self.remote(provider) else {
+                continue;
+            };
+            match answer {
+                KidAnswer::Wait if waits_for == Some(provider) => remote.request_refetch(&kid),
+                KidAnswer::Defer => remote.queue_refetch(),
+                KidAnswer::Wait | KidAnswer::Refuse => {}
             }
         }
         outcome
@@ -91,6 +99,9 @@ impl VmState {
 struct Lookup<'a> {
     providers: &'a [ProviderKeys],
     now_ms: u64,
+    /// The unknown `kid`s the core asked about, with the answers: after the decision, the
+    /// ones that wait ask for a refetch and the deferred ones queue it.
+    asked: RefCell<Vec<(ProviderId, String, KidAnswer)>>,
 }
 
 impl KeyLookup for Lookup<'_> {
@@ -100,16 +111,28 @@ impl KeyLookup for Lookup<'_> {
             Some(ProviderKeys::Inline(keys)) => KeyAvailability::Ready {
                 keys,
                 generation: 0,
-                refetch_allowed: false,
             },
+            Some(ProviderKeys::Remote(remote)) if remote.is_expired(self.now_ms) => {
+                KeyAvailability::Expired
+            }
             Some(ProviderKeys::Remote(remote)) => match remote.keys() {
                 Some(keys) => KeyAvailability::Ready {
                     keys,
                     generation: remote.generation(),
-                    refetch_allowed: remote.unknown_kid_refetch_allowed(self.now_ms),
                 },
                 None => KeyAvailability::Loading,
             },
         }
+    }
+
+    fn may_wait_for_kid(&self, provider: ProviderId, kid: &str) -> bool {
+        let Some(ProviderKeys::Remote(remote)) = self.providers.get(provider.index()) else {
+            return false;
+        };
+        let answer = remote.unknown_kid(kid, self.now_ms);
+        self.asked
+            .borrow_mut()
+            .push((provider, kid.to_owned(), answer));
+        answer == KidAnswer::Wait
     }
 }

@@ -10,6 +10,7 @@ mod discovery;
 mod key;
 mod parse;
 mod spki;
+mod x509;
 
 pub use discovery::{
     parse_discovery, split_url, Discovery, DiscoveryError, UrlError, UrlParts, MAX_DISCOVERY_BYTES,
@@ -20,6 +21,7 @@ pub use parse::{
     JwksError, SkipReason, SkippedKey, MAX_JWKS_BYTES, MAX_KEYS, MAX_RSA_MODULUS_BITS,
     MIN_RSA_MODULUS_BITS,
 };
+pub use x509::{CertificateError, MAX_CERTIFICATE_BYTES};
 
 use crate::jwa::Algorithm;
 

@@ -7,6 +7,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::key::{EcCurve, EcPublicKey, KeyMaterial, RsaPublicKey, VerifyingKey};
+use super::x509::{self, CertificateError};
 use super::{KeyPolicy, KeySet, ParsedKeySet};
 use crate::jwa::Algorithm;
 
@@ -118,6 +119,15 @@ pub enum SkipReason {
     HmacSecretTooShort,
     /// More than [`MAX_KEYS`] usable keys; the rest are ignored.
     TooManyKeys,
+    /// `x5c` is not an array of base64 DER certificates whose first one holds a key we verify
+    /// with (RFC 7517 §4.7).
+    CertificateInvalid(CertificateError),
+    /// The first `x5c` certificate holds another key than the JWK's own members (RFC 7517
+    /// §4.7: it "MUST match"), or a key of another `kty`/`crv`.
+    CertificateKeyMismatch,
+    /// `x5t` or `x5t#S256` is not the thumbprint of the first `x5c` certificate
+    /// (RFC 7517 §4.8, §4.9).
+    ThumbprintMismatch(&'static str),
 }
 
 impl fmt::Display for SkipReason {
@@ -144,6 +154,13 @@ impl fmt::Display for SkipReason {
             SkipReason::InvalidPoint => f.write_str("point is not on the curve"),
             SkipReason::HmacSecretTooShort => f.write_str("HMAC secret shorter than the hash"),
             SkipReason::TooManyKeys => write!(f, "more than {MAX_KEYS} keys"),
+            SkipReason::CertificateInvalid(error) => write!(f, "unusable x5c certificate: {error}"),
+            SkipReason::CertificateKeyMismatch => {
+                f.write_str("x5c certificate key differs from the JWK's key")
+            }
+            SkipReason::ThumbprintMismatch(member) => {
+                write!(f, "\"{member}\" is not the x5c certificate's thumbprint")
+            }
         }
     }
 }
@@ -214,19 +231,22 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
         Some(_) => return Err(SkipReason::InvalidMember("alg")),
     };
 
-    let material = match required_str(jwk, "kty")? {
-        "RSA" => rsa_material(jwk)?,
-        "EC" => ec_material(jwk)?,
-        "OKP" => okp_material(jwk)?,
-        "oct" => {
-            // A shared secret in a key document is only meaningful if the provider opted in to
-            // HMAC; otherwise skip it before even decoding it.
-            if !allowed.iter().any(|alg| alg.is_symmetric()) {
-                return Err(SkipReason::AlgorithmNotAllowed);
-            }
-            KeyMaterial::Hmac(required_b64(jwk, "k")?)
+    let certificate = certificate_material(jwk)?;
+    let kty = required_str(jwk, "kty")?;
+    let material = match (kty, certificate) {
+        // The key published only as a certificate (RFC 7517 §4.7 allows it; the JWK members
+        // are then the certificate's).
+        (_, Some(certificate)) if !has_key_members(jwk, kty) => {
+            checked_material(certificate, jwk, kty)?
         }
-        _ => return Err(SkipReason::UnsupportedKeyType),
+        (_, Some(certificate)) => {
+            let own = members_material(jwk, kty, allowed)?;
+            if own != certificate {
+                return Err(SkipReason::CertificateKeyMismatch);
+            }
+            own
+        }
+        (_, None) => members_material(jwk, kty, allowed)?,
     };
 
     let candidates = match declared_alg {
@@ -259,6 +279,105 @@ fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipR
     Ok(VerifyingKey::new(kid, algorithms, material))
 }
 
+/// The key from the JWK's own members (`n`/`e`, `crv`/`x`/`y`, `k`).
+fn members_material(
+    jwk: &Map<String, Value>,
+    kty: &str,
+    allowed: &[Algorithm],
+) -> Result<KeyMaterial, SkipReason> {
+    match kty {
+        "RSA" => rsa_material(jwk),
+        "EC" => ec_material(jwk),
+        "OKP" => okp_material(jwk),
+        "oct" => {
+            // A shared secret in a key document is only meaningful if the provider opted in to
+            // HMAC; otherwise skip it before even decoding it.
+            if !allowed.iter().any(|alg| alg.is_symmetric()) {
+                return Err(SkipReason::AlgorithmNotAllowed);
+            }
+            Ok(KeyMaterial::Hmac(required_b64(jwk, "k")?))
+        }
+        _ => Err(SkipReason::UnsupportedKeyType),
+    }
+}
+
+/// Whether the JWK carries any member of its own key (then those members are the key, and a
+/// certificate must match them).
+fn has_key_members(jwk: &Map<String, Value>, kty: &str) -> bool {
+    let members: &[&str] = match kty {
+        "RSA" => &["n", "e"],
+        "EC" => &["x", "y"],
+        "OKP" => &["x"],
+        _ => &["k"],
+    };
+    members.iter().any(|member| jwk.contains_key(*member))
+}
+
+/// A certificate's key standing alone: it must be of the JWK's `kty` (and `crv`, when given),
+/// and passes the same checks as a key from members.
+fn checked_material(
+    material: KeyMaterial,
+    jwk: &Map<String, Value>,
+    kty: &str,
+) -> Result<KeyMaterial, SkipReason> {
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    match (kty, material) {
+        ("RSA", KeyMaterial::Rsa(key)) => rsa_checked(key),
+        ("EC", KeyMaterial::Ec(key)) => {
+            if crv.is_some_and(|crv| EcCurve::from_jwk_name(crv) != Some(key.curve)) {
+                return Err(SkipReason::CertificateKeyMismatch);
+            }
+            ec_checked(key)
+        }
+        ("OKP", KeyMaterial::Ed25519(key)) if crv.is_none_or(|crv| crv == "Ed25519") => {
+            Ok(KeyMaterial::Ed25519(key))
+        }
+        ("RSA" | "EC" | "OKP", _) => Err(SkipReason::CertificateKeyMismatch),
+        ("oct", _) => Err(SkipReason::CertificateKeyMismatch),
+        _ => Err(SkipReason::UnsupportedKeyType),
+    }
+}
+
+/// The key of the first `x5c` certificate (RFC 7517 §4.7), after checking `x5t` (SHA-1,
+/// §4.8) and `x5t#S256` (§4.9) against it when present. `None` without `x5c`. The members are
+/// standard base64 with padding, not base64url (§4.7); the thumbprints are base64url.
+fn certificate_material(jwk: &Map<String, Value>) -> Result<Option<KeyMaterial>, SkipReason> {
+    let Some(chain) = jwk.get("x5c") else {
+        return Ok(None);
+    };
+    let invalid = SkipReason::CertificateInvalid(CertificateError::Malformed);
+    let first = match chain {
+        Value::Array(chain) => chain.first().and_then(Value::as_str).ok_or(invalid)?,
+        _ => return Err(SkipReason::InvalidMember("x5c")),
+    };
+    if first.len() > x509::MAX_CERTIFICATE_BYTES.saturating_mul(4) / 3 + 4 {
+        return Err(SkipReason::CertificateInvalid(CertificateError::TooLarge));
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(first)
+        .map_err(|_| invalid)?;
+    let thumbprints: [(&'static str, &'static ring::digest::Algorithm); 2] = [
+        ("x5t", &ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        ("x5t#S256", &ring::digest::SHA256),
+    ];
+    for (member, digest) in thumbprints {
+        if let Some(value) = jwk.get(member) {
+            let claimed = match value {
+                Value::String(text) => JWK_BASE64URL
+                    .decode(text)
+                    .map_err(|_| SkipReason::InvalidMember(member))?,
+                _ => return Err(SkipReason::InvalidMember(member)),
+            };
+            if claimed != ring::digest::digest(digest, &der).as_ref() {
+                return Err(SkipReason::ThumbprintMismatch(member));
+            }
+        }
+    }
+    x509::certificate_key(&der)
+        .map(Some)
+        .map_err(SkipReason::CertificateInvalid)
+}
+
 fn required_str<'a>(
     jwk: &'a Map<String, Value>,
     name: &'static str,
@@ -288,7 +407,11 @@ fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
 fn rsa_material(jwk: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
     let n = strip_leading_zeros(required_b64(jwk, "n")?);
     let e = strip_leading_zeros(required_b64(jwk, "e")?);
-    let key = RsaPublicKey { n, e };
+    rsa_checked(RsaPublicKey { n, e })
+}
+
+/// Modulus size and exponent limits, wherever the RSA key came from.
+fn rsa_checked(key: RsaPublicKey) -> Result<KeyMaterial, SkipReason> {
     let bits = key.bits();
     if bits < MIN_RSA_MODULUS_BITS {
         return Err(SkipReason::RsaModulusTooSmall);
@@ -321,6 +444,15 @@ fn ec_material(jwk: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
+    ec_checked(EcPublicKey { curve, point })
+}
+
+/// An uncompressed point of exactly the curve's size, on the curve, wherever it came from.
+fn ec_checked(key: EcPublicKey) -> Result<KeyMaterial, SkipReason> {
+    let EcPublicKey { curve, point } = key;
+    if point.len() != 1 + 2 * curve.coordinate_len() || point.first() != Some(&0x04) {
+        return Err(SkipReason::CoordinateLength);
+    }
     if curve == EcCurve::P521 && p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).is_err() {
         // ring validates P-256/P-384 points on every verification; for P-521 we check once here
         // so an off-curve key is a visible skip rather than a key that silently never verifies.

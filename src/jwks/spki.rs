@@ -1,26 +1,27 @@
 //! Minimal DER encoder for SubjectPublicKeyInfo (RFC 5280 §4.1.2.7), so a host's native crypto
 //! (which takes SPKI DER) can verify with the keys we parsed from JWKs. Only the three shapes
-//! below are produced; nothing here parses untrusted DER. It takes plain bytes, so it knows
-//! nothing of [`super::KeyMaterial`], which calls it.
+//! below are produced; nothing here parses untrusted DER (`x509` reads certificates). It takes
+//! plain bytes, so it knows nothing of [`super::KeyMaterial`], which calls it.
 
 /// rsaEncryption, 1.2.840.113549.1.1.1 (RFC 8017 Appendix C).
-const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+pub(super) const OID_RSA_ENCRYPTION: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// id-ecPublicKey, 1.2.840.10045.2.1 (RFC 5480 §2.1.1).
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+pub(super) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 /// secp256r1, 1.2.840.10045.3.1.7 (RFC 5480 §2.1.1.1).
-const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+pub(super) const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// secp384r1, 1.3.132.0.34.
-const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+pub(super) const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 /// secp521r1, 1.3.132.0.35.
-const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+pub(super) const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 /// id-Ed25519, 1.3.101.112 (RFC 8410 §3).
-const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+pub(super) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_NULL: u8 = 0x05;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
+pub(super) const TAG_INTEGER: u8 = 0x02;
+pub(super) const TAG_BIT_STRING: u8 = 0x03;
+pub(super) const TAG_NULL: u8 = 0x05;
+pub(super) const TAG_OID: u8 = 0x06;
+pub(super) const TAG_SEQUENCE: u8 = 0x30;
 
 /// The named curve of an EC key, as its SPKI `parameters` name it.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +55,7 @@ pub(super) fn ed25519(key: &[u8]) -> Vec<u8> {
     sequence(&[algorithm, bit_string(key)])
 }
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub(super) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     out.push(tag);
     push_length(&mut out, content.len());
@@ -75,13 +76,13 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&significant);
 }
 
-fn sequence(items: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn sequence(items: &[Vec<u8>]) -> Vec<u8> {
     tlv(TAG_SEQUENCE, &items.concat())
 }
 
 /// A non-negative INTEGER from big-endian magnitude bytes: minimal, with a zero byte in front
 /// when the top bit is set so it is not read as negative (X.690 §8.3).
-fn integer(magnitude: &[u8]) -> Vec<u8> {
+pub(super) fn integer(magnitude: &[u8]) -> Vec<u8> {
     let trimmed: &[u8] = match magnitude.iter().position(|b| *b != 0) {
         Some(start) => magnitude.get(start..).unwrap_or(&[]),
         None => &[],
@@ -94,7 +95,7 @@ fn integer(magnitude: &[u8]) -> Vec<u8> {
     tlv(TAG_INTEGER, &content)
 }
 
-fn bit_string(content: &[u8]) -> Vec<u8> {
+pub(super) fn bit_string(content: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(content.len() + 1);
     body.push(0); // no unused bits
     body.extend_from_slice(content);

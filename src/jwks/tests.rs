@@ -810,3 +810,225 @@ fn a_token_without_kid_is_tried_against_a_bounded_number_of_keys() {
     let tried = set.candidates(Algorithm::RS256, None).unwrap();
     assert_eq!(tried.len(), crate::jwks::MAX_UNNAMED_CANDIDATES);
 }
+
+// ---- keys published as certificates (x5c, x5t) ----
+
+mod certificates {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    use super::super::spki::{bit_string, integer, sequence, tlv, TAG_NULL, TAG_OID};
+    use super::super::x509::{certificate_key, CertificateError};
+    use super::*;
+
+    /// sha256WithRSAEncryption, the signature algorithm IdP certificates carry.
+    const OID_SHA256_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+
+    /// A v3 certificate around `spki`, shaped like an IdP's self-signed signing certificate.
+    /// Its signature is filler: claimcheck reads the key and nothing else.
+    fn certificate(spki: &[u8]) -> Vec<u8> {
+        let cn = sequence(&[tlv(TAG_OID, &[0x55, 0x04, 0x03]), tlv(0x0c, b"idp.test")]);
+        let name = sequence(&[tlv(0x31, &cn)]);
+        let algorithm = sequence(&[tlv(TAG_OID, OID_SHA256_RSA), tlv(TAG_NULL, &[])]);
+        let validity = sequence(&[tlv(0x17, b"260101000000Z"), tlv(0x17, b"360101000000Z")]);
+        let tbs = sequence(&[
+            tlv(0xa0, &integer(&[2])),
+            integer(&[0x01, 0x23, 0x45]),
+            algorithm.clone(),
+            name.clone(),
+            validity,
+            name,
+            spki.to_vec(),
+        ]);
+        sequence(&[tbs, algorithm, bit_string(&[0x5a; 256])])
+    }
+
+    fn spki_of(jwk: &Value) -> Vec<u8> {
+        let parsed = parse(std::slice::from_ref(jwk), &all_algorithms()).unwrap();
+        parsed.keys.keys()[0].material.spki_der().unwrap()
+    }
+
+    fn certificate_of(jwk: &Value) -> Vec<u8> {
+        certificate(&spki_of(jwk))
+    }
+
+    /// `jwk` with its key also published as `x5c` and `x5t`, as Entra ID and Auth0 do.
+    fn with_certificate(jwk: Value) -> Value {
+        let der = certificate_of(&jwk);
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+        let jwk = with(jwk, "x5c", json!([STANDARD.encode(&der)]));
+        with(jwk, "x5t", json!(b64(sha1.as_ref())))
+    }
+
+    fn material(jwk: Value) -> KeyMaterial {
+        let parsed = parse(&[jwk], &all_algorithms()).unwrap();
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        parsed.keys.keys()[0].material.clone()
+    }
+
+    #[test]
+    fn a_key_with_a_matching_certificate_is_kept_as_its_members_say() {
+        let own = material(rsa_jwk());
+        assert_eq!(material(with_certificate(rsa_jwk())), own);
+    }
+
+    #[test]
+    fn a_key_published_only_as_a_certificate_is_taken_from_the_first_one() {
+        for jwk in [
+            rsa_jwk(),
+            ec_jwk(Algorithm::ES256),
+            ec_jwk(Algorithm::ES384),
+        ] {
+            let own = material(jwk.clone());
+            let mut bare = with_certificate(jwk);
+            for member in ["n", "e", "x", "y"] {
+                bare = without(bare, member);
+            }
+            // A second certificate (the issuer's) is carried along, never read.
+            let chain = json!([bare["x5c"][0], STANDARD.encode(b"not read")]);
+            assert_eq!(material(with(bare, "x5c", chain)), own);
+        }
+    }
+
+    #[test]
+    fn an_ed25519_certificate_key_is_read() {
+        let jwk = TestKey::for_alg(Algorithm::EdDSA).jwk();
+        let der = certificate_of(&jwk);
+        assert_eq!(certificate_key(&der), Ok(material(jwk)));
+    }
+
+    #[test]
+    fn certificate_refusals_name_their_reason() {
+        let other = TestKey::rsa(RSA_3072_PKCS8).jwk();
+        let p256 = ec_jwk(Algorithm::ES256);
+        let p384 = ec_jwk(Algorithm::ES384);
+        let bare_p384 = without(without(with_certificate(p384.clone()), "x"), "y");
+        let small = serde_json::from_str::<Value>(RSA_1024_JWK).unwrap();
+        let member = |name: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(small[name].as_str().unwrap())
+                .unwrap()
+        };
+        let small_key = KeyMaterial::Rsa(RsaPublicKey {
+            n: member("n"),
+            e: member("e"),
+        });
+        let small_der = certificate(&small_key.spki_der().unwrap());
+        let malformed = CertificateError::Malformed;
+        let cases: Vec<(&str, Value, SkipReason)> = vec![
+            (
+                "certificate of another key",
+                with(rsa_jwk(), "x5c", with_certificate(other)["x5c"].clone()),
+                SkipReason::CertificateKeyMismatch,
+            ),
+            (
+                "certificate of another key type",
+                with(
+                    rsa_jwk(),
+                    "x5c",
+                    with_certificate(p256.clone())["x5c"].clone(),
+                ),
+                SkipReason::CertificateKeyMismatch,
+            ),
+            (
+                "certificate alone, of another curve than crv",
+                with(bare_p384, "crv", json!("P-256")),
+                SkipReason::CertificateKeyMismatch,
+            ),
+            (
+                "x5t of another certificate",
+                with(
+                    with_certificate(rsa_jwk()),
+                    "x5t",
+                    with_certificate(p256)["x5t"].clone(),
+                ),
+                SkipReason::ThumbprintMismatch("x5t"),
+            ),
+            (
+                "x5t#S256 of nothing",
+                with(
+                    with_certificate(rsa_jwk()),
+                    "x5t#S256",
+                    json!(b64(&[0; 32])),
+                ),
+                SkipReason::ThumbprintMismatch("x5t#S256"),
+            ),
+            (
+                "x5c not an array",
+                with(rsa_jwk(), "x5c", json!("MIIB")),
+                SkipReason::InvalidMember("x5c"),
+            ),
+            (
+                "x5c empty",
+                with(rsa_jwk(), "x5c", json!([])),
+                SkipReason::CertificateInvalid(malformed),
+            ),
+            (
+                "x5c in base64url",
+                with(rsa_jwk(), "x5c", json!(["-_-_"])),
+                SkipReason::CertificateInvalid(malformed),
+            ),
+            (
+                "x5c not a certificate",
+                with(
+                    rsa_jwk(),
+                    "x5c",
+                    json!([STANDARD.encode(spki_of(&rsa_jwk()))]),
+                ),
+                SkipReason::CertificateInvalid(malformed),
+            ),
+            (
+                "x5c too large",
+                with(
+                    rsa_jwk(),
+                    "x5c",
+                    json!([STANDARD.encode(vec![0u8; 20_000])]),
+                ),
+                SkipReason::CertificateInvalid(CertificateError::TooLarge),
+            ),
+            (
+                "certificate alone, RSA key too small",
+                without(
+                    without(with(small, "x5c", json!([STANDARD.encode(small_der)])), "n"),
+                    "e",
+                ),
+                SkipReason::RsaModulusTooSmall,
+            ),
+        ];
+        for (name, jwk, want) in cases {
+            assert_eq!(
+                skip_reason(jwk, &all_algorithms()),
+                Some(want),
+                "case: {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_der_is_refused_without_panicking() {
+        let der = certificate_of(&rsa_jwk());
+        let mut trailing = der.clone();
+        trailing.push(0);
+        let mut indefinite = der.clone();
+        indefinite[1] = 0x80;
+        let mut non_minimal = vec![0x30, 0x82, 0x00, 0x05];
+        non_minimal.extend_from_slice(&[0x02, 0x01, 0x01, 0x05, 0x00]);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("trailing bytes", trailing),
+            ("indefinite length", indefinite),
+            ("non-minimal length", non_minimal),
+            ("empty", vec![]),
+        ];
+        for (name, bytes) in cases {
+            assert_eq!(
+                certificate_key(&bytes),
+                Err(CertificateError::Malformed),
+                "{name}"
+            );
+        }
+        // Every truncation of a real certificate is refused, none panics.
+        for len in 0..der.len() {
+            assert!(certificate_key(&der[..len]).is_err(), "truncated at {len}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Request matchers: path, method, host, headers, Envoy route name.
 
 use super::Pattern;
-use crate::request::Request;
+use crate::request::{Request, Target};
 use std::fmt;
 
 /// The most segments a path template may have; real routes have fewer than ten.
@@ -34,14 +34,15 @@ pub enum Mismatch {
 }
 
 impl RequestMatch {
-    pub fn matches(&self, req: &Request) -> bool {
-        self.visit(req, |_| false)
+    /// Whether the request matches; method and path are read from its canonical `target`.
+    pub fn matches(&self, req: &Request, target: &Target) -> bool {
+        self.visit(req, target, |_| false)
     }
 
     /// Every part that does not match (empty when the request matches).
-    pub fn mismatches(&self, req: &Request) -> Vec<Mismatch> {
+    pub fn mismatches(&self, req: &Request, target: &Target) -> Vec<Mismatch> {
         let mut out = Vec::new();
-        self.visit(req, |m| {
+        self.visit(req, target, |m| {
             out.push(m);
             true
         });
@@ -49,19 +50,24 @@ impl RequestMatch {
     }
 
     /// The one matching routine. `on_mismatch` returns whether to keep checking.
-    fn visit(&self, req: &Request, mut on_mismatch: impl FnMut(Mismatch) -> bool) -> bool {
+    fn visit(
+        &self,
+        req: &Request,
+        target: &Target,
+        mut on_mismatch: impl FnMut(Mismatch) -> bool,
+    ) -> bool {
         let mut matched = true;
         let mut fail = |m: Mismatch| {
             matched = false;
             on_mismatch(m)
         };
         if let Some(path) = &self.path {
-            if !path.matches(req.path_only()) && !fail(Mismatch::Path) {
+            if !path.matches(&target.path) && !fail(Mismatch::Path) {
                 return false;
             }
         }
         if !self.methods.is_empty()
-            && !self.methods.contains(&req.method)
+            && !self.methods.contains(&target.method)
             && !fail(Mismatch::Method)
         {
             return false;
@@ -88,13 +94,15 @@ impl RequestMatch {
 
 impl Mismatch {
     /// A sentence for the explain output.
-    pub fn describe(&self, m: &RequestMatch, req: &Request) -> String {
+    pub fn describe(&self, m: &RequestMatch, req: &Request, target: &Target) -> String {
         match self {
             Mismatch::Path => match &m.path {
-                Some(p) => format!("path {:?} does not match {p}", req.path_only()),
+                Some(p) => format!("path {:?} does not match {p}", target.path),
                 None => "path".to_owned(),
             },
-            Mismatch::Method => format!("method {:?} is not one of {:?}", req.method, m.methods),
+            Mismatch::Method => {
+                format!("method {:?} is not one of {:?}", target.method, m.methods)
+            }
             Mismatch::Host => {
                 let hosts: Vec<String> = m.hosts.iter().map(ToString::to_string).collect();
                 format!("host {:?} is not one of {hosts:?}", req.host)
@@ -114,14 +122,15 @@ impl Mismatch {
 
 /// How a rule matches the path (query string excluded).
 ///
-/// The path is matched as Envoy hands it to the filter, byte for byte: enable the
-/// HTTP connection manager's `normalize_path` and `merge_slashes` so `/admin/../x`,
-/// `//admin` or `%2e%2e` cannot reach a route that a rule meant to protect under
-/// another spelling.
+/// The path matched is the request's canonical path ([`crate::request::canonical_path`]),
+/// and exact and prefix patterns are made canonical the same way at load time, so
+/// `/admin/../x`, `//admin`, `%2e%2e`, `/admin;x` or `/admin/` cannot reach a route that a
+/// rule meant to protect under another spelling.
 #[derive(Debug, Clone)]
 pub enum PathMatcher {
     Exact(String),
-    /// Plain string prefix, as Envoy's route `prefix`.
+    /// Plain string prefix, as Envoy's route `prefix`; one ending in `/` also matches the
+    /// path without it (`/api/` matches `/api`, which is how `/api/` reads canonically).
     Prefix(String),
     Template(PathTemplate),
     /// Full match of the path.
@@ -132,7 +141,9 @@ impl PathMatcher {
     pub fn matches(&self, path: &str) -> bool {
         match self {
             PathMatcher::Exact(p) => path == p,
-            PathMatcher::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatcher::Prefix(p) => {
+                path.starts_with(p.as_str()) || (p.len() > 1 && p.strip_suffix('/') == Some(path))
+            }
             PathMatcher::Template(t) => t.matches(path),
             PathMatcher::Regex(r) => r.is_match(path),
         }
@@ -400,11 +411,19 @@ mod tests {
         }
     }
 
+    fn target(r: &Request) -> Target {
+        r.target(&crate::request::PathPolicy::default()).unwrap()
+    }
+
+    fn matches(m: &RequestMatch, r: &Request) -> bool {
+        m.matches(r, &target(r))
+    }
+
     #[test]
     fn path_matchers_ignore_the_query() {
         let cases: Vec<(PathMatcher, &str, bool)> = vec![
             (PathMatcher::Exact("/a".into()), "/a?x=1", true),
-            (PathMatcher::Exact("/a".into()), "/a/", false),
+            (PathMatcher::Exact("/a".into()), "/a/", true),
             (PathMatcher::Prefix("/health".into()), "/healthz", true),
             (PathMatcher::Prefix("/health".into()), "/x/health", false),
             (
@@ -420,7 +439,8 @@ mod tests {
         ];
         for (m, path, want) in cases {
             let text = format!("{m} on {path}");
-            assert_eq!(m.matches(req("GET", path, "h").path_only()), want, "{text}");
+            let r = req("GET", path, "h");
+            assert_eq!(m.matches(&target(&r).path), want, "{text}");
         }
     }
 
@@ -547,16 +567,20 @@ mod tests {
             }],
             route_name: Some("admin".into()),
         };
-        assert!(m.matches(&req("POST", "/admin/x", "api.example.com")));
-        assert!(!m.matches(&req("GET", "/admin/x", "api.example.com")));
+        assert!(matches(&m, &req("POST", "/admin/x", "api.example.com")));
+        assert!(!matches(&m, &req("GET", "/admin/x", "api.example.com")));
         let mut other_route = req("POST", "/admin/x", "api.example.com");
         other_route.route_name = None;
-        assert_eq!(m.mismatches(&other_route), vec![Mismatch::RouteName]);
         assert_eq!(
-            m.mismatches(&req("get", "/public", "web.example.com")),
+            m.mismatches(&other_route, &target(&other_route)),
+            vec![Mismatch::RouteName]
+        );
+        let elsewhere = req("get", "/public", "web.example.com");
+        assert_eq!(
+            m.mismatches(&elsewhere, &target(&elsewhere)),
             vec![Mismatch::Path, Mismatch::Method, Mismatch::Host]
         );
-        assert!(RequestMatch::default().matches(&req("GET", "/", "")));
+        assert!(matches(&RequestMatch::default(), &req("GET", "/", "")));
     }
 
     #[test]
@@ -567,7 +591,7 @@ mod tests {
         };
         let r = req("GET", "/b?q", "h");
         assert_eq!(
-            Mismatch::Path.describe(&m, &r),
+            Mismatch::Path.describe(&m, &r, &target(&r)),
             "path \"/b\" does not match exact \"/a\""
         );
     }

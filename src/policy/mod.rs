@@ -25,51 +25,9 @@ pub use output::{
 
 use crate::claims::ClaimsObject;
 use crate::provider_id::ProviderId;
-use crate::request::Request;
+use crate::request::{Request, Target};
 
-/// Compiled-program size limit for one regex. regex-lite's default is 10 MiB per
-/// pattern; 256 KiB is far above any realistic route or claim pattern and keeps a
-/// configuration with many regexes small in the VM.
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
-
-/// Nesting limit for regex groups; bounds the parser's recursion.
-pub const REGEX_NEST_LIMIT: u32 = 64;
-
-/// A regex that must match the whole input (`^(?:...)$`), as Envoy's `safe_regex`
-/// does: an unanchored `admin` would otherwise also accept `notadmin`.
-/// regex-lite matches in linear time, so no pattern can stall a request.
-#[derive(Debug, Clone)]
-pub struct Pattern {
-    source: String,
-    regex: regex_lite::Regex,
-}
-
-impl Pattern {
-    pub fn new(source: &str) -> Result<Pattern, regex_lite::Error> {
-        let build = |pattern: &str| {
-            regex_lite::RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .nest_limit(REGEX_NEST_LIMIT)
-                .build()
-        };
-        // Validate the pattern on its own first: `a)|(b` is invalid alone but would
-        // compile once wrapped, silently escaping the anchors.
-        build(source)?;
-        let regex = build(&format!("^(?:{source})$"))?;
-        Ok(Pattern {
-            source: source.to_owned(),
-            regex,
-        })
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
-    }
-}
+pub use crate::pattern::{Pattern, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
 
 /// A compiled rule.
 #[derive(Debug, Clone)]
@@ -150,11 +108,17 @@ pub struct SelectedRule<'c> {
 pub const DEFAULT_RULE_NAME: &str = "default";
 
 /// The first rule whose match holds; `None` sends the request to the default action.
-pub fn first_match<'c>(rules: &'c [Rule], req: &Request) -> Option<SelectedRule<'c>> {
+///
+/// `target` is the request's canonical method and path ([`Request::target`]).
+pub fn first_match<'c>(
+    rules: &'c [Rule],
+    req: &Request,
+    target: &Target,
+) -> Option<SelectedRule<'c>> {
     rules
         .iter()
         .enumerate()
-        .find(|(_, rule)| rule.matcher.matches(req))
+        .find(|(_, rule)| rule.matcher.matches(req, target))
         .map(|(index, rule)| rule.selected(index))
 }
 
@@ -190,14 +154,15 @@ pub struct RuleSelection<'c> {
 pub fn explain_matches<'c>(
     rules: &'c [Rule],
     req: &Request,
+    target: &Target,
 ) -> (Vec<RuleTrace>, Option<SelectedRule<'c>>) {
     let mut traces = Vec::new();
     for (index, rule) in rules.iter().enumerate() {
         let mismatches: Vec<String> = rule
             .matcher
-            .mismatches(req)
+            .mismatches(req, target)
             .iter()
-            .map(|m| m.describe(&rule.matcher, req))
+            .map(|m| m.describe(&rule.matcher, req, target))
             .collect();
         let matched = mismatches.is_empty();
         traces.push(RuleTrace {
@@ -210,24 +175,4 @@ pub fn explain_matches<'c>(
         }
     }
     (traces, None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_match_the_whole_input() {
-        let p = Pattern::new("admin|ops").unwrap();
-        assert!(p.is_match("admin"));
-        assert!(p.is_match("ops"));
-        assert!(!p.is_match("notadmin"));
-        assert!(!p.is_match("opsx"));
-    }
-
-    #[test]
-    fn a_pattern_cannot_escape_its_anchors() {
-        assert!(Pattern::new("a)|(b").is_err());
-        assert!(Pattern::new("x)|(?:.*").is_err());
-    }
 }

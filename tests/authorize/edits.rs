@@ -187,3 +187,50 @@ fn a_forwarding_provider_keeps_its_source_even_when_another_provider_shares_it()
     let allow = allowed(&verdict);
     assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
 }
+
+#[test]
+fn an_allowed_request_loses_identity_headers_under_their_underscore_spelling() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let request = get("/orders")
+        .bearer(&token)
+        .header("x_user_id", "admin")
+        .header("x_jwt_payload", "e30");
+    let verdict = env.decide(&request);
+    let allow = allowed(&verdict);
+    for name in ["x_user_id", "x_jwt_payload", "x-user-id"] {
+        assert!(allow.headers_to_remove.iter().any(|h| h == name), "{name}");
+    }
+}
+
+#[test]
+fn an_allowed_request_loses_a_forged_token_under_another_query_spelling() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let request = get("/orders?x=1&ACCESS.TOKEN=forged&y=2").bearer(&token);
+    let verdict = env.decide(&request);
+    assert_eq!(
+        denial(&verdict).reason,
+        DenyReason::TokenAmbiguous,
+        "a second token in a recognised spelling is refused"
+    );
+}
+
+#[test]
+fn a_dry_run_refusal_strips_every_token_source_and_identity_header() {
+    let env = Env::fixture();
+    let request = get("/orders?access%5Ftoken=forged")
+        .bearer("forged")
+        .header("cookie", "theme=dark, session=forged")
+        .header("x_user_id", "admin");
+    let denial = Denial::new(DenyReason::TokenMissing);
+    let allow = claimcheck::authorize::dry_run_allow(&env.config, &request, denial);
+    assert_eq!(allow.path_rewrite.as_deref(), Some("/orders"));
+    assert!(allow
+        .headers_to_set
+        .contains(&("cookie".to_owned(), "theme=dark".to_owned())));
+    for name in ["authorization", "x_user_id", "x-user-id"] {
+        assert!(allow.headers_to_remove.iter().any(|h| h == name), "{name}");
+    }
+    assert_eq!(allow.provider, None);
+}

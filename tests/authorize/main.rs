@@ -14,8 +14,10 @@
 
 mod cache;
 mod edits;
+mod identity;
 mod keys;
 mod observe;
+mod paths;
 mod providers;
 mod rules;
 mod validation;
@@ -228,17 +230,24 @@ impl KeyLookup for FakeKeys {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_> {
         match self.states.get(provider.index()) {
             Some(KeyState::Ready {
-                keys,
-                generation,
-                refetch_allowed,
+                keys, generation, ..
             }) => KeyAvailability::Ready {
                 keys,
                 generation: *generation,
-                refetch_allowed: *refetch_allowed,
             },
             Some(KeyState::Loading) => KeyAvailability::Loading,
             Some(KeyState::Unavailable) | None => KeyAvailability::Unavailable,
         }
+    }
+
+    fn may_wait_for_kid(&self, provider: ProviderId, _kid: &str) -> bool {
+        matches!(
+            self.states.get(provider.index()),
+            Some(KeyState::Ready {
+                refetch_allowed: true,
+                ..
+            })
+        )
     }
 }
 

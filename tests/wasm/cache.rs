@@ -49,6 +49,10 @@ fn a_cached_token_whose_key_was_removed_is_refused_after_the_refresh() {
     until_refresh(&host);
     serve_jwks(&host, &[&new]);
     let stream = get(&host, vm, "/api", Some(&jwt), &[]);
+    // Not served from the cache: it waits for one refetch, which lacks the key too.
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&new]);
+    advance_ms(&host, 100);
     assert_eq!(refusal_reason(&stream).as_deref(), Some("key_not_found"));
     assert_eq!(count(&host, HIT), 1);
 }
@@ -73,10 +77,17 @@ fn a_cached_token_on_another_worker_is_refused_after_that_worker_adopts_the_new_
     host.respond(call.id, 200, &[], jwks(&[&new]).as_bytes())
         .unwrap();
     advance_ms(&host, 1_100);
-    for vm in &vms {
-        let stream = get(&host, *vm, "/api", Some(&jwt), &[]);
+    let streams: Vec<_> = vms
+        .iter()
+        .map(|vm| get(&host, *vm, "/api", Some(&jwt), &[]))
+        .collect();
+    // Both wait for the one refetch, which lacks the key too.
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&new]);
+    advance_ms(&host, 200);
+    for (vm, stream) in vms.iter().zip(&streams) {
         assert_eq!(
-            refusal_reason(&stream).as_deref(),
+            refusal_reason(stream).as_deref(),
             Some("key_not_found"),
             "vm {vm:?}"
         );

@@ -125,3 +125,40 @@ fn a_request_that_waited_out_is_resumed_in_dry_run() {
         1
     );
 }
+
+#[test]
+fn a_dry_run_refusal_forwards_none_of_the_tokens_it_did_not_verify() {
+    let key = SigningKey::generate("k1");
+    let config = config_with(
+        json!({"sources": [{"header": "authorization", "prefix": "Bearer "},
+                           {"query": "access_token"}, {"cookie": "session"}]}),
+        json!({"dry_run": true}),
+    );
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let stream = get(
+        &host,
+        vm,
+        "/api?a=1&access%5Ftoken=forged",
+        Some("forged"),
+        &[("cookie", "theme=dark, session=forged")],
+    );
+    assert!(forwarded(&stream));
+    assert_eq!(stream.forwarded_request_header("authorization"), None);
+    assert_eq!(
+        stream.forwarded_request_header(":path").as_deref(),
+        Some("/api?a=1")
+    );
+    assert_eq!(
+        stream.forwarded_request_header("cookie").as_deref(),
+        Some("theme=dark")
+    );
+}
+
+#[test]
+fn dry_run_strips_identity_headers_under_their_underscore_spelling() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&dry_run_config(), &[&key]);
+    let stream = get(&host, vm, "/api", None, &[("x_user", "root")]);
+    assert!(forwarded(&stream));
+    assert_eq!(stream.forwarded_request_header("x_user"), None);
+}

@@ -136,6 +136,47 @@ fn client_sent_identity_headers_are_stripped_from_anonymous_requests_on_open_rou
 }
 
 #[test]
+fn client_sent_identity_headers_are_stripped_under_every_spelling_an_upstream_folds() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
+    let forged = [
+        ("x_user", "root"),
+        ("X_User", "root"),
+        ("x_jwt_payload", "e30"),
+    ];
+    let stream = get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &key, json!({}))),
+        &forged,
+    );
+    let headers = stream.forwarded_request_headers().unwrap();
+    let spelled: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| name.replace('_', "-").eq_ignore_ascii_case("x-user"))
+        .collect();
+    assert_eq!(spelled, vec![&("x-user".to_owned(), "alice".to_owned())]);
+    assert_eq!(stream.forwarded_request_header("x_jwt_payload"), None);
+}
+
+#[test]
+fn a_second_token_under_another_query_spelling_is_refused_not_forwarded() {
+    let key = SigningKey::generate("k1");
+    let config = outputs_config(json!({"sources": [{"query": "access_token"}]}));
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let jwt = token(&host, &key, json!({}));
+    let stream = get(
+        &host,
+        vm,
+        &format!("/api?access_token={jwt}&access%5Ftoken=forged"),
+        None,
+        &[],
+    );
+    assert_eq!(refusal_reason(&stream).as_deref(), Some("token_ambiguous"));
+}
+
+#[test]
 fn a_token_in_a_query_parameter_is_accepted_and_removed_from_the_path() {
     let key = SigningKey::generate("k1");
     let config = outputs_config(json!({"sources": [{"query": "access_token"}]}));

@@ -271,3 +271,51 @@ fn a_refused_token_sent_in_the_query_string_never_reaches_the_log() {
         }
     }
 }
+
+#[test]
+fn an_encoded_slash_in_the_path_is_refused_with_its_reason() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&remote_config(), &[&key]);
+    let stream = get(&host, vm, "/public/..%2Fapi", None, &[]);
+    assert_eq!(refusal_status(&stream), Some(400));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("path_escaped_slash")
+    );
+}
+
+#[test]
+fn a_dot_segment_out_of_an_open_route_reaches_the_protected_rule() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&remote_config(), &[&key]);
+    for path in ["/public/../api", "/public/%2e%2e/api", "/public/..;/api"] {
+        let stream = get(&host, vm, path, None, &[]);
+        assert!(!forwarded(&stream), "{path}");
+    }
+}
+
+#[test]
+fn a_lowercase_method_is_matched_as_its_uppercase_form() {
+    let key = SigningKey::generate("k1");
+    let config = config_with(
+        json!({}),
+        json!({"rules": [
+            {"name": "writes", "match": {"methods": ["POST"]}, "action": "deny"},
+            {"name": "rest", "action": "allow"}
+        ]}),
+    );
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let stream = host.http_stream(vm).unwrap();
+    stream
+        .send_request_headers(
+            &[
+                (":method", "post"),
+                (":path", "/x"),
+                (":authority", "api.test"),
+                (":scheme", "http"),
+            ],
+            true,
+        )
+        .unwrap();
+    assert_eq!(refusal_reason(&stream).as_deref(), Some("route_denied"));
+}

@@ -437,9 +437,26 @@ pub struct Envoy {
 impl Envoy {
     /// Starts Envoy for `spec` and waits until admin `/ready` says LIVE.
     pub fn start(spec: &EnvoySpec) -> Result<Envoy, EnvoyError> {
-        let envoy = envoy_binary()?;
         let (dir, config) = prepare(spec)?;
-        let command = envoy_command(&envoy, &config, &dir, spec.concurrency)?;
+        Envoy::start_in(dir, &config, spec.concurrency)
+    }
+
+    /// Starts Envoy on a configuration the caller writes: `write` gets a fresh run directory
+    /// (`target/e2e/<name>-...`) and returns the path of the bootstrap it wrote there. The
+    /// bootstrap must bind admin and a listener named `ingress` (port 0 is fine).
+    pub fn start_with(
+        name: &str,
+        concurrency: u32,
+        write: impl FnOnce(&Path) -> Result<PathBuf, EnvoyError>,
+    ) -> Result<Envoy, EnvoyError> {
+        let dir = run_dir(name)?;
+        let config = write(&dir)?;
+        Envoy::start_in(dir, &config, concurrency)
+    }
+
+    fn start_in(dir: PathBuf, config: &Path, concurrency: u32) -> Result<Envoy, EnvoyError> {
+        let envoy = envoy_binary()?;
+        let command = envoy_command(&envoy, config, &dir, concurrency)?;
         let child = process::spawn_tied(command)
             .map_err(|e| EnvoyError::Io(format!("start {}", envoy.display()), e))?;
         let mut starting = Starting {
@@ -505,6 +522,11 @@ impl Envoy {
     /// Renders `spec` into a run directory without starting Envoy; returns the config path.
     pub fn render_to_file(spec: &EnvoySpec) -> Result<PathBuf, EnvoyError> {
         prepare(spec).map(|(_, config)| config)
+    }
+
+    /// The run directory (rendered configuration, log, files the test writes for Envoy).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The listener (where requests go through the filter).

@@ -80,8 +80,19 @@ pub struct Idp {
 }
 
 impl Idp {
-    /// Starts serving `jwks` (a JWKS document).
+    /// Starts serving `jwks` (a JWKS document) as `http://127.0.0.1:<port>`.
     pub fn start(jwks: Vec<u8>) -> io::Result<Idp> {
+        Idp::start_inner(jwks, None)
+    }
+
+    /// Starts serving `jwks` under another issuer name (`https://idp.example.com`), as a
+    /// platform's cluster for that host would reach it: the discovery document and its
+    /// `jwks_uri` name `issuer`, whatever address the requests came to.
+    pub fn start_as(jwks: Vec<u8>, issuer: &str) -> io::Result<Idp> {
+        Idp::start_inner(jwks, Some(issuer.to_owned()))
+    }
+
+    fn start_inner(jwks: Vec<u8>, issuer: Option<String>) -> io::Result<Idp> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 jwks,
@@ -109,7 +120,7 @@ impl Idp {
             })
         };
         let server = Server::start("127.0.0.1:0", handler)?;
-        let issuer = format!("http://127.0.0.1:{}", server.port());
+        let issuer = issuer.unwrap_or_else(|| format!("http://127.0.0.1:{}", server.port()));
         match issuer_cell.lock() {
             Ok(mut cell) => *cell = issuer.clone(),
             Err(p) => *p.into_inner() = issuer.clone(),

@@ -4,6 +4,7 @@
 //! - [`envoy`]: render `envoy-config/e2e.yaml.tmpl`, start/stop Envoy, stats, log.
 //! - [`idp`]: OIDC discovery + JWKS server that can rotate keys, fail, stall, and count.
 //! - [`echo`]: the upstream that reports the headers it received (also `claimcheck-echo`).
+//! - [`platform`]: the Envoy configuration Istio, Kuma and ECDS build from `deploy/`.
 //! - [`http`]: the minimal HTTP/1.1 server and client the others are built on.
 //! - [`process`]: child processes that die with the test run.
 
@@ -11,4 +12,5 @@ pub mod echo;
 pub mod envoy;
 pub mod http;
 pub mod idp;
+pub mod platform;
 pub mod process;

@@ -18,5 +18,7 @@ mod explain;
 mod infra;
 mod keys;
 mod metrics;
+mod platforms;
 mod policy;
+mod policy_swap;
 mod support;

@@ -1,0 +1,183 @@
+//! What the loader enforces and assumes, in one table each, so the JSON Schema says the same:
+//! numeric ranges and defaults ([`NUMERIC`]), other defaults ([`DEFAULTS`]) and size limits
+//! ([`LIMITS`]). The values are the loader's own constants (`compile.rs`); the schema is
+//! generated from the serde types and then given these, and a test checks that values just
+//! inside and outside every bound load or fail in the loader exactly as the schema says.
+
+use super::compile::{
+    CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
+    MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
+    REFRESH_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES,
+    UNKNOWN_KID_MIN_INTERVAL_S,
+};
+use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
+
+/// An integer field the loader bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Numeric {
+    /// The schema definition (the serde type's name) and the field.
+    pub definition: &'static str,
+    pub field: &'static str,
+    /// `(default, min, max)` as `compile` applies them.
+    pub range: (u64, u64, u64),
+    /// Whether the default applies when the field is absent (`max_lifetime_s` has none).
+    pub has_default: bool,
+    pub description: &'static str,
+}
+
+const fn numeric(
+    definition: &'static str,
+    field: &'static str,
+    range: (u64, u64, u64),
+    description: &'static str,
+) -> Numeric {
+    Numeric {
+        definition,
+        field,
+        range,
+        has_default: true,
+        description,
+    }
+}
+
+/// Every integer setting with its range, default and meaning.
+pub const NUMERIC: [Numeric; 11] = [
+    numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
+    numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
+    numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
+    numeric("Refresh", "max_stale_s", MAX_STALE_S, "How long, in seconds, the last good keys keep serving while refreshes fail; at least `interval_s`."),
+    numeric("Refresh", "retry_initial_ms", RETRY_INITIAL_MS, "First retry delay after a failed fetch, in milliseconds; doubles up to `retry_max_ms`."),
+    numeric("Refresh", "retry_max_ms", RETRY_MAX_MS, "Longest retry delay after failed fetches, in milliseconds; at least `retry_initial_ms`."),
+    numeric("Refresh", "unknown_kid_min_interval_s", UNKNOWN_KID_MIN_INTERVAL_S, "Least time, in seconds, between two refetches an unknown `kid` triggers (per Envoy process)."),
+    numeric("ColdStart", "max_wait_ms", COLD_START_MAX_WAIT_MS, "How long a request waits for the provider's first keys, in milliseconds; 0 refuses at once (`keys_unavailable`)."),
+    numeric("Provider", "clock_skew_s", CLOCK_SKEW_S, "Leeway for `exp`, `nbf` and `iat`, in seconds."),
+    Numeric {
+        definition: "Provider",
+        field: "max_lifetime_s",
+        range: MAX_LIFETIME_S,
+        has_default: false,
+        description: "Refuse tokens whose `exp - iat` is longer, in seconds (then `iat` is required). No limit when absent.",
+    },
+    numeric("TokenCache", "max_entries", TOKEN_CACHE_ENTRIES, "Verified tokens remembered per worker; 0 disables the cache. Without `token_cache`, the default applies."),
+];
+
+/// A default the loader applies to an absent field, as JSON text.
+#[derive(Debug, Clone, Copy)]
+pub struct Default {
+    pub definition: &'static str,
+    pub field: &'static str,
+    pub value: DefaultValue,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Bool(bool),
+    Str(&'static str),
+    /// The default token source: `Authorization: Bearer`.
+    BearerHeader,
+}
+
+/// The token source a provider reads when it names none.
+pub const DEFAULT_SOURCE_HEADER: &str = "authorization";
+pub const DEFAULT_SOURCE_PREFIX: &str = "Bearer ";
+
+pub const DEFAULTS: [Default; 7] = [
+    Default {
+        definition: "Configuration",
+        field: "dry_run",
+        value: DefaultValue::Bool(false),
+    },
+    Default {
+        definition: "Configuration",
+        field: "realm",
+        value: DefaultValue::Str(DEFAULT_REALM),
+    },
+    Default {
+        definition: "Provider",
+        field: "require_exp",
+        value: DefaultValue::Bool(true),
+    },
+    Default {
+        definition: "Provider",
+        field: "forward_token",
+        value: DefaultValue::Bool(false),
+    },
+    Default {
+        definition: "Provider",
+        field: "sources",
+        value: DefaultValue::BearerHeader,
+    },
+    Default {
+        definition: "ColdStart",
+        field: "on_timeout",
+        value: DefaultValue::Str("unavailable"),
+    },
+    Default {
+        definition: "ClaimToHeader",
+        field: "join",
+        value: DefaultValue::Str(DEFAULT_JOIN),
+    },
+];
+
+/// A size limit: `maxItems` of a list, `maxProperties` of a map, `maxLength` of a string.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub definition: &'static str,
+    pub field: &'static str,
+    pub keyword: &'static str,
+    pub max: usize,
+}
+
+pub const LIMITS: [Limit; 8] = [
+    Limit {
+        definition: "Configuration",
+        field: "providers",
+        keyword: "maxProperties",
+        max: MAX_PROVIDERS,
+    },
+    Limit {
+        definition: "Configuration",
+        field: "rules",
+        keyword: "maxItems",
+        max: MAX_RULES,
+    },
+    Limit {
+        definition: "Configuration",
+        field: "realm",
+        keyword: "maxLength",
+        max: MAX_REALM_LEN,
+    },
+    Limit {
+        definition: "Provider",
+        field: "sources",
+        keyword: "maxItems",
+        max: MAX_SOURCES,
+    },
+    Limit {
+        definition: "Provider",
+        field: "claims_to_headers",
+        keyword: "maxItems",
+        max: MAX_CLAIMS_TO_HEADERS,
+    },
+    Limit {
+        definition: "Match",
+        field: "methods",
+        keyword: "maxItems",
+        max: MAX_LIST,
+    },
+    Limit {
+        definition: "Match",
+        field: "hosts",
+        keyword: "maxItems",
+        max: MAX_LIST,
+    },
+    Limit {
+        definition: "Match",
+        field: "headers",
+        keyword: "maxItems",
+        max: MAX_LIST,
+    },
+];
+
+/// Provider ids name metrics and log lines.
+pub const PROVIDER_ID_MAX_LEN: usize = MAX_PROVIDER_ID_LEN;
