@@ -5,9 +5,9 @@
 //! [`crate::request::Request`], asks [`crate::authorize`] for an outcome and carries it out
 //! ([`apply`]). Which refusal or allowance a request gets is the core's judgement.
 
+mod access_log;
 #[cfg(feature = "count-allocations")]
 mod alloc_count;
-mod access_log;
 mod apply;
 mod clock;
 mod crypto;
