@@ -165,9 +165,8 @@ fn requests_get_503_once_the_last_good_keys_are_older_than_max_stale() {
         thread::sleep(Duration::from_millis(250));
     };
     assert_eq!(refused.status, 503, "{refused:?} {}", refused.body_text());
-    // Keys past max_stale are gone: the provider is back to a cold start, and with
-    // `on_timeout: "unavailable"` a request that waited out `max_wait_ms` gets this reason.
-    assert_eq!(reason_of(&refused), "keys_wait_timeout");
+    // Keys past max_stale are refused at once, without first waiting `max_wait_ms`.
+    assert_eq!(reason_of(&refused), "keys_unavailable");
     assert!(refused.header("retry-after").is_some(), "{refused:?}");
 }
 
