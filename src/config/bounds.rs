@@ -11,6 +11,7 @@ use super::compile::{
     UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
+pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
 
 /// An integer field the loader bounds.
 #[derive(Debug, Clone, Copy)]
@@ -76,10 +77,6 @@ pub enum DefaultValue {
     /// The default token source: `Authorization: Bearer`.
     BearerHeader,
 }
-
-/// The token source a provider reads when it names none.
-pub const DEFAULT_SOURCE_HEADER: &str = "authorization";
-pub const DEFAULT_SOURCE_PREFIX: &str = "Bearer ";
 
 pub const DEFAULTS: [Default; 7] = [
     Default {

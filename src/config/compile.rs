@@ -1,6 +1,5 @@
 //! Validation and compilation: [`RawConfig`] → [`Config`], collecting every error.
 
-use super::bounds::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
@@ -22,6 +21,9 @@ use serde_json::Value;
 
 /// Bounds on list sizes. Each is far above real use (Istio's largest published
 /// policies have tens of rules) and keeps per-request work and memory bounded.
+/// The token source a provider reads when it names none.
+pub const DEFAULT_SOURCE_HEADER: &str = "authorization";
+pub const DEFAULT_SOURCE_PREFIX: &str = "Bearer ";
 pub const MAX_PROVIDERS: usize = 64;
 pub const MAX_RULES: usize = 1024;
 /// Sources per provider: header, query and cookie, with room for aliases.
