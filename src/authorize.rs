@@ -38,6 +38,7 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -144,8 +145,9 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub decision: Decision,
-    /// The name of the rule that applied (`default` for the default action).
-    pub rule: String,
+    /// The name of the rule that applied (`default` for the default action); shared with
+    /// the compiled rule, so a verdict costs no copy of it.
+    pub rule: Arc<str>,
     /// The provider whose token was accepted, or whose check refused the request.
     pub provider: Option<ProviderId>,
     /// `Some(hit)` when a token was looked up in the verified-token cache.
@@ -306,7 +308,7 @@ fn verdict(
     };
     Verdict {
         decision,
-        rule: rule.name.to_owned(),
+        rule: Arc::clone(rule.name),
         provider,
         cache_hit: seen.cache_hit,
         refetch,
@@ -339,7 +341,7 @@ fn refused_request(config: &Config, request: &Request, error: PathError) -> Verd
     };
     Verdict {
         decision,
-        rule: REQUEST_RULE_NAME.to_owned(),
+        rule: Arc::clone(config.request_rule_name()),
         provider: None,
         cache_hit: None,
         refetch: None,
@@ -358,16 +360,18 @@ fn refused_request(config: &Config, request: &Request, error: PathError) -> Verd
 /// riding upstream next to the one that was verified. The lists come from the compiled
 /// configuration; only an all-of requirement with two forwarding providers builds its own.
 pub fn stripped(config: &Config, request: &Request, forwarding: &[&Provider]) -> Allow {
-    let mut allow = Allow::default();
-    for name in config.identity_header_names() {
+    // The configured names are removed even when absent from the copy: the host's map
+    // is the one that counts. Other spellings are removed where the request uses them.
+    let mut allow = Allow {
+        identity_headers: Arc::clone(config.identity_header_names()),
+        ..Allow::default()
+    };
+    for name in config.identity_header_names().iter() {
         for (spelled, _) in extract::spelling::headers(request, name) {
-            if !allow.headers_to_remove.iter().any(|h| h == spelled) {
+            let listed = spelled == name || allow.headers_to_remove.iter().any(|h| h == spelled);
+            if !listed {
                 allow.headers_to_remove.push(spelled.to_owned());
             }
-        }
-        // Removed even when absent from the copy: the host's map is the one that counts.
-        if !allow.headers_to_remove.contains(name) {
-            allow.headers_to_remove.push(name.clone());
         }
     }
     let several: Vec<TokenSource>;

@@ -46,6 +46,8 @@
 //! claims) becomes a reason here, in one `From` impl each, with exhaustive matches: a new error
 //! variant does not compile until it has its reason.
 
+use std::sync::Arc;
+
 use crate::extract::HeaderEdit;
 use crate::provider_id::ProviderId;
 
@@ -71,7 +73,11 @@ pub struct Allow {
     pub provider: Option<ProviderId>,
     /// Identity headers to set (after `headers_to_remove`).
     pub headers_to_set: Vec<(String, String)>,
-    /// Headers to remove: client-sent identity headers and the token header.
+    /// The identity headers of every provider, removed from every request let through
+    /// whether it carries them or not: fixed by the configuration, so shared, not copied.
+    pub identity_headers: Arc<[String]>,
+    /// Headers this request loses besides: the token headers it carries and the other
+    /// spellings of identity headers it uses (`x_user_id`).
     pub headers_to_remove: Vec<String>,
     /// New `:path` when the token was taken out of the query string.
     pub path_rewrite: Option<String>,
@@ -81,6 +87,14 @@ pub struct Allow {
 }
 
 impl Allow {
+    /// Every header to remove, identity headers first.
+    pub fn removals(&self) -> impl Iterator<Item = &str> {
+        self.identity_headers
+            .iter()
+            .chain(&self.headers_to_remove)
+            .map(String::as_str)
+    }
+
     /// Folds the token-removal edits of [`crate::extract::removal_edits`] into this
     /// decision: removals join `headers_to_remove`, a new `:path` becomes
     /// `path_rewrite`, other rewrites (the `cookie` header) join `headers_to_set`.

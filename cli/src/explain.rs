@@ -216,11 +216,11 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
             None => {
                 let answer = Answer::Allowed {
                     provider: name(allow.provider),
+                    headers_to_remove: allow.removals().map(str::to_owned).collect(),
                     headers_to_set: allow.headers_to_set,
-                    headers_to_remove: allow.headers_to_remove,
                     path_rewrite: allow.path_rewrite,
                 };
-                return (answer, verdict.rule, false);
+                return (answer, verdict.rule.to_string(), false);
             }
         },
         Decision::Deny(denial) => (denial, false),
@@ -234,7 +234,7 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
         body: response.body,
         provider: name(verdict.provider),
     };
-    (answer, verdict.rule, dry_run)
+    (answer, verdict.rule.to_string(), dry_run)
 }
 
 /// Puts the token where the selected rule's first provider reads tokens (for `allow` and

@@ -18,6 +18,7 @@ use crate::policy::{
 };
 use crate::request::{canonical_path, EscapedSlashes, MatrixParameters, PathPolicy};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Bounds on list sizes. Each is far above real use (Istio's largest published
 /// policies have tens of rules) and keeps per-request work and memory bounded.
@@ -135,7 +136,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             Some(n) => n.clone(),
             None => path.clone(),
         };
-        if rules.iter().any(|x: &Rule| x.name == name) {
+        if rules.iter().any(|x: &Rule| *x.name == *name) {
             c.err(format!("{path}.name"), K::DuplicateRuleName(name.clone()));
         }
         let matcher = match &r.matcher {
@@ -145,7 +146,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
         let action = c.action(&path, r.action, r.require.as_ref());
         if let (Some(matcher), Some(action)) = (matcher, action) {
             rules.push(Rule {
-                name,
+                name: name.into(),
                 matcher,
                 action,
                 dry_run: r.dry_run.unwrap_or(raw.dry_run),
@@ -199,7 +200,9 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 realm,
                 crypto: raw.crypto,
                 paths: c.paths,
-                identity_headers,
+                identity_headers: identity_headers.into(),
+                default_rule_name: Arc::from(crate::policy::DEFAULT_RULE_NAME),
+                request_rule_name: Arc::from(crate::authorize::REQUEST_RULE_NAME),
                 uses_route_name,
                 routes,
             })

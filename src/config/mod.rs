@@ -17,6 +17,8 @@ pub mod raw;
 pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 
+use std::sync::Arc;
+
 use crate::claims::ClaimRequirements;
 use crate::decision::DenyReason;
 use crate::extract::TokenSource;
@@ -47,8 +49,13 @@ pub struct Config {
     pub crypto: crate::crypto::CryptoChoice,
     /// The canonical form rules match request paths in.
     pub paths: PathPolicy,
-    /// Every identity header of every provider, lowercase, deduplicated.
-    identity_headers: Vec<String>,
+    /// Every identity header of every provider, lowercase, deduplicated; shared with
+    /// every allowed request, which loses them all.
+    identity_headers: Arc<[String]>,
+    /// The names verdicts report when no rule was selected ([`policy::DEFAULT_RULE_NAME`],
+    /// [`crate::authorize::REQUEST_RULE_NAME`]), shared like the rules' own names.
+    default_rule_name: Arc<str>,
+    request_rule_name: Arc<str>,
     /// Whether some rule matches on the route name (decided once, read per request).
     uses_route_name: bool,
     /// Issuer routing and token sources, fixed by the providers.
@@ -134,7 +141,7 @@ impl Config {
     fn default_rule(&self) -> SelectedRule<'_> {
         SelectedRule {
             index: None,
-            name: policy::DEFAULT_RULE_NAME,
+            name: &self.default_rule_name,
             action: &self.default,
             dry_run: self.dry_run,
         }
@@ -148,8 +155,13 @@ impl Config {
     /// `payload_header`, all providers). Strip these from every client request before
     /// anything is added: a client must not be able to claim an identity by sending
     /// `x-user-id` itself.
-    pub fn identity_header_names(&self) -> &[String] {
+    pub fn identity_header_names(&self) -> &Arc<[String]> {
         &self.identity_headers
+    }
+
+    /// The name a verdict reports for a request refused before any rule was selected.
+    pub fn request_rule_name(&self) -> &Arc<str> {
+        &self.request_rule_name
     }
 
     /// The providers with `iss` among their exact issuers, in configuration order.

@@ -29,7 +29,7 @@ pub fn fields<'v>(state: &'v VmState, verdict: &'v Verdict) -> Vec<(&'static str
         Decision::Allow(_) => "allow",
         Decision::Deny(_) => "deny",
     };
-    let mut fields = vec![(DECISION, decision), (RULE, verdict.rule.as_str())];
+    let mut fields = vec![(DECISION, decision), (RULE, &*verdict.rule)];
     let provider = verdict
         .provider
         .and_then(|id| state.config.provider(id))

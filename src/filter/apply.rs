@@ -38,7 +38,7 @@ pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
 }
 
 fn allow_request(allow: &Allow) {
-    for name in &allow.headers_to_remove {
+    for name in allow.removals() {
         let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
     }
     if let Some(path) = &allow.path_rewrite {

@@ -23,6 +23,8 @@ pub use output::{
     MAX_HEADER_VALUE_LEN,
 };
 
+use std::sync::Arc;
+
 use crate::claims::ClaimsObject;
 use crate::provider_id::ProviderId;
 use crate::request::{Request, Target};
@@ -32,7 +34,8 @@ pub use crate::pattern::{Pattern, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub name: String,
+    /// Shared with every verdict that names the rule, so naming it costs no allocation.
+    pub name: Arc<str>,
     pub matcher: RequestMatch,
     pub action: Action,
     /// Log and count refusals but let requests through (rule override of the global
@@ -98,7 +101,7 @@ pub struct SelectedRule<'c> {
     /// Index in `rules`; `None` for the default.
     pub index: Option<usize>,
     /// The rule name; `"default"` for the default.
-    pub name: &'c str,
+    pub name: &'c Arc<str>,
     pub action: &'c Action,
     /// Whether refusals under this rule are only logged and counted.
     pub dry_run: bool,
@@ -167,7 +170,7 @@ pub fn explain_matches<'c>(
         let matched = mismatches.is_empty();
         traces.push(RuleTrace {
             index,
-            name: rule.name.clone(),
+            name: rule.name.to_string(),
             mismatches,
         });
         if matched {

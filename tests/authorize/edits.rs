@@ -10,7 +10,7 @@ fn a_token_in_the_authorization_header_is_removed_before_forwarding() {
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     let allow = allowed(&verdict);
-    assert!(allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert!(allow.removals().any(|h| h == "authorization"));
     assert_eq!(allow.path_rewrite, None);
 }
 
@@ -26,7 +26,7 @@ fn a_token_in_the_query_string_is_removed_by_a_path_rewrite() {
         allow.path_rewrite.as_deref(),
         Some("/orders?page=2&sort=asc")
     );
-    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert!(!allow.removals().any(|h| h == "authorization"));
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn forward_token_keeps_the_token_on_the_request() {
     assert_eq!(allow.path_rewrite, None);
     let verdict = env.decide(&get("/orders").bearer(&token));
     let allow = allowed(&verdict);
-    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert!(!allow.removals().any(|h| h == "authorization"));
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn identity_headers_are_stripped_before_the_token_identity_is_set() {
     let allow = allowed(&verdict);
     for header in ["x-user-id", "x-user-groups", "x-jwt-payload"] {
         assert!(
-            allow.headers_to_remove.iter().any(|h| h == header),
+            allow.removals().any(|h| h == header),
             "{header}"
         );
     }
@@ -160,7 +160,7 @@ fn a_claim_the_token_lacks_sets_no_header() {
         .headers_to_set
         .iter()
         .any(|(name, _)| name == "x-user-groups"));
-    assert!(allow.headers_to_remove.iter().any(|h| h == "x-user-groups"));
+    assert!(allow.removals().any(|h| h == "x-user-groups"));
 }
 
 #[test]
@@ -175,8 +175,8 @@ fn a_token_for_a_provider_the_rule_does_not_consult_is_stripped_not_forwarded() 
             .header("x-mesh-token", "unverified"),
     );
     let allow = allowed(&verdict);
-    assert!(allow.headers_to_remove.iter().any(|h| h == "x-mesh-token"));
-    assert!(allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert!(allow.removals().any(|h| h == "x-mesh-token"));
+    assert!(allow.removals().any(|h| h == "authorization"));
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn a_forwarding_provider_keeps_its_source_even_when_another_provider_shares_it()
     let token = env.keys.corp_token(&corp_claims());
     let verdict = env.decide(&get("/orders").bearer(&token));
     let allow = allowed(&verdict);
-    assert!(!allow.headers_to_remove.iter().any(|h| h == "authorization"));
+    assert!(!allow.removals().any(|h| h == "authorization"));
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn an_allowed_request_loses_identity_headers_under_their_underscore_spelling() {
     let verdict = env.decide(&request);
     let allow = allowed(&verdict);
     for name in ["x_user_id", "x_jwt_payload", "x-user-id"] {
-        assert!(allow.headers_to_remove.iter().any(|h| h == name), "{name}");
+        assert!(allow.removals().any(|h| h == name), "{name}");
     }
 }
 
@@ -230,7 +230,29 @@ fn a_dry_run_refusal_strips_every_token_source_and_identity_header() {
         .headers_to_set
         .contains(&("cookie".to_owned(), "theme=dark".to_owned())));
     for name in ["authorization", "x_user_id", "x-user-id"] {
-        assert!(allow.headers_to_remove.iter().any(|h| h == name), "{name}");
+        assert!(allow.removals().any(|h| h == name), "{name}");
     }
     assert_eq!(allow.provider, None);
+}
+
+/// What the configuration fixes is shared with each verdict, never copied per request:
+/// the rule's name and the list of identity headers every allowed request loses.
+#[test]
+fn a_verdict_shares_its_rule_name_and_identity_headers_with_the_configuration() {
+    let mut env = Env::fixture();
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/catalog").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(std::sync::Arc::ptr_eq(
+        &allow.identity_headers,
+        env.config.identity_header_names()
+    ));
+    assert!(!allow.identity_headers.is_empty());
+    let rule = env
+        .config
+        .rules
+        .iter()
+        .find(|rule| rule.name == verdict.rule)
+        .map(|rule| &rule.name);
+    assert!(rule.is_some_and(|name| std::sync::Arc::ptr_eq(name, &verdict.rule)));
 }
