@@ -182,6 +182,7 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
     Some(match (n.definition, n.field) {
         ("Remote" | "Discovery", "timeout_ms") => timeout,
         ("Refresh", "interval_s") => provider.refresh.interval_s,
+        ("Refresh", "min_interval_s") => provider.refresh.min_interval_s,
         ("Refresh", "max_stale_s") => provider.refresh.max_stale_s,
         ("Refresh", "retry_initial_ms") => provider.refresh.retry_initial_ms,
         ("Refresh", "retry_max_ms") => provider.refresh.retry_max_ms,

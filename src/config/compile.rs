@@ -3,8 +3,8 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, Routes,
-    TokenCacheSettings,
+    ColdStart, Config, FetchPlan, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
+    Routes, TokenCacheSettings,
 };
 use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
@@ -38,6 +38,7 @@ pub const MAX_REALM_LEN: usize = 128;
 /// `(default, min, max)` of every duration and size setting.
 pub const TIMEOUT_MS: (u64, u64, u64) = (5_000, 1, 60_000);
 pub const REFRESH_INTERVAL_S: (u64, u64, u64) = (600, 10, 86_400);
+pub const REFRESH_MIN_INTERVAL_S: (u64, u64, u64) = (60, 10, 86_400);
 pub const MAX_STALE_S: (u64, u64, u64) = (86_400, 10, 30 * 86_400);
 pub const RETRY_INITIAL_MS: (u64, u64, u64) = (1_000, 100, 600_000);
 pub const RETRY_MAX_MS: (u64, u64, u64) = (60_000, 100, 3_600_000);
@@ -355,6 +356,11 @@ impl Compiler {
                 r.and_then(|r| r.interval_s),
                 REFRESH_INTERVAL_S,
             ),
+            min_interval_s: self.range(
+                &format!("{rp}.min_interval_s"),
+                r.and_then(|r| r.min_interval_s),
+                REFRESH_MIN_INTERVAL_S,
+            ),
             max_stale_s: self.range(
                 &format!("{rp}.max_stale_s"),
                 r.and_then(|r| r.max_stale_s),
@@ -500,13 +506,16 @@ impl Compiler {
         if self.errors.len() != before {
             return None;
         }
+        let jwks = jwks?;
+        let fetch = FetchPlan::compile(name, &primary, &algorithms, &jwks, &refresh);
         Some(Provider {
             id,
             name: name.to_owned(),
             issuer: primary,
             algorithms,
-            jwks: jwks?,
+            jwks,
             refresh,
+            fetch,
             cold_start,
             sources,
             claims,

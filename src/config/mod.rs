@@ -12,10 +12,12 @@
 pub mod bounds;
 mod compile;
 mod error;
+mod fetch_plan;
 pub mod raw;
 
 pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use fetch_plan::{FetchPlan, Step};
 
 use crate::claims::ClaimRequirements;
 use crate::decision::DenyReason;
@@ -216,6 +218,8 @@ pub struct Provider {
     pub algorithms: Vec<Algorithm>,
     pub jwks: JwksSource,
     pub refresh: Refresh,
+    /// How this provider's keys are fetched; `None` for inline keys.
+    pub fetch: Option<FetchPlan>,
     pub cold_start: ColdStart,
     /// Non-empty.
     pub sources: Vec<TokenSource>,
@@ -269,6 +273,9 @@ pub struct HttpTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refresh {
     pub interval_s: u64,
+    /// The shortest refresh interval an IdP's stated lifetime (`Cache-Control: max-age`,
+    /// `Expires`) may set; never above `interval_s`.
+    pub min_interval_s: u64,
     /// How long the last good keys keep serving when refreshes fail.
     pub max_stale_s: u64,
     pub retry_initial_ms: u64,

@@ -158,6 +158,7 @@ pub struct RawDiscovery {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRefresh {
     pub interval_s: Option<u64>,
+    pub min_interval_s: Option<u64>,
     pub max_stale_s: Option<u64>,
     pub retry_initial_ms: Option<u64>,
     pub retry_max_ms: Option<u64>,
