@@ -27,7 +27,7 @@ use claimcheck::jwks::{
 };
 use claimcheck::jwt::{Algorithm, KeyFamily};
 use claimcheck::observe::{DecodedToken, ProviderRecord, Record};
-use claimcheck::policy::{Action, ConditionTrace, ProviderSet};
+use claimcheck::policy::{Action, ConditionTrace, ProviderSet, Truth};
 use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
 
@@ -480,8 +480,12 @@ fn header_json(decoded: &DecodedToken) -> Value {
 fn trace_json(trace: &ConditionTrace) -> Value {
     json!({
         "condition": trace.condition,
-        "result": trace.result,
-        "code": if trace.result { "pass" } else { "fail" },
+        "result": trace.holds(),
+        "code": match trace.truth {
+            Truth::Holds => "pass",
+            Truth::Fails => "fail",
+            Truth::WrongType => "wrong_type",
+        },
         "detail": trace.detail,
         "children": trace.children.iter().map(trace_json).collect::<Vec<_>>(),
     })
@@ -944,10 +948,10 @@ fn render_trace(
     trace: &ConditionTrace,
     depth: usize,
 ) -> std::io::Result<()> {
-    let mark = if trace.result {
-        paint(OK, "[pass]")
-    } else {
-        paint(BAD, "[fail]")
+    let mark = match trace.truth {
+        Truth::Holds => paint(OK, "[pass]"),
+        Truth::Fails => paint(BAD, "[fail]"),
+        Truth::WrongType => paint(BAD, "[wrong type]"),
     };
     let detail = trace
         .detail
@@ -979,6 +983,7 @@ mod tests {
         config(json!({
             "providers": { "p": {
                 "issuer": "https://issuer.example",
+                "audiences": "any",
                 "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } },
                 "sources": sources
             } },
@@ -1080,6 +1085,7 @@ mod tests {
         let config = config(json!({
             "providers": { "p": {
                 "issuer": "https://issuer.example",
+                "audiences": "any",
                 "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } }
             } },
             "rules": [],

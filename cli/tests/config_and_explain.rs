@@ -425,7 +425,7 @@ fn explain_verifies_hs256_against_the_provider_inline_secret() {
     let (key, jwks) = keys(&dir.path().join("keys"), "HS256", "h1");
     let inline: Value = serde_json::from_str(&std::fs::read_to_string(jwks).unwrap()).unwrap();
     let config = json!({
-        "providers": { "internal": { "issuer": "internal", "algorithms": ["HS256"], "jwks": { "inline": inline } } },
+        "providers": { "internal": { "issuer": "internal", "audiences": "any", "algorithms": ["HS256"], "jwks": { "inline": inline } } },
         "rules": [],
         "default": { "action": "require", "require": { "providers": { "any": ["internal"] } } }
     });
@@ -552,7 +552,7 @@ fn tokens_for_every_algorithm_verify_in_the_filter_core() {
         let (key, jwks) = keys(&dir.path().join("keys"), alg, "h");
         let inline: Value = serde_json::from_str(&std::fs::read_to_string(jwks).unwrap()).unwrap();
         let config = json!({
-            "providers": { "internal": { "issuer": "internal", "algorithms": [alg], "jwks": { "inline": inline } } },
+            "providers": { "internal": { "issuer": "internal", "audiences": "any", "algorithms": [alg], "jwks": { "inline": inline } } },
             "rules": [],
             "default": { "action": "require", "require": { "providers": { "any": ["internal"] } } }
         });
