@@ -729,6 +729,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             .collect();
         let mut allow = stripped(self.config, self.request, &forwarding);
         allow.provider = accepted.first().map(|one| one.provider.id);
+        let mut skipped = Vec::new();
         for one in accepted {
             let payload = one
                 .provider
@@ -737,7 +738,9 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
                 .map(|_| one.jwt.payload_b64());
             let plan = one.provider.output_plan(one.jwt.claims(), payload);
             allow.headers_to_set.extend(plan.set);
+            skipped.extend(plan.skipped);
         }
+        allow.headers_skipped = skipped.into_boxed_slice();
         allow
     }
 }

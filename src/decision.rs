@@ -79,6 +79,10 @@ pub struct Allow {
     /// Dry run: the refusal this request would have got. The request goes upstream; the
     /// refusal is only logged and counted.
     pub would_deny: Option<Denial>,
+    /// Identity headers left unset although their claim is present (a value that cannot be
+    /// forwarded safely); the shell logs them. A boxed slice: rarely non-empty, and it should
+    /// not grow every `Outcome`.
+    pub headers_skipped: Box<[crate::policy::SkippedHeader]>,
 }
 
 impl Allow {

@@ -73,6 +73,8 @@ pub enum Answer {
         headers_to_set: Vec<(String, String)>,
         headers_to_remove: Vec<String>,
         path_rewrite: Option<String>,
+        /// Identity headers left unset, with the reason code.
+        headers_skipped: Vec<(String, &'static str)>,
     },
     Refused {
         status: u16,
@@ -219,6 +221,12 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
                     headers_to_set: allow.headers_to_set,
                     headers_to_remove: allow.headers_to_remove,
                     path_rewrite: allow.path_rewrite,
+                    headers_skipped: allow
+                        .headers_skipped
+                        .into_vec()
+                        .into_iter()
+                        .map(|skipped| (skipped.header, skipped.reason.code()))
+                        .collect(),
                 };
                 return (answer, verdict.rule, false);
             }
@@ -618,6 +626,7 @@ impl Explanation {
                 headers_to_set,
                 headers_to_remove,
                 path_rewrite,
+                headers_skipped,
             } => json!({
                 "allowed": true,
                 "status": 200,
@@ -625,6 +634,10 @@ impl Explanation {
                 "headers_to_set": headers_to_set,
                 "headers_to_remove": headers_to_remove,
                 "path_rewrite": path_rewrite,
+                "headers_skipped": headers_skipped
+                    .iter()
+                    .map(|(header, reason)| json!({ "header": header, "reason": reason }))
+                    .collect::<Vec<_>>(),
             }),
             Answer::Refused {
                 status,
@@ -862,6 +875,7 @@ impl Explanation {
                 headers_to_set,
                 headers_to_remove,
                 path_rewrite,
+                headers_skipped,
             } => {
                 let who = provider
                     .as_deref()
@@ -883,6 +897,9 @@ impl Explanation {
                 }
                 for (name, value) in headers_to_set {
                     writeln!(out, "  {} {name}: {value}", paint(DIM, "set header   "))?;
+                }
+                for (name, reason) in headers_skipped {
+                    writeln!(out, "  {} {name} ({reason})", paint(DIM, "skip header  "))?;
                 }
                 if let Some(path) = path_rewrite {
                     writeln!(out, "  {} {path}", paint(DIM, "rewrite path "))?;

@@ -106,6 +106,18 @@ pub fn render_claim(value: &Value, join: &str) -> Result<String, HeaderSkipReaso
     check_value(text)
 }
 
+impl HeaderSkipReason {
+    /// A stable code for logs and `explain --json`.
+    pub fn code(self) -> &'static str {
+        match self {
+            HeaderSkipReason::Null => "null",
+            HeaderSkipReason::InvalidCharacter => "invalid_character",
+            HeaderSkipReason::TooLong => "too_long",
+            HeaderSkipReason::SeparatorInValue => "separator_in_value",
+        }
+    }
+}
+
 fn scalar_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),

@@ -248,4 +248,11 @@ fn an_array_claim_holding_the_join_separator_sets_no_header() {
         .iter()
         .any(|(name, _)| name == "x-user-groups"));
     assert!(allow.headers_to_remove.iter().any(|h| h == "x-user-groups"));
+    assert_eq!(
+        allow.headers_skipped.to_vec(),
+        [claimcheck::policy::SkippedHeader {
+            header: "x-user-groups".into(),
+            reason: claimcheck::policy::HeaderSkipReason::SeparatorInValue,
+        }]
+    );
 }
