@@ -99,6 +99,9 @@ impl RootContext for Root {
                 return false;
             }
         };
+        for warning in config.warnings() {
+            log::warn!("claimcheck: configuration warning: {warning}");
+        }
         let metrics = Metrics::default();
         let verifier = match super::crypto::select(config.crypto, &metrics) {
             Ok(verifier) => verifier,

@@ -52,6 +52,12 @@ impl SigningKey {
     pub fn sign(&self, claims: &Value) -> String {
         self.key.token(Some(&self.kid), claims)
     }
+
+    /// A token whose JOSE header says `typ` (instead of `JWT`).
+    pub fn sign_typed(&self, typ: &str, claims: &Value) -> String {
+        let header = json!({"alg": self.key.alg(), "kid": self.kid, "typ": typ});
+        self.key.key().token(&header, claims)
+    }
 }
 
 pub fn jwks(keys: &[&SigningKey]) -> String {
