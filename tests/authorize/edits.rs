@@ -234,3 +234,25 @@ fn a_dry_run_refusal_strips_every_token_source_and_identity_header() {
     }
     assert_eq!(allow.provider, None);
 }
+
+#[test]
+fn an_array_claim_holding_the_join_separator_sets_no_header() {
+    let mut env = Env::fixture();
+    let mut claims = corp_claims();
+    claims["groups"] = json!(["viewers,admin"]);
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(!allow
+        .headers_to_set
+        .iter()
+        .any(|(name, _)| name == "x-user-groups"));
+    assert!(allow.headers_to_remove.iter().any(|h| h == "x-user-groups"));
+    assert_eq!(
+        allow.headers_skipped.to_vec(),
+        [claimcheck::policy::SkippedHeader {
+            header: "x-user-groups".into(),
+            reason: claimcheck::policy::HeaderSkipReason::SeparatorInValue,
+        }]
+    );
+}
