@@ -53,6 +53,14 @@ impl FetchPolicy {
         interval_ms.saturating_sub(jitter)
     }
 
+    /// The time from a success that ended a run of failures to the next refresh: anywhere
+    /// in the second half of `interval`, picked by `random`.
+    pub fn recovery_delay_ms(&self, interval_ms: u64, random: u64) -> u64 {
+        let half = interval_ms / 2;
+        let spread = random.checked_rem(half.saturating_add(1)).unwrap_or(0);
+        interval_ms.saturating_sub(spread)
+    }
+
     /// The time from the `failures`-th consecutive failure to the retry.
     ///
     /// The backoff `retry_initial * 2^(failures-1)` (capped at `retry_max`) bounds the load
