@@ -37,6 +37,7 @@ test: build envoy ## Run every test: native core, harness on the real .wasm, CLI
 	$(MAKE) e2e
 	$(MAKE) validate-envoy
 	$(MAKE) oci-test
+	$(MAKE) fuzz-smoke
 
 validate-envoy: $(ENVOY) build ## `envoy --mode validate` on every Envoy config in the repo
 	@for f in envoy-config/*.yaml; do \
@@ -55,6 +56,7 @@ clean: ## Remove build outputs (keeps the Envoy virtualenv)
 include mk/e2e.mk
 include mk/bench.mk
 include mk/release.mk
+include mk/fuzz.mk
 
 fleet: ## Simulate 10,000 proxies through an IdP outage; print the IdP's requests per second
 	$(CARGO) run --quiet --example fleet
