@@ -3,7 +3,6 @@
 
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy};
-use crate::keys::FetchPolicy;
 
 use super::{HttpTarget, JwksSource, Refresh};
 
@@ -12,9 +11,9 @@ use super::{HttpTarget, JwksSource, Refresh};
 pub struct FetchPlan {
     /// Provider name, for logs and metrics.
     pub provider: String,
-    /// Shared-data key of the provider's [`crate::keys::KeyRecord`].
+    /// Shared-data key of the provider's `keys::KeyRecord`.
     pub record_key: String,
-    /// Shared-data key of the provider's [`crate::keys::FetchLease`].
+    /// Shared-data key of the provider's `keys::FetchLease`.
     pub lease_key: String,
     /// The Envoy cluster every call of the fetch goes through.
     pub cluster: String,
@@ -56,6 +55,32 @@ impl Step {
             | Step::Jwks { authority, path } => (authority, path),
         }
     }
+}
+
+/// How a provider's keys are refreshed, in milliseconds. Compiled from the provider's
+/// `refresh` and `jwks` configuration ([`FetchPlan`]); the key machine
+/// (`keys`) does the arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPolicy {
+    /// Time between successful refreshes (before jitter) when the IdP states no lifetime.
+    pub interval_ms: u64,
+    /// A lifetime the IdP states (`Cache-Control: max-age`, `Expires`) never refreshes more
+    /// often than this.
+    pub min_interval_ms: u64,
+    /// Up to this fraction (per mille) of the interval is taken off at random, so that a
+    /// fleet of proxies started together does not refresh in lockstep.
+    pub jitter_permille: u64,
+    /// Keys older than this are no longer used, even if every refresh since has failed.
+    pub max_stale_ms: u64,
+    /// First retry delay after a failed fetch; doubles per consecutive failure.
+    pub retry_initial_ms: u64,
+    /// Upper bound of the retry delay.
+    pub retry_max_ms: u64,
+    /// An unknown `kid` triggers a refetch at most this often (per process), so a flood of
+    /// tokens with made-up `kid`s cannot turn into a flood of fetches.
+    pub unknown_kid_min_interval_ms: u64,
+    /// Budget for one fetch (each HTTP call of it); also bounds how long a lease is held.
+    pub fetch_timeout_ms: u64,
 }
 
 /// Up to 10% of the refresh interval is taken off at random.

@@ -18,7 +18,7 @@ mod warning;
 
 pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
-pub use fetch_plan::{FetchPlan, Step};
+pub use fetch_plan::{FetchPlan, FetchPolicy, Step};
 pub use warning::{ConfigWarning, ConfigWarningKind};
 
 use crate::claims::ClaimRequirements;

@@ -163,6 +163,9 @@ enum Query {
 struct Fetch {
     /// The call running (its token once dispatched) and its step.
     token: Option<u32>,
+    /// When the lease for it was taken: a fetch whose answer never comes is abandoned when
+    /// that lease has expired, so the VM fetches again instead of waiting forever.
+    started_at_ms: u64,
     step: Step,
     for_kid: bool,
     /// The shortest lifetime the answers so far stated.
@@ -317,7 +320,10 @@ impl KeyMachine {
         let mut out = Vec::new();
         match (query, event) {
             (_, Event::Start) => self.ask(&mut out, Query::StartRecord, Command::ReadRecord),
-            (_, Event::Tick) => self.ask(&mut out, Query::SyncRecord, Command::ReadRecord),
+            (_, Event::Tick) => {
+                self.abandon_lost_fetch(&mut out);
+                self.ask(&mut out, Query::SyncRecord, Command::ReadRecord);
+            }
             (Query::StartRecord, Event::Record(value)) => {
                 self.sync(&mut out, value);
                 self.ask(&mut out, Query::StartLease, Command::ReadLease);
@@ -512,11 +518,32 @@ impl KeyMachine {
         self.ask(out, Query::LeaseTaken { for_kid }, command);
     }
 
+    /// Forgets a fetch whose lease has expired without an answer (the host normally answers
+    /// every call by its timeout), and a publish a host cut short: the next due time or
+    /// wish starts a new fetch.
+    fn abandon_lost_fetch(&mut self, out: &mut Vec<Command>) {
+        let lease = FetchLease::new(self.vm, &self.plan.policy, 0).expires_at_ms;
+        let lost = self
+            .fetch
+            .as_ref()
+            .is_some_and(|fetch| self.now_ms >= fetch.started_at_ms.saturating_add(lease));
+        if lost || self.publishing.is_some() {
+            self.fetch = None;
+            self.publishing = None;
+            self.log(
+                out,
+                LogLevel::Warn,
+                "a fetch got no answer within its lease; abandoned".to_owned(),
+            );
+        }
+    }
+
     fn dispatch_first(&mut self, out: &mut Vec<Command>, for_kid: bool) {
         self.refetch_wanted = false;
         self.log(out, LogLevel::Debug, "fetching keys".to_owned());
         self.fetch = Some(Fetch {
             token: None,
+            started_at_ms: self.now_ms,
             step: self.plan.first_step.clone(),
             for_kid,
             lifetime: Lifetime::Unstated,
@@ -615,11 +642,16 @@ impl KeyMachine {
     }
 
     fn publish(&mut self, out: &mut Vec<Command>, value: Option<SharedValue>) {
-        let (Some(publishing), Some(value)) = (self.publishing.as_mut(), value) else {
+        let Some(publishing) = self.publishing.as_mut() else {
+            return;
+        };
+        // A failed read counts as an attempt too: a host that keeps refusing reads ends the
+        // publish instead of looping.
+        publishing.attempts = publishing.attempts.saturating_add(1);
+        let Some(value) = value else {
             self.published(out, false);
             return;
         };
-        publishing.attempts = publishing.attempts.saturating_add(1);
         let current = value
             .bytes
             .as_deref()

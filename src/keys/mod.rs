@@ -21,11 +21,12 @@ mod policy;
 mod record;
 pub mod response;
 
+pub use crate::config::FetchPolicy;
 pub use drive::{KeyHost, Progress};
 pub use failure::FetchFailure;
 pub use lease::FetchLease;
 pub use machine::{Command, Event, KeyMachine, KidAnswer, Log, LogLevel, SharedValue};
-pub use policy::{retry_backoff_ms, FetchPolicy, Jitter};
+pub use policy::{retry_backoff_ms, Jitter};
 pub use record::{Attempt, KeyRecord, KeySetId, RecordMeta, MAX_RECORD_BYTES};
 
 #[cfg(test)]

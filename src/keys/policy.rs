@@ -1,32 +1,8 @@
-//! How a provider's keys are refreshed: the schedule's numbers and the randomness that keeps
-//! proxies apart.
+//! The schedule's arithmetic over a provider's [`FetchPolicy`] (compiled with the
+//! configuration): refresh and retry delays, and the randomness that keeps proxies apart.
 
+use crate::config::FetchPolicy;
 use crate::freshness::{self, IntervalBounds, Lifetime};
-
-/// How a provider's keys are refreshed, in milliseconds. Compiled from the provider's
-/// `refresh` and `jwks` configuration (`config::FetchPlan`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FetchPolicy {
-    /// Time between successful refreshes (before jitter) when the IdP states no lifetime.
-    pub interval_ms: u64,
-    /// A lifetime the IdP states (`Cache-Control: max-age`, `Expires`) never refreshes more
-    /// often than this.
-    pub min_interval_ms: u64,
-    /// Up to this fraction (per mille) of the interval is taken off at random, so that a
-    /// fleet of proxies started together does not refresh in lockstep.
-    pub jitter_permille: u64,
-    /// Keys older than this are no longer used, even if every refresh since has failed.
-    pub max_stale_ms: u64,
-    /// First retry delay after a failed fetch; doubles per consecutive failure.
-    pub retry_initial_ms: u64,
-    /// Upper bound of the retry delay.
-    pub retry_max_ms: u64,
-    /// An unknown `kid` triggers a refetch at most this often (per process), so a flood of
-    /// tokens with made-up `kid`s cannot turn into a flood of fetches.
-    pub unknown_kid_min_interval_ms: u64,
-    /// Budget for one fetch (each HTTP call of it); also bounds how long a lease is held.
-    pub fetch_timeout_ms: u64,
-}
 
 impl FetchPolicy {
     /// The refresh interval after a fetch whose responses stated `lifetime`: the IdP's word
@@ -51,6 +27,14 @@ impl FetchPolicy {
             .checked_rem(max_jitter.saturating_add(1))
             .unwrap_or(0);
         interval_ms.saturating_sub(jitter)
+    }
+
+    /// The time from a success that ended a run of failures to the next refresh: anywhere
+    /// in the second half of `interval`, picked by `random`.
+    pub fn recovery_delay_ms(&self, interval_ms: u64, random: u64) -> u64 {
+        let half = interval_ms / 2;
+        let spread = random.checked_rem(half.saturating_add(1)).unwrap_or(0);
+        interval_ms.saturating_sub(spread)
     }
 
     /// The time from the `failures`-th consecutive failure to the retry.

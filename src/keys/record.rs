@@ -131,7 +131,10 @@ impl KeyRecord {
     }
 
     /// The record after a successful fetch whose responses set the refresh interval to
-    /// `interval_ms`.
+    /// `interval_ms`. A success after failed attempts (the IdP is back) spreads the next
+    /// refresh over the second half of the interval: the proxies that failed through an
+    /// outage all succeed within one retry delay of its end, and would otherwise refresh
+    /// again together one interval later.
     pub fn after_success(
         &self,
         jwks: Vec<u8>,
@@ -146,8 +149,11 @@ impl KeyRecord {
                 fetched_at_ms: Some(now_ms),
                 attempted_at_ms: Some(now_ms),
                 unknown_kid_attempted_at_ms: self.unknown_kid_attempted_at(attempt),
-                next_fetch_at_ms: now_ms
-                    .saturating_add(policy.refresh_delay_ms(interval_ms, attempt.random)),
+                next_fetch_at_ms: now_ms.saturating_add(if self.meta.failures > 0 {
+                    policy.recovery_delay_ms(interval_ms, attempt.random)
+                } else {
+                    policy.refresh_delay_ms(interval_ms, attempt.random)
+                }),
                 interval_ms: Some(interval_ms),
                 failures: 0,
                 last_failure: None,
@@ -263,6 +269,24 @@ mod tests {
             assert_eq!(record.meta.generation, 1);
             assert!(!record.fetch_due(1_000));
         }
+    }
+
+    #[test]
+    fn a_success_after_failures_spreads_the_next_refresh_over_half_the_interval() {
+        let mut failed = fetched(0);
+        failed.meta.failures = 3;
+        let mut dues = Vec::new();
+        for random in [0, 150_000, 299_999, 300_000, u64::MAX] {
+            let record = failed.after_success(
+                b"keys".to_vec(),
+                POLICY.interval_ms,
+                &POLICY,
+                Attempt::scheduled(0, random),
+            );
+            assert!((300_000..=600_000).contains(&record.meta.next_fetch_at_ms));
+            dues.push(record.meta.next_fetch_at_ms);
+        }
+        assert!(dues.iter().any(|&due| due < 540_000), "{dues:?}");
     }
 
     #[test]

@@ -503,6 +503,69 @@ fn a_publish_that_keeps_losing_gives_up_and_adopts_on_the_next_tick() {
 }
 
 #[test]
+fn a_call_that_is_never_answered_is_abandoned_when_its_lease_expires() {
+    let (_, _, mut vms) = process(1);
+    let vm = first(&mut vms);
+    vm.tick(0);
+    vm.host.calls.clear();
+    vm.tick(11_999);
+    assert!(vm.host.calls.is_empty(), "still waiting within the lease");
+    vm.tick(12_000);
+    assert_eq!(vm.open_calls(), ["/jwks"], "fetched again");
+}
+
+#[test]
+fn a_host_that_refuses_every_read_ends_the_publish_and_the_next_tick_fetches_again() {
+    struct Refusing(TestHost, bool);
+    impl KeyHost for Refusing {
+        fn read(&mut self, key: &str) -> Option<SharedValue> {
+            if self.1 {
+                None
+            } else {
+                self.0.read(key)
+            }
+        }
+        fn write(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+            self.0.write(key, value, cas)
+        }
+        fn dispatch(&mut self, c: &str, a: &str, p: &str, t: u64) -> Option<u32> {
+            self.0.dispatch(c, a, p, t)
+        }
+        fn read_body(&mut self, size: usize) -> Option<Vec<u8>> {
+            self.0.read_body(size)
+        }
+        fn log(&mut self, log: &Log) {
+            self.0.log(log);
+        }
+    }
+    let (_, store, mut vms) = process(1);
+    let vm = first(&mut vms);
+    let mut host = Refusing(
+        TestHost {
+            store,
+            calls: Vec::new(),
+            next_token: 0,
+            body: jwks(&["a"]),
+            logs: Vec::new(),
+            before_publish: None,
+        },
+        false,
+    );
+    vm.machine.run(&mut host, 0, Event::Tick);
+    host.1 = true;
+    let head = Event::ResponseHead {
+        headers: vec![(":status".into(), "200".into())],
+        body_size: host.0.body.len(),
+    };
+    let progress = vm.machine.run(&mut host, 10, head);
+    assert_eq!(progress.fetched, Some(Ok(())), "the fetch ends");
+    host.1 = false;
+    host.0.calls.clear();
+    vm.machine.run(&mut host, 1_000, Event::Tick);
+    assert_eq!(host.0.calls.len(), 1, "not wedged: the next tick fetches");
+}
+
+#[test]
 fn unreadable_records_are_absent_keys_are_dropped_and_refetched() {
     let version_1 = br#"{"generation":3,"fetched_at_ms":5,"jwks":"{\"keys\":[]}","attempted_at_ms":5,"next_fetch_at_ms":600005,"failures":0,"last_failure":null}"#.to_vec();
     let oversized = {
