@@ -228,3 +228,23 @@ fn configuring_creates_the_lease_entry_so_first_ticks_compete_by_compare_and_swa
     let (lease, _cas) = host.shared_data(&lease_key).expect("lease entry created");
     assert!(lease.is_empty(), "created free");
 }
+
+#[test]
+fn a_record_of_the_previous_format_is_not_used_and_is_replaced() {
+    let key = SigningKey::generate("k1");
+    let host = build_host(&["idp"]);
+    let record_key = format!("{}/record", corp_shared_key());
+    // Version 1 kept the JWKS as a string inside JSON; this one names a key the IdP never
+    // published, so using it would show.
+    let stale = SigningKey::generate("old-format");
+    let version_1 = json!({"generation": 9, "fetched_at_ms": host_now_ms(&host),
+        "jwks": jwks(&[&stale]), "attempted_at_ms": host_now_ms(&host),
+        "next_fetch_at_ms": host_now_ms(&host) + 600_000, "failures": 0, "last_failure": null});
+    host.set_shared_data(&record_key, version_1.to_string());
+    let vm = host.start_vm(remote_config()).unwrap();
+    advance_ms(&host, 100);
+    serve_jwks(&host, &[&key]);
+    let stream = get(&host, vm, "/api", Some(&token(&host, &key, json!({}))), &[]);
+    assert!(forwarded(&stream));
+    assert_eq!(record_meta(&host).unwrap()["generation"], 1);
+}
