@@ -11,7 +11,7 @@ CARGO ?= cargo
 # The release version, from the filter crate's Cargo.toml.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: help toolchain build test lint envoy validate-envoy clean
+.PHONY: help toolchain build test lint envoy validate-envoy clean fleet
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,7 @@ test: build envoy ## Run every test: native core, harness on the real .wasm, CLI
 	$(MAKE) e2e
 	$(MAKE) validate-envoy
 	$(MAKE) oci-test
+	$(MAKE) fuzz-smoke
 
 validate-envoy: $(ENVOY) build ## `envoy --mode validate` on every Envoy config in the repo
 	@for f in envoy-config/*.yaml; do \
@@ -55,3 +56,7 @@ clean: ## Remove build outputs (keeps the Envoy virtualenv)
 include mk/e2e.mk
 include mk/bench.mk
 include mk/release.mk
+include mk/fuzz.mk
+
+fleet: ## Simulate 10,000 proxies through an IdP outage; print the IdP's requests per second
+	$(CARGO) run --quiet --example fleet

@@ -26,7 +26,10 @@
 //!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
 //! - Rules match the request's canonical method and path ([`Request::target`]); a request
 //!   whose path has none is refused first (`path_not_canonical`, `path_escaped_slash`).
-//! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...).
+//! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...) and the
+//!   provider's `token_type`; a token enters the verified-token cache only once those passed.
+//! - A claim condition whose claim has the wrong type refuses (`claims_condition_wrong_type`),
+//!   under `not` too (see [`crate::policy::Truth`]).
 //! - An allowed request loses every provider's token sources, except those of an accepted
 //!   provider that forwards its token: an unverified second token never goes upstream.
 //! - Dry run: a refusal under a dry-run rule becomes an allow carrying the would-be refusal
@@ -51,7 +54,7 @@ use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::observe::Observer;
-use crate::policy::{Action, ProviderSet, Requirement, SelectedRule};
+use crate::policy::{Action, ConditionFailure, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
 use crate::request::{PathError, Request};
 
@@ -113,6 +116,10 @@ pub enum WaitCause {
 }
 
 /// What the caller does with the request.
+///
+/// Not boxed although `Decided` is much the larger: an outcome is built once per request
+/// and moved once, and boxing it would cost every request an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Decided(Verdict),
@@ -473,10 +480,19 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
                 self.observer.conditions(trace);
             }
         }
-        if let Err(failure) = requirement.check_claims(first.jwt.claims()) {
-            let denial =
-                Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(failure.required_scopes);
-            return Err(Stop::Deny(denial, Some(first.provider.id)));
+        match requirement.check_claims(first.jwt.claims()) {
+            Ok(()) => {}
+            Err(ConditionFailure::Unmet { required_scopes }) => {
+                let denial =
+                    Denial::new(DenyReason::ClaimsConditionFailed).with_scopes(required_scopes);
+                return Err(Stop::Deny(denial, Some(first.provider.id)));
+            }
+            Err(ConditionFailure::WrongType) => {
+                return Err(Stop::deny(
+                    DenyReason::ClaimsConditionWrongType,
+                    Some(first.provider.id),
+                ))
+            }
         }
         Ok(self.allowed(&accepted))
     }
@@ -578,8 +594,9 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let Some(found) = found else {
             return Err(Miss::NoToken);
         };
-        let jwt = self.verified(provider, found.token)?;
-        let result = claims::validate(jwt.claims(), &provider.claims, self.now_s());
+        let (jwt, fresh) = self.verified(provider, &found.token)?;
+        let result = claims::validate_type(jwt.header().typ.as_deref(), &provider.claims)
+            .and_then(|()| claims::validate(jwt.claims(), &provider.claims, self.now_s()));
         self.observer.claims(provider.id, result.as_ref().copied());
         if let Err(error) = result {
             return Err(Miss::Stop(Stop::deny(
@@ -587,7 +604,32 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
                 Some(provider.id),
             )));
         }
+        if let Some(generation) = fresh {
+            self.remember(provider, &found.token, &jwt, generation);
+        }
         Ok(Accepted { provider, jwt })
+    }
+
+    /// Caches a token that verified and passed the provider's registered-claim checks. Only
+    /// then: a token refused for its audience or expiry must not spend a cache slot (and
+    /// evict a good token), whatever key signed it.
+    fn remember(
+        &mut self,
+        provider: &Provider,
+        token: &str,
+        jwt: &Rc<DecodedJwt>,
+        generation: u64,
+    ) {
+        let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
+        self.cache.insert(
+            token,
+            Verified {
+                provider: provider.id,
+                generation,
+                jwt: Rc::clone(jwt),
+            },
+            expires_at_s,
+        );
     }
 
     fn now_s(&self) -> u64 {
@@ -613,21 +655,27 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     }
 
     /// The decoded token once its signature verified against `provider`'s keys — from the
-    /// cache when this exact token already verified against the current key set.
+    /// cache when this exact token already verified against the current key set — with the
+    /// key-set generation when it was verified now (and may be cached once its claims pass).
+    // The `Cow` itself, not `&str`: the decode memo keeps it for the request's lifetime.
+    #[allow(clippy::ptr_arg)]
     fn verified(
         &mut self,
         provider: &Provider,
-        token: Cow<'a, str>,
-    ) -> Result<Rc<DecodedJwt>, Miss> {
+        token: &Cow<'a, str>,
+    ) -> Result<(Rc<DecodedJwt>, Option<u64>), Miss> {
         let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
         let now_s = self.now_s();
         let availability = self.availability(provider.id);
         if let KeyAvailability::Ready { generation, .. } = availability {
-            if let Some(hit) = self.cache.get(&token, now_s) {
-                if hit.provider == provider.id && hit.generation == generation {
+            if let Some(hit) = self.cache.get(token, now_s) {
+                if hit.provider == provider.id
+                    && hit.generation == generation
+                    && token.len() <= provider.max_token_bytes
+                {
                     self.cache_hit = Some(true);
                     self.observer.cached(provider.id);
-                    return Ok(Rc::clone(&hit.jwt));
+                    return Ok((Rc::clone(&hit.jwt), None));
                 }
             }
         }
@@ -638,6 +686,11 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         self.observer.issuer(provider.id, routed);
         if !routed {
             return Err(Miss::OtherIssuer);
+        }
+        // The provider's own bound, once the token is known to be its: a provider with small
+        // tokens refuses a large one before any signature work.
+        if token.len() > provider.max_token_bytes {
+            return Err(deny(DenyReason::TokenTooLarge));
         }
         let (keys, generation) = match availability {
             KeyAvailability::Ready { keys, generation } => (keys, generation),
@@ -671,20 +724,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             }
             Err(error) => return Err(deny(DenyReason::from(error))),
         }
-        let expires_at_s = jwt.claims().get("exp").and_then(Value::as_u64);
-        // An expired token would only evict useful entries (the claims check refuses it).
-        if expires_at_s.is_none_or(|exp| exp > now_s) {
-            self.cache.insert(
-                &token,
-                Verified {
-                    provider: provider.id,
-                    generation,
-                    jwt: Rc::clone(&jwt),
-                },
-                expires_at_s,
-            );
-        }
-        Ok(jwt)
+        Ok((jwt, Some(generation)))
     }
 
     /// The edits for an allowed request: [`stripped`] keeps the sources of each accepted
@@ -697,6 +737,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             .collect();
         let mut allow = stripped(self.config, self.request, &forwarding);
         allow.provider = accepted.first().map(|one| one.provider.id);
+        let mut skipped = Vec::new();
         for one in accepted {
             let payload = one
                 .provider
@@ -705,7 +746,9 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
                 .map(|_| one.jwt.payload_b64());
             let plan = one.provider.output_plan(one.jwt.claims(), payload);
             allow.headers_to_set.extend(plan.set);
+            skipped.extend(plan.skipped);
         }
+        allow.headers_skipped = skipped.into_boxed_slice();
         allow
     }
 }

@@ -4,7 +4,8 @@
 //! `docs/ARCHITECTURE.md`); clients reuse a token for minutes, so remembering "this exact token
 //! verified against this provider's key set" brings a repeated token close to the no-auth
 //! floor. Only the expensive, time-independent part is cached: the time claims and the route
-//! policy are still checked on every request.
+//! policy are still checked on every request. The caller inserts a token only once its
+//! registered claims passed, so a token refused for its audience or expiry never takes a slot.
 //!
 //! Entries are keyed by the SHA-256 of the token, so the cache never holds a token and a
 //! forged token cannot collide with a cached one. Each entry remembers the key-set generation

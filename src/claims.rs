@@ -28,9 +28,10 @@ pub struct ClaimRequirements {
     /// Accepted `iss` values (RFC 7519 §4.1.1: compared as case-sensitive strings; see
     /// [`Issuers`] for several spellings and tenant templates).
     pub issuers: Issuers,
-    /// Accepted audiences; the token's audience claim must name at least one. Empty = no
-    /// audience check.
-    pub audiences: Vec<String>,
+    /// Which audiences a token may be meant for. A configuration must choose: a token minted
+    /// for another service of the same IdP verifies with the same keys, so accepting any
+    /// audience is an explicit opt-out, never a default (RFC 8725 §3.9).
+    pub audiences: Audiences,
     /// The claim holding the audience: `aud` (RFC 7519 §4.1.3) unless configured otherwise.
     /// Amazon Cognito access tokens have no `aud` and name their app client in `client_id`.
     pub audience_claim: String,
@@ -42,6 +43,54 @@ pub struct ClaimRequirements {
     pub require_exp: bool,
     /// Claims that must be present and not `null`.
     pub required_claims: Vec<ClaimPath>,
+    /// The JOSE header `typ` a token must carry (RFC 8725 §3.11 explicit typing, e.g.
+    /// `at+jwt` for RFC 9068 access tokens); `None` accepts any or none.
+    pub token_type: Option<TokenType>,
+}
+
+/// The audiences a provider accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audiences {
+    /// Every audience, or none (`"audiences": "any"`).
+    Any,
+    /// The token's audience claim must name at least one of these (non-empty).
+    OneOf(Vec<String>),
+}
+
+/// A media type for the `typ` header, compared as RFC 7515 §4.1.9 says: ASCII
+/// case-insensitively, with `application/` optional (`at+jwt` = `application/at+jwt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenType {
+    /// As configured, for messages.
+    written: String,
+    /// Lowercase, without `application/`.
+    canonical: String,
+}
+
+impl TokenType {
+    pub fn new(written: &str) -> TokenType {
+        TokenType {
+            written: written.to_owned(),
+            canonical: Self::canonical(written),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Whether a token's `typ` header names this type.
+    pub fn accepts(&self, typ: Option<&str>) -> bool {
+        typ.is_some_and(|typ| Self::canonical(typ) == self.canonical)
+    }
+
+    fn canonical(text: &str) -> String {
+        let lower = text.to_ascii_lowercase();
+        match lower.strip_prefix("application/") {
+            Some(rest) => rest.to_owned(),
+            None => lower,
+        }
+    }
 }
 
 impl ClaimRequirements {
@@ -49,12 +98,13 @@ impl ClaimRequirements {
     pub fn new(issuer: impl Into<String>) -> Self {
         ClaimRequirements {
             issuers: Issuers::exact(issuer),
-            audiences: Vec::new(),
+            audiences: Audiences::Any,
             audience_claim: DEFAULT_AUDIENCE_CLAIM.to_owned(),
             clock_skew_s: DEFAULT_CLOCK_SKEW_S,
             max_lifetime_s: None,
             require_exp: true,
             required_claims: Vec::new(),
+            token_type: None,
         }
     }
 }
@@ -101,6 +151,12 @@ pub enum ClaimError {
     AudienceMismatch,
     /// A required claim is absent or `null`; holds the configured path.
     RequiredClaimMissing(String),
+    /// A registered claim has the wrong JSON type: `iss`, `sub` or `jti` not a string, `aud`
+    /// neither a string nor an array of strings (RFC 7519 §4.1). Holds the claim name.
+    ClaimTypeInvalid(&'static str),
+    /// The header `typ` is absent or not the provider's `token_type` (RFC 8725 §3.11): an ID
+    /// token or another JWT of the same IdP must not pass as an access token.
+    TokenTypeNotAllowed,
 }
 
 impl fmt::Display for ClaimError {
@@ -118,6 +174,8 @@ impl fmt::Display for ClaimError {
             ClaimError::IssuerMismatch => f.write_str("issuer does not match"),
             ClaimError::AudienceMismatch => f.write_str("audience does not match"),
             ClaimError::RequiredClaimMissing(path) => write!(f, "required claim {path} is missing"),
+            ClaimError::ClaimTypeInvalid(claim) => write!(f, "claim {claim} has the wrong type"),
+            ClaimError::TokenTypeNotAllowed => f.write_str("token typ is not the accepted type"),
         }
     }
 }
@@ -135,6 +193,7 @@ pub fn validate(
     let exp = time_claim(claims, TimeClaim::Exp)?;
     let nbf = time_claim(claims, TimeClaim::Nbf)?;
     let iat = time_claim(claims, TimeClaim::Iat)?;
+    registered_types(claims)?;
     let skew = req.clock_skew_s;
 
     match exp {
@@ -169,10 +228,10 @@ pub fn validate(
         _ => return Err(ClaimError::IssuerMismatch),
     }
 
-    if !req.audiences.is_empty()
-        && !audience_accepted(claims.get(&req.audience_claim), &req.audiences)
-    {
-        return Err(ClaimError::AudienceMismatch);
+    if let Audiences::OneOf(accepted) = &req.audiences {
+        if !audience_accepted(claims.get(&req.audience_claim), accepted) {
+            return Err(ClaimError::AudienceMismatch);
+        }
     }
 
     for path in &req.required_claims {
@@ -184,6 +243,31 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+/// The header `typ` against the provider's `token_type`, when it has one.
+pub fn validate_type(typ: Option<&str>, req: &ClaimRequirements) -> Result<(), ClaimError> {
+    match &req.token_type {
+        Some(wanted) if !wanted.accepts(typ) => Err(ClaimError::TokenTypeNotAllowed),
+        _ => Ok(()),
+    }
+}
+
+/// The registered claims whose type RFC 7519 §4.1 fixes, when present. Upstreams and the
+/// access log read `sub` as a string; a number or an object there would be read differently
+/// by each consumer, so the token is refused rather than interpreted.
+fn registered_types(claims: &Map<String, Value>) -> Result<(), ClaimError> {
+    for name in ["iss", "sub", "jti"] {
+        match claims.get(name) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => return Err(ClaimError::ClaimTypeInvalid(name)),
+        }
+    }
+    match claims.get("aud") {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(ClaimError::ClaimTypeInvalid("aud")),
+    }
 }
 
 /// RFC 7519 §4.1.3: `aud` is a string or an array of strings; one accepted value suffices.
@@ -364,7 +448,7 @@ mod tests {
 
     fn req() -> ClaimRequirements {
         let mut r = ClaimRequirements::new("https://idp");
-        r.audiences = vec!["api".into(), "other".into()];
+        r.audiences = Audiences::OneOf(vec!["api".into(), "other".into()]);
         r
     }
 
@@ -462,7 +546,7 @@ mod tests {
                 "issuer not a string",
                 with(json!({"iss": 7})),
                 req(),
-                ClaimError::IssuerMismatch,
+                ClaimError::ClaimTypeInvalid("iss"),
             ),
             (
                 "wrong audience",
@@ -486,7 +570,40 @@ mod tests {
                 "audience as number",
                 with(json!({"aud": 1})),
                 req(),
-                ClaimError::AudienceMismatch,
+                ClaimError::ClaimTypeInvalid("aud"),
+            ),
+            (
+                "audience array holding a number",
+                with(json!({"aud": ["api", 1]})),
+                req(),
+                ClaimError::ClaimTypeInvalid("aud"),
+            ),
+            (
+                "subject as number",
+                with(json!({"sub": 42})),
+                req(),
+                ClaimError::ClaimTypeInvalid("sub"),
+            ),
+            (
+                "subject as object",
+                with(json!({"sub": {"id": "alice"}})),
+                req(),
+                ClaimError::ClaimTypeInvalid("sub"),
+            ),
+            (
+                "jti as number",
+                with(json!({"jti": 7})),
+                req(),
+                ClaimError::ClaimTypeInvalid("jti"),
+            ),
+            (
+                "registered types are checked whatever the audiences",
+                with(json!({"aud": 5})),
+                ClaimRequirements {
+                    audiences: Audiences::Any,
+                    ..req()
+                },
+                ClaimError::ClaimTypeInvalid("aud"),
             ),
             (
                 "required nested claim missing",
@@ -511,7 +628,7 @@ mod tests {
         let mut no_exp = req();
         no_exp.require_exp = false;
         let mut no_aud = req();
-        no_aud.audiences.clear();
+        no_aud.audiences = Audiences::Any;
         let mut lifetime = req();
         lifetime.max_lifetime_s = Some(310);
         let cases: Vec<(&str, Map<String, Value>, ClaimRequirements)> = vec![
@@ -525,10 +642,16 @@ mod tests {
                 req(),
             ),
             (
-                "no audiences configured ignores aud",
-                with(json!({"aud": 5})),
+                "any audience accepts another service's aud",
+                with(json!({"aud": "web"})),
+                no_aud.clone(),
+            ),
+            (
+                "any audience accepts no aud",
+                with(json!({"aud": null})),
                 no_aud,
             ),
+            ("jti as string", with(json!({"jti": "j-1"})), req()),
             ("lifetime within max", claims(base()), lifetime),
         ];
         for (name, c, r) in cases {
@@ -559,6 +682,34 @@ mod tests {
             validate(&other_client, &cognito, NOW),
             Err(ClaimError::AudienceMismatch)
         );
+    }
+
+    #[test]
+    fn token_type_is_compared_as_a_media_type() {
+        let mut r = req();
+        r.token_type = Some(TokenType::new("at+jwt"));
+        for accepted in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+JWT",
+        ] {
+            assert_eq!(validate_type(Some(accepted), &r), Ok(()), "{accepted}");
+        }
+        for refused in [None, Some("JWT"), Some("at+jwt "), Some("application/jwt")] {
+            assert_eq!(
+                validate_type(refused, &r),
+                Err(ClaimError::TokenTypeNotAllowed),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_token_type_any_typ_is_accepted() {
+        for typ in [None, Some("JWT"), Some("at+jwt")] {
+            assert_eq!(validate_type(typ, &req()), Ok(()), "{typ:?}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! | `providers_requirement_failed` | 401 | `error="invalid_token"` (an all-of requirement lacked a provider) |
 //! | `keys_wait_timeout_denied` | 401 | `error="invalid_token"` (cold start, `on_timeout: "deny"`) |
 //! | `claims_condition_failed` | 403 | `error="insufficient_scope"`, `scope=".."` when the failing condition is on `scope`/`scp` |
+//! | `claims_condition_wrong_type` | 403 | `error="insufficient_scope"`: a claim the conditions depend on has a type its test does not apply to (`"true"` for `equals: true`), under `not` too |
 //! | `route_denied` | 403 | none: no credential would help |
 //! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
@@ -84,6 +85,10 @@ pub struct Allow {
     /// Dry run: the refusal this request would have got. The request goes upstream; the
     /// refusal is only logged and counted.
     pub would_deny: Option<Denial>,
+    /// Identity headers left unset although their claim is present (a value that cannot be
+    /// forwarded safely); the shell logs them. A boxed slice: rarely non-empty, and it should
+    /// not grow every `Outcome`.
+    pub headers_skipped: Box<[crate::policy::SkippedHeader]>,
 }
 
 impl Allow {
@@ -221,6 +226,7 @@ pub enum DenyReason {
     KeysWaitTimeout,
     KeysWaitTimeoutDenied,
     ClaimsConditionFailed,
+    ClaimsConditionWrongType,
     ProvidersRequirementFailed,
     RouteDenied,
     NoRuleMatched,
@@ -248,7 +254,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 30] = [
+    pub const ALL: [DenyReason; 31] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -271,6 +277,7 @@ impl DenyReason {
         DenyReason::KeysWaitTimeout,
         DenyReason::KeysWaitTimeoutDenied,
         DenyReason::ClaimsConditionFailed,
+        DenyReason::ClaimsConditionWrongType,
         DenyReason::ProvidersRequirementFailed,
         DenyReason::RouteDenied,
         DenyReason::NoRuleMatched,
@@ -416,6 +423,12 @@ impl DenyReason {
                 Challenge::Error("insufficient_scope"),
                 "the token does not grant access to this resource",
             ),
+            R::ClaimsConditionWrongType => (
+                403,
+                "claims_condition_wrong_type",
+                Challenge::Error("insufficient_scope"),
+                "a claim the rule tests has an unexpected type",
+            ),
             R::ProvidersRequirementFailed => (
                 401,
                 "providers_requirement_failed",
@@ -497,6 +510,8 @@ impl From<&crate::claims::ClaimError> for DenyReason {
             E::IssuerMismatch => DenyReason::IssuerMismatch,
             E::AudienceMismatch => DenyReason::AudienceMismatch,
             E::RequiredClaimMissing(_) => DenyReason::RequiredClaimMissing,
+            E::ClaimTypeInvalid(_) => DenyReason::ClaimTypeInvalid,
+            E::TokenTypeNotAllowed => DenyReason::TokenTypeNotAllowed,
         }
     }
 }
@@ -573,7 +588,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 30] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 31] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -689,6 +704,12 @@ mod tests {
                 DenyReason::ClaimsConditionFailed,
                 403,
                 "claims_condition_failed",
+                Some("insufficient_scope"),
+            ),
+            (
+                DenyReason::ClaimsConditionWrongType,
+                403,
+                "claims_condition_wrong_type",
                 Some("insufficient_scope"),
             ),
             (
@@ -847,6 +868,8 @@ mod tests {
                 E::RequiredClaimMissing("sub".into()),
                 DenyReason::RequiredClaimMissing,
             ),
+            (E::ClaimTypeInvalid("sub"), DenyReason::ClaimTypeInvalid),
+            (E::TokenTypeNotAllowed, DenyReason::TokenTypeNotAllowed),
         ];
         for (error, reason) in table {
             assert_eq!(DenyReason::from(&error), reason, "{error:?}");

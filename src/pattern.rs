@@ -19,6 +19,14 @@ pub struct Pattern {
     regex: regex_lite::Regex,
 }
 
+/// Two patterns are the same when they were written the same: what a configuration check
+/// needs to see that two rules test the same thing.
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
+}
+
 impl Pattern {
     pub fn new(source: &str) -> Result<Pattern, regex_lite::Error> {
         let build = |pattern: &str| {

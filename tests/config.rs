@@ -39,6 +39,7 @@ fn base() -> Value {
             },
             "partners": {
                 "issuer": "https://login.partner.example",
+                "audiences": ["https://api.example.com/partner"],
                 "jwks": { "oidc_discovery": { "cluster": "partner-idp", "timeout_ms": 5000 } },
                 "claims_to_headers": [ { "claim": "sub", "header": "x-user-id" } ]
             }
@@ -147,7 +148,7 @@ fn the_agreed_shape_compiles() {
 #[test]
 fn defaults_apply_to_a_minimal_provider() {
     let c = config::load(
-        br#"{"providers": {"p": {"issuer": "https://i", "jwks": {"remote": {"cluster": "c", "uri": "https://i/jwks"}}}},
+        br#"{"providers": {"p": {"issuer": "https://i", "audiences": "any", "jwks": {"remote": {"cluster": "c", "uri": "https://i/jwks"}}}},
             "default": {"action": "deny"}}"#,
     )
     .unwrap();
@@ -175,7 +176,7 @@ fn defaults_apply_to_a_minimal_provider() {
 fn identity_headers_cover_every_provider_once() {
     let c = load(&base()).unwrap();
     assert_eq!(
-        c.identity_header_names(),
+        &c.identity_header_names()[..],
         ["x-user-id", "x-user-groups", "x-org-tier", "x-jwt-payload"]
     );
 }
@@ -858,7 +859,7 @@ fn a_rule_without_name_is_named_by_its_index() {
     let mut v = base();
     v["rules"][2].as_object_mut().unwrap().remove("name");
     let c = load(&v).unwrap();
-    assert_eq!(c.rules[2].name, "rules[2]");
+    assert_eq!(&*c.rules[2].name, "rules[2]");
 }
 
 #[test]
@@ -928,4 +929,104 @@ fn a_header_source_without_prefix_reads_the_raw_value() {
             prefix: String::new()
         }]
     );
+}
+
+#[test]
+fn a_provider_without_audiences_is_refused_at_its_path() {
+    for audiences in [None, Some(json!([]))] {
+        let (path, kind) = one_error(|v| match &audiences {
+            Some(a) => v["providers"]["corp"]["audiences"] = a.clone(),
+            None => {
+                v["providers"]["corp"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("audiences");
+            }
+        });
+        assert_eq!(path, "providers.corp.audiences", "{audiences:?}");
+        assert_eq!(kind, K::AudiencesRequired);
+    }
+}
+
+#[test]
+fn any_audience_is_an_explicit_opt_out() {
+    let mut v = base();
+    v["providers"]["corp"]["audiences"] = json!("any");
+    let c = load(&v).unwrap();
+    assert_eq!(
+        c.providers[0].claims.audiences,
+        claimcheck::claims::Audiences::Any
+    );
+}
+
+#[test]
+fn a_single_audience_string_is_not_taken_for_a_list() {
+    let errors = errors_after(|v| v["providers"]["corp"]["audiences"] = json!("orders-api"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, "providers.corp.audiences");
+    assert!(
+        errors[0]
+            .1
+            .to_string()
+            .contains("a list of audiences or \"any\""),
+        "{}",
+        errors[0].1
+    );
+}
+
+#[test]
+fn token_type_and_token_size_settings_are_compiled() {
+    let mut v = base();
+    v["providers"]["corp"]["token_type"] = json!("application/at+jwt");
+    v["providers"]["corp"]["max_token_bytes"] = json!(4096);
+    let c = load(&v).unwrap();
+    let corp = &c.providers[0];
+    assert_eq!(corp.max_token_bytes, 4096);
+    assert!(corp
+        .claims
+        .token_type
+        .as_ref()
+        .unwrap()
+        .accepts(Some("at+jwt")));
+    assert_eq!(
+        c.providers[1].max_token_bytes,
+        claimcheck::jwt::MAX_TOKEN_LEN
+    );
+}
+
+#[test]
+fn a_token_type_that_is_no_media_type_is_refused() {
+    for typ in ["", "at jwt", "at+jwt\n"] {
+        let (path, kind) = one_error(|v| v["providers"]["corp"]["token_type"] = json!(typ));
+        assert_eq!(path, "providers.corp.token_type");
+        assert_eq!(kind, K::InvalidTokenType(typ.to_owned()));
+    }
+}
+
+#[test]
+fn an_empty_join_is_refused() {
+    let (path, kind) =
+        one_error(|v| v["providers"]["corp"]["claims_to_headers"][1]["join"] = json!(""));
+    assert_eq!(path, "providers.corp.claims_to_headers[1].join");
+    assert_eq!(kind, K::EmptyString);
+}
+
+#[test]
+fn space_delimited_only_applies_to_the_contains_family() {
+    let (path, kind) = one_error(|v| {
+        v["rules"][1]["require"]["claims"] =
+            json!({ "claim": "groups", "equals": "admin", "space_delimited": true })
+    });
+    assert_eq!(path, "rules[1].require.claims.space_delimited");
+    assert_eq!(kind, K::SpaceDelimitedWithoutContains);
+    let mut v = base();
+    v["rules"][1]["require"]["claims"] =
+        json!({ "claim": "roles", "contains": "admin", "space_delimited": true });
+    let c = load(&v).unwrap();
+    let Action::Require(require) = &c.rules[1].action else {
+        panic!("require rule expected")
+    };
+    assert!(require
+        .check_claims(&json!({ "roles": "viewer admin" }))
+        .is_ok());
 }

@@ -42,22 +42,22 @@ fn the_first_matching_rule_wins_over_later_overlapping_rules() {
         false,
     );
     let s = select(&c, &get("/a/b", None));
-    assert_eq!((s.index, s.name), (Some(0), "narrow"));
+    assert_eq!((s.index, &**s.name), (Some(0), "narrow"));
     assert!(matches!(s.action, Action::Deny));
     let s = select(&c, &get("/a/c", None));
-    assert_eq!((s.index, s.name), (Some(1), "wide"));
+    assert_eq!((s.index, &**s.name), (Some(1), "wide"));
     assert!(matches!(s.action, Action::Allow));
 }
 
 #[test]
 fn a_rule_without_match_matches_every_request() {
     let c = config(json!([{ "name": "all", "action": "allow" }]), false);
-    assert_eq!(select(&c, &get("/anything", None)).name, "all");
+    assert_eq!(&**select(&c, &get("/anything", None)).name, "all");
     let c = config(
         json!([{ "name": "all", "match": {}, "action": "allow" }]),
         false,
     );
-    assert_eq!(select(&c, &get("/", None)).name, "all");
+    assert_eq!(&**select(&c, &get("/", None)).name, "all");
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn no_matching_rule_selects_the_explicit_default() {
         false,
     );
     let s = select(&c, &get("/y", None));
-    assert_eq!((s.index, s.name), (None, "default"));
+    assert_eq!((s.index, &**s.name), (None, "default"));
     assert!(matches!(s.action, Action::Deny));
 }
 
@@ -77,9 +77,9 @@ fn route_name_rules_need_the_envoy_route_name() {
         json!([{ "name": "admin", "match": { "route_name": "admin-route" }, "action": "allow" }]),
         false,
     );
-    assert_eq!(select(&c, &get("/", Some("admin-route"))).name, "admin");
-    assert_eq!(select(&c, &get("/", Some("other"))).name, "default");
-    assert_eq!(select(&c, &get("/", None)).name, "default");
+    assert_eq!(&**select(&c, &get("/", Some("admin-route"))).name, "admin");
+    assert_eq!(&**select(&c, &get("/", Some("other"))).name, "default");
+    assert_eq!(&**select(&c, &get("/", None)).name, "default");
 }
 
 #[test]

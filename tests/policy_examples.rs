@@ -72,10 +72,10 @@ fn outcome(c: &Config, r: &Request, claims: &Value) -> (String, PolicyAnswer) {
                     .collect();
                 PolicyAnswer::Granted(names)
             }
-            Err(f) => PolicyAnswer::Forbidden(f.required_scopes),
+            Err(f) => PolicyAnswer::Forbidden(f.required_scopes().to_vec()),
         },
     };
-    (selected.name.to_owned(), result)
+    (selected.name.to_string(), result)
 }
 
 fn granted(names: &[&str]) -> PolicyAnswer {
@@ -219,7 +219,7 @@ fn api_gateway_routes_by_method_and_scope() {
 #[test]
 fn api_gateway_refund_conditions_need_scope_and_strong_authentication() {
     let c = load("api-gateway.json");
-    assert_eq!(c.rules[2].name, "refunds");
+    assert_eq!(&*c.rules[2].name, "refunds");
     let Action::Require(refunds) = &c.rules[2].action else {
         panic!("refunds is a require rule")
     };
@@ -227,11 +227,11 @@ fn api_gateway_refund_conditions_need_scope_and_strong_authentication() {
     let weak = json!({"scope": "orders:refund", "amr": ["pwd"]});
     assert_eq!(refunds.check_claims(&ok), Ok(()));
     let failure = refunds.check_claims(&weak).unwrap_err();
-    assert!(failure.required_scopes.is_empty());
+    assert!(failure.required_scopes().is_empty());
     let trace = refunds.claims.as_ref().unwrap().trace(&weak);
-    assert!(!trace.result);
-    assert!(trace.children[0].result);
-    assert!(!trace.children[1].result);
+    assert!(!trace.holds());
+    assert!(trace.children[0].holds());
+    assert!(!trace.children[1].holds());
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn api_gateway_denial_names_missing_scopes_in_www_authenticate() {
         .check_claims(&json!({"scope": "orders:read"}))
         .unwrap_err();
     let response = Denial::new(DenyReason::ClaimsConditionFailed)
-        .with_scopes(failure.required_scopes)
+        .with_scopes(failure.required_scopes().to_vec())
         .response(&c.realm);
     assert_eq!(response.status, 403);
     assert_eq!(
@@ -341,7 +341,7 @@ fn multi_tenant_admin_binds_the_tenant_claim_to_the_host() {
 fn multi_tenant_admin_forwards_identity_and_strips_client_copies() {
     let c = load("multi-tenant-admin.json");
     assert_eq!(
-        c.identity_header_names(),
+        &c.identity_header_names()[..],
         ["x-user-id", "x-tenant", "x-user-groups"]
     );
     let p = c.provider_by_name("workforce").unwrap();
@@ -460,29 +460,54 @@ fn public_site_reads_the_session_cookie_first() {
 }
 
 #[test]
-fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
+fn every_example_loads_without_a_warning() {
+    for name in EXERCISED {
+        let c = load(name);
+        let warnings: Vec<String> = c.warnings().iter().map(ToString::to_string).collect();
+        assert!(warnings.is_empty(), "{name}:\n{}", warnings.join("\n"));
+    }
+}
+
+#[test]
+fn dry_run_rollout_stages_the_new_rule_where_requests_are_let_through_today() {
+    let c = load("dry-run-rollout.json");
+    let h = "inventory.internal";
+    let reader = json!({"groups": ["report-readers"], "org": {"tier": 1}});
+    for headers in [&[][..], &[("x-canary", "1")][..]] {
+        let report = req("GET", "/reports/q3", h, headers);
+        let selected = c.select_rule(&report, &report.target(&c.paths).unwrap());
+        assert_eq!(&**selected.name, "reports-new-policy");
+        assert!(selected.dry_run, "the new rule only logs and counts");
+        assert_eq!(
+            outcome(&c, &report, &reader),
+            ("reports-new-policy".into(), forbidden(&[]))
+        );
+    }
+    let Action::Allow = c.rules[4].action else {
+        panic!("the rule that applies today follows the dry-run rule")
+    };
+}
+
+#[test]
+fn dry_run_rollout_keeps_enforcing_inventory_whatever_the_headers() {
     let c = load("dry-run-rollout.json");
     let h = "inventory.internal";
     let writer = json!({"groups": ["inventory-writers"], "org": {"tier": 1}});
-    let canary = req("POST", "/inventory/items", h, &[("x-canary", "1")]);
-    let selected = c.select_rule(&canary, &canary.target(&c.paths).unwrap());
-    assert_eq!(selected.name, "inventory-writes-new-policy");
-    assert!(selected.dry_run, "the new rule only logs and counts");
-    assert_eq!(
-        outcome(&c, &canary, &writer),
-        ("inventory-writes-new-policy".into(), forbidden(&[]))
-    );
-
-    let regular = req("POST", "/inventory/items", h, &[]);
-    let selected = c.select_rule(&regular, &regular.target(&c.paths).unwrap());
-    assert_eq!(selected.name, "inventory-writes");
-    assert!(!selected.dry_run);
-    assert_eq!(
-        outcome(&c, &regular, &writer),
-        ("inventory-writes".into(), granted(&["corp"]))
-    );
-
-    let read = req("GET", "/inventory/items", h, &[("x-canary", "1")]);
+    for headers in [&[][..], &[("x-canary", "1")][..]] {
+        let write = req("POST", "/inventory/items", h, headers);
+        let selected = c.select_rule(&write, &write.target(&c.paths).unwrap());
+        assert_eq!(&**selected.name, "inventory-writes");
+        assert!(!selected.dry_run);
+        assert_eq!(
+            outcome(&c, &write, &writer),
+            ("inventory-writes".into(), granted(&["corp"]))
+        );
+        assert_eq!(
+            outcome(&c, &write, &json!({"groups": ["viewers"]})),
+            ("inventory-writes".into(), forbidden(&[]))
+        );
+    }
+    let read = req("GET", "/inventory/items", h, &[]);
     assert_eq!(
         outcome(&c, &read, &json!({})),
         ("inventory-reads".into(), granted(&["corp"]))
@@ -496,14 +521,9 @@ fn dry_run_rollout_shadows_the_new_rule_for_canary_traffic_only() {
 #[test]
 fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
     let c = load("dry-run-rollout.json");
-    let r = req(
-        "POST",
-        "/inventory/items",
-        "inventory.internal",
-        &[("x-canary", "0")],
-    );
+    let r = req("GET", "/inventory/items", "inventory.internal", &[]);
     let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
-    assert_eq!(e.selected.name, "inventory-writes");
+    assert_eq!(&**e.selected.name, "inventory-reads");
     assert_eq!(e.selected.index, Some(2));
     assert_eq!(e.rules.len(), 3);
     assert_eq!(
@@ -512,7 +532,7 @@ fn dry_run_rollout_explains_why_earlier_rules_did_not_match() {
     );
     assert_eq!(
         e.rules[1].mismatches,
-        ["header x-canary exact \"1\" does not hold"]
+        ["method \"GET\" is not one of [\"POST\", \"PUT\", \"DELETE\"]"]
     );
     assert!(e.rules[2].mismatches.is_empty());
 }
@@ -523,18 +543,18 @@ fn explain_reports_every_mismatch_and_falls_back_to_the_default() {
     let r = req("PATCH", "/other", "h", &[]);
     let e = c.explain_rules(&r, &r.target(&c.paths).unwrap());
     assert_eq!(e.selected.index, None);
-    assert_eq!(e.selected.name, "default");
-    assert_eq!(e.rules.len(), 4);
+    assert_eq!(&**e.selected.name, "default");
+    assert_eq!(e.rules.len(), 5);
     assert_eq!(
         e.rules[1].mismatches.len(),
-        3,
+        2,
         "{:?}",
         e.rules[1].mismatches
     );
 }
 
-/// Needs the key-set parser (`jwks::KeySet::parse`) to accept the inline HMAC key;
-/// passes once the key-set module is in place.
+/// `/internal/batch` is the internal services' whatever the request carries: a partner
+/// cannot leave a header out to fall to the laxer default.
 #[test]
 fn partner_and_internal_separates_partner_scopes_from_internal_services() {
     let c = load("partner-and-internal.json");
@@ -591,8 +611,14 @@ fn partner_and_internal_separates_partner_scopes_from_internal_services() {
         (
             req("POST", "/internal/batch/run", h, &[]),
             &billing,
-            "default",
-            granted(&["partners", "internal-hmac"]),
+            "internal-batch",
+            granted(&["internal-hmac"]),
+        ),
+        (
+            req("POST", "/internal/batch/run", h, &[]),
+            &orders,
+            "internal-batch",
+            forbidden(&[]),
         ),
     ];
     for (r, claims, rule, want) in cases {

@@ -32,6 +32,25 @@ fn committed_schema_matches_the_configuration_types() {
 }
 
 #[test]
+fn the_schema_requires_audiences_as_the_loader_does() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&claimcheck::config::json_schema_string()).unwrap();
+    let provider = &schema["definitions"]["Provider"];
+    let required = provider["required"].as_array().unwrap();
+    assert!(
+        required.contains(&serde_json::json!("audiences")),
+        "{required:?}"
+    );
+    let mut missing = base();
+    missing["providers"]["corp"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    let errors = config::load(missing.to_string().as_bytes()).unwrap_err();
+    assert_eq!(errors.0[0].path, "providers.corp.audiences");
+}
+
+#[test]
 fn schema_describes_the_top_level_fields() {
     let schema: serde_json::Value =
         serde_json::from_str(&claimcheck::config::json_schema_string()).unwrap();
@@ -182,6 +201,7 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
     Some(match (n.definition, n.field) {
         ("Remote" | "Discovery", "timeout_ms") => timeout,
         ("Refresh", "interval_s") => provider.refresh.interval_s,
+        ("Refresh", "min_interval_s") => provider.refresh.min_interval_s,
         ("Refresh", "max_stale_s") => provider.refresh.max_stale_s,
         ("Refresh", "retry_initial_ms") => provider.refresh.retry_initial_ms,
         ("Refresh", "retry_max_ms") => provider.refresh.retry_max_ms,
@@ -189,6 +209,7 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
         ("ColdStart", "max_wait_ms") => provider.cold_start.max_wait_ms,
         ("Provider", "clock_skew_s") => provider.claims.clock_skew_s,
         ("Provider", "max_lifetime_s") => return provider.claims.max_lifetime_s,
+        ("Provider", "max_token_bytes") => provider.max_token_bytes as u64,
         ("TokenCache", "max_entries") => config.token_cache.max_entries as u64,
         other => panic!("no compiled value for {other:?}"),
     })

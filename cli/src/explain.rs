@@ -27,7 +27,7 @@ use claimcheck::jwks::{
 };
 use claimcheck::jwt::{Algorithm, KeyFamily};
 use claimcheck::observe::{DecodedToken, ProviderRecord, Record};
-use claimcheck::policy::{Action, ConditionTrace, ProviderSet};
+use claimcheck::policy::{Action, ConditionTrace, ProviderSet, Truth};
 use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
 
@@ -73,6 +73,8 @@ pub enum Answer {
         headers_to_set: Vec<(String, String)>,
         headers_to_remove: Vec<String>,
         path_rewrite: Option<String>,
+        /// Identity headers left unset, with the reason code.
+        headers_skipped: Vec<(String, &'static str)>,
     },
     Refused {
         status: u16,
@@ -219,6 +221,12 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
                     headers_to_remove: allow.removals().map(str::to_owned).collect(),
                     headers_to_set: allow.headers_to_set,
                     path_rewrite: allow.path_rewrite,
+                    headers_skipped: allow
+                        .headers_skipped
+                        .into_vec()
+                        .into_iter()
+                        .map(|skipped| (skipped.header, skipped.reason.code()))
+                        .collect(),
                 };
                 return (answer, verdict.rule.to_string(), false);
             }
@@ -480,8 +488,12 @@ fn header_json(decoded: &DecodedToken) -> Value {
 fn trace_json(trace: &ConditionTrace) -> Value {
     json!({
         "condition": trace.condition,
-        "result": trace.result,
-        "code": if trace.result { "pass" } else { "fail" },
+        "result": trace.holds(),
+        "code": match trace.truth {
+            Truth::Holds => "pass",
+            Truth::Fails => "fail",
+            Truth::WrongType => "wrong_type",
+        },
         "detail": trace.detail,
         "children": trace.children.iter().map(trace_json).collect::<Vec<_>>(),
     })
@@ -492,7 +504,7 @@ fn action_text(config: &Config, rule: &str) -> String {
     let action = config
         .rules
         .iter()
-        .find(|r| r.name == rule)
+        .find(|r| &*r.name == rule)
         .map_or(&config.default, |r| &r.action);
     match action {
         Action::Deny => "deny".into(),
@@ -516,7 +528,7 @@ fn has_conditions(config: &Config, rule: &str) -> bool {
     let action = config
         .rules
         .iter()
-        .find(|r| r.name == rule)
+        .find(|r| &*r.name == rule)
         .map_or(&config.default, |r| &r.action);
     matches!(action, Action::Require(requirement) if requirement.claims.is_some())
 }
@@ -614,6 +626,7 @@ impl Explanation {
                 headers_to_set,
                 headers_to_remove,
                 path_rewrite,
+                headers_skipped,
             } => json!({
                 "allowed": true,
                 "status": 200,
@@ -621,6 +634,10 @@ impl Explanation {
                 "headers_to_set": headers_to_set,
                 "headers_to_remove": headers_to_remove,
                 "path_rewrite": path_rewrite,
+                "headers_skipped": headers_skipped
+                    .iter()
+                    .map(|(header, reason)| json!({ "header": header, "reason": reason }))
+                    .collect::<Vec<_>>(),
             }),
             Answer::Refused {
                 status,
@@ -858,6 +875,7 @@ impl Explanation {
                 headers_to_set,
                 headers_to_remove,
                 path_rewrite,
+                headers_skipped,
             } => {
                 let who = provider
                     .as_deref()
@@ -879,6 +897,9 @@ impl Explanation {
                 }
                 for (name, value) in headers_to_set {
                     writeln!(out, "  {} {name}: {value}", paint(DIM, "set header   "))?;
+                }
+                for (name, reason) in headers_skipped {
+                    writeln!(out, "  {} {name} ({reason})", paint(DIM, "skip header  "))?;
                 }
                 if let Some(path) = path_rewrite {
                     writeln!(out, "  {} {path}", paint(DIM, "rewrite path "))?;
@@ -944,10 +965,10 @@ fn render_trace(
     trace: &ConditionTrace,
     depth: usize,
 ) -> std::io::Result<()> {
-    let mark = if trace.result {
-        paint(OK, "[pass]")
-    } else {
-        paint(BAD, "[fail]")
+    let mark = match trace.truth {
+        Truth::Holds => paint(OK, "[pass]"),
+        Truth::Fails => paint(BAD, "[fail]"),
+        Truth::WrongType => paint(BAD, "[wrong type]"),
     };
     let detail = trace
         .detail
@@ -979,6 +1000,7 @@ mod tests {
         config(json!({
             "providers": { "p": {
                 "issuer": "https://issuer.example",
+                "audiences": "any",
                 "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } },
                 "sources": sources
             } },
@@ -1080,6 +1102,7 @@ mod tests {
         let config = config(json!({
             "providers": { "p": {
                 "issuer": "https://issuer.example",
+                "audiences": "any",
                 "jwks": { "remote": { "cluster": "idp", "uri": "https://issuer.example/jwks" } }
             } },
             "rules": [],

@@ -177,7 +177,8 @@ fn generate_pkcs8(
 }
 
 /// Writes the key files into `out_dir` (created if missing). Existing files are kept
-/// unless `force`; the private file is readable by its owner only.
+/// unless `force`; the private file is readable by its owner only, and so is `jwks.json`
+/// for HS*, where it holds the shared secret itself (`k`).
 pub fn write(out_dir: &Path, key: &GeneratedKey, force: bool) -> Result<WrittenKey, KeyGenError> {
     std::fs::create_dir_all(out_dir).map_err(|error| KeyGenError::Io {
         path: out_dir.to_path_buf(),
@@ -201,7 +202,7 @@ pub fn write(out_dir: &Path, key: &GeneratedKey, force: bool) -> Result<WrittenK
         serde_json::to_string_pretty(&key.jwks).map_err(|_| KeyGenError::Encoding)?;
     jwks_text.push('\n');
     write_file(&private_path, key.private_text.as_bytes(), true)?;
-    write_file(&jwks_path, jwks_text.as_bytes(), false)?;
+    write_file(&jwks_path, jwks_text.as_bytes(), key.alg.is_symmetric())?;
     Ok(WrittenKey {
         private_path,
         jwks_path,
@@ -334,6 +335,33 @@ mod tests {
             Err(KeyGenError::Exists(path)) if path.ends_with(PRIVATE_KEY_FILE)
         ));
         write(dir.path(), &again, true).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_hmac_jwks_holding_the_secret_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate(Algorithm::HS256, None, 2048).unwrap();
+        let written = write(dir.path(), &key, false).unwrap();
+        for path in [&written.private_path, &written.jwks_path] {
+            let mode = std::fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_hmac_jwks_rewritten_with_force_is_tightened() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join(JWKS_FILE);
+        std::fs::write(&jwks, "{}").unwrap();
+        std::fs::set_permissions(&jwks, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let key = generate(Algorithm::HS384, None, 2048).unwrap();
+        write(dir.path(), &key, true).unwrap();
+        let mode = std::fs::metadata(&jwks).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[cfg(unix)]

@@ -27,7 +27,13 @@ pub struct FoundConfig {
     pub origin: String,
     /// The configuration as the filter receives it: JSON text.
     pub json: Vec<u8>,
+    /// Where the same file turns this filter off for a route or virtual host (Envoy's
+    /// per-route `FilterConfig` with `disabled: true`), as paths in the file.
+    pub disabled_at: Vec<String>,
 }
+
+/// The `@type` of Envoy's per-route filter switch.
+const FILTER_CONFIG_TYPE: &str = "envoy.config.route.v3.FilterConfig";
 
 /// Why a file yielded no configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +82,7 @@ pub fn find_configs(text: &str) -> Result<Vec<FoundConfig>, ManifestError> {
             _ => found.push(FoundConfig {
                 origin: String::new(),
                 json: trimmed.as_bytes().to_vec(),
+                disabled_at: Vec::new(),
             }),
         }
         return non_empty(found);
@@ -100,6 +107,7 @@ pub fn find_configs(text: &str) -> Result<Vec<FoundConfig>, ManifestError> {
                     .map(|n| format!("document {n}"))
                     .unwrap_or_default(),
                 json: value.to_string().into_bytes(),
+                disabled_at: Vec::new(),
             });
         } else {
             collect(value, document, &mut found)?;
@@ -170,6 +178,7 @@ fn collect(
                 .pointer("/spec/pluginConfig")
                 .map(plugin_config_json)
                 .unwrap_or_default(),
+            disabled_at: Vec::new(),
         }),
         Some("TrafficExtension") => found.push(FoundConfig {
             origin: describe(document, "TrafficExtension", name, "spec.wasm.pluginConfig"),
@@ -177,6 +186,7 @@ fn collect(
                 .pointer("/spec/wasm/pluginConfig")
                 .map(plugin_config_json)
                 .unwrap_or_default(),
+            disabled_at: Vec::new(),
         }),
         // `kubectl get -o yaml` wraps several objects in a List.
         Some("List") => {
@@ -212,23 +222,29 @@ fn collect(
                     other => other.clone(),
                 };
                 let mut inner = Vec::new();
-                find_wasm_filters(&filter, String::new(), &mut inner);
-                for (path, json) in inner {
+                find_wasm_filters(&filter, String::new(), None, &mut inner);
+                for one in inner {
                     found.push(FoundConfig {
-                        origin: format!("{origin} -> {path}"),
-                        json,
+                        origin: format!("{origin} -> {}", one.path),
+                        json: one.json,
+                        disabled_at: Vec::new(),
                     });
                 }
             }
         }
         _ => {
             let mut inner = Vec::new();
-            find_wasm_filters(value, String::new(), &mut inner);
+            find_wasm_filters(value, String::new(), None, &mut inner);
             let kind = kind.unwrap_or("Envoy configuration");
-            for (path, json) in inner {
+            for one in inner {
+                let mut disabled_at = Vec::new();
+                if let Some(filter_name) = &one.filter_name {
+                    find_disabled(value, String::new(), filter_name, &mut disabled_at);
+                }
                 found.push(FoundConfig {
-                    origin: describe(document, kind, name, &path),
-                    json,
+                    origin: describe(document, kind, name, &one.path),
+                    json: one.json,
+                    disabled_at,
                 });
             }
         }
@@ -245,9 +261,24 @@ fn plugin_config_json(config: &Value) -> Vec<u8> {
     }
 }
 
+/// One Envoy Wasm filter found in a tree.
+struct WasmFilter {
+    /// Path of its plugin configuration.
+    path: String,
+    json: Vec<u8>,
+    /// The HTTP filter's `name`, which per-route configuration refers to it by.
+    filter_name: Option<String>,
+}
+
 /// Walks a tree for Envoy Wasm filter configs (`@type` …`wasm.v3.Wasm`) and returns the
-/// plugin configuration of each (`config.configuration`), with its path.
-fn find_wasm_filters(value: &Value, path: String, found: &mut Vec<(String, Vec<u8>)>) {
+/// plugin configuration of each (`config.configuration`), with its path. `parent_name` is
+/// the `name` of the object holding `value` (an HTTP filter's, around its `typed_config`).
+fn find_wasm_filters(
+    value: &Value,
+    path: String,
+    parent_name: Option<&str>,
+    found: &mut Vec<WasmFilter>,
+) {
     match value {
         Value::Object(object) => {
             let is_wasm = object
@@ -257,18 +288,56 @@ fn find_wasm_filters(value: &Value, path: String, found: &mut Vec<(String, Vec<u
             if is_wasm {
                 if let Some(configuration) = value.pointer("/config/configuration") {
                     if let Some(json) = any_payload(configuration) {
-                        found.push((join(&path, "config.configuration"), json));
+                        found.push(WasmFilter {
+                            path: join(&path, "config.configuration"),
+                            json,
+                            filter_name: parent_name.map(str::to_owned),
+                        });
                     }
                 }
                 return;
             }
+            let name = object.get("name").and_then(Value::as_str);
             for (key, child) in object {
-                find_wasm_filters(child, join(&path, key), found);
+                find_wasm_filters(child, join(&path, key), name, found);
             }
         }
         Value::Array(items) => {
             for (index, child) in items.iter().enumerate() {
-                find_wasm_filters(child, format!("{path}[{index}]"), found);
+                find_wasm_filters(child, format!("{path}[{index}]"), None, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every `typed_per_filter_config` entry that turns the filter `name` off
+/// (`FilterConfig` with `disabled: true`). A route so configured skips claimcheck entirely:
+/// forged identity headers and unverified tokens reach the upstream. An `allow` rule lets
+/// the same requests through without a token and still strips them.
+fn find_disabled(value: &Value, path: String, name: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            for key in ["typed_per_filter_config", "typedPerFilterConfig"] {
+                let entry = object.get(key).and_then(|per_filter| per_filter.get(name));
+                let disabled = entry.is_some_and(|entry| {
+                    entry
+                        .get("@type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|type_url| type_url.ends_with(FILTER_CONFIG_TYPE))
+                        && entry.get("disabled") == Some(&Value::Bool(true))
+                });
+                if disabled {
+                    found.push(format!("{}.{name}", join(&path, key)));
+                }
+            }
+            for (key, child) in object {
+                find_disabled(child, join(&path, key), name, found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                find_disabled(child, format!("{path}[{index}]"), name, found);
             }
         }
         _ => {}

@@ -2,7 +2,7 @@
 //! `config::load` — the code `on_configure` runs in the filter — so the CLI can never
 //! accept what Envoy would refuse, or the other way round.
 
-use claimcheck::config::{self, Config, JwksSource};
+use claimcheck::config::{self, Config};
 use serde_json::{json, Value};
 
 use crate::manifest::{self, FoundConfig, ManifestError};
@@ -14,7 +14,8 @@ pub struct ConfigReport {
     pub origin: String,
     /// Every error, each with its JSON path (empty path: the document itself).
     pub errors: Vec<Finding>,
-    /// Accepted, but worth knowing (inline keys that will be skipped).
+    /// Accepted, but worth knowing: the core's warnings (rules the client can steer, inline
+    /// keys that will be skipped), and what the file around it does to the filter.
     pub warnings: Vec<Finding>,
 }
 
@@ -55,11 +56,15 @@ pub fn validate_text(text: &str) -> Result<Vec<ConfigReport>, ManifestError> {
 }
 
 fn validate_one(found: FoundConfig) -> ConfigReport {
+    let disabled = found.disabled_at.iter().map(|path| Finding {
+        path: path.clone(),
+        message: DISABLED_ROUTE.to_owned(),
+    });
     match config::load(&found.json) {
         Ok(config) => ConfigReport {
-            origin: found.origin,
+            origin: found.origin.clone(),
             errors: Vec::new(),
-            warnings: warnings(&config),
+            warnings: warnings(&config).into_iter().chain(disabled).collect(),
         },
         Err(errors) => ConfigReport {
             origin: found.origin,
@@ -76,24 +81,19 @@ fn validate_one(found: FoundConfig) -> ConfigReport {
     }
 }
 
-/// Inline keys the core skipped (RFC 7517 §5 lets a set carry keys a verifier ignores):
-/// legal, but usually a mistake in a hand-written configuration.
+/// Why a route that turns the filter off is worth a warning.
+const DISABLED_ROUTE: &str = "turns claimcheck off for this route: client-sent identity headers and unverified tokens reach the upstream; let the requests through with an \"allow\" rule instead";
+
+/// The core's warnings, the list the filter logs at `on_configure`.
 fn warnings(config: &Config) -> Vec<Finding> {
-    let mut found = Vec::new();
-    for provider in &config.providers {
-        if let JwksSource::Inline(parsed) = &provider.jwks {
-            for skipped in &parsed.skipped {
-                found.push(Finding {
-                    path: format!(
-                        "providers.{}.jwks.inline.keys[{}]",
-                        provider.name, skipped.index
-                    ),
-                    message: format!("key skipped: {}", skipped.reason),
-                });
-            }
-        }
-    }
-    found
+    config
+        .warnings()
+        .iter()
+        .map(|warning| Finding {
+            path: warning.path.clone(),
+            message: warning.kind.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -352,6 +352,70 @@ fn explain_refuses_a_failed_condition_with_403_and_the_failing_leaf() {
 }
 
 #[test]
+fn explain_refuses_a_claim_of_the_wrong_type_and_marks_the_leaf() {
+    let s = setup("ES256");
+    let minted = token(&[
+        "--key",
+        &s.key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--claim",
+        "groups=7",
+    ]);
+    let (code, out) = explain_json(&[
+        &s.config, "--token", &minted, "--jwks", &s.jwks, "--method", "POST", "--path", "/admin/x",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(out["decision"]["status"], 403);
+    assert_eq!(out["decision"]["reason"], "claims_condition_wrong_type");
+    assert_eq!(out["conditions"]["code"], "wrong_type");
+    assert_eq!(out["conditions"]["result"], false);
+    let run = claimcheck(&[
+        "explain", &s.config, "--token", &minted, "--jwks", &s.jwks, "--method", "POST", "--path",
+        "/admin/x", "--color", "never",
+    ]);
+    assert!(
+        run.stdout
+            .contains("[wrong type] groups contains \"admin\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn explain_shows_an_identity_header_left_unset_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, jwks) = keys(&dir.path().join("keys"), "ES256", "k1");
+    let mut config = policy();
+    config["providers"]["corp"]["claims_to_headers"] =
+        json!([ { "claim": "groups", "header": "x-groups", "join": ";" } ]);
+    let config = write(dir.path(), "policy.json", &config.to_string());
+    let minted = token(&[
+        "--key",
+        &key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--claim",
+        "groups=[\"viewers;tenant-admin\"]",
+    ]);
+    let (code, out) = explain_json(&[&config, "--token", &minted, "--jwks", &jwks]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(
+        out["decision"]["headers_skipped"],
+        json!([{ "header": "x-groups", "reason": "separator_in_value" }])
+    );
+    assert!(!out["decision"]["headers_to_set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|pair| pair[0] == "x-groups"));
+}
+
+#[test]
 fn explain_without_keys_marks_the_result_unverified() {
     let s = setup("ES256");
     let minted = token(&["--key", &s.key, "--iss", ISSUER, "--aud", "orders-api"]);
@@ -425,7 +489,7 @@ fn explain_verifies_hs256_against_the_provider_inline_secret() {
     let (key, jwks) = keys(&dir.path().join("keys"), "HS256", "h1");
     let inline: Value = serde_json::from_str(&std::fs::read_to_string(jwks).unwrap()).unwrap();
     let config = json!({
-        "providers": { "internal": { "issuer": "internal", "algorithms": ["HS256"], "jwks": { "inline": inline } } },
+        "providers": { "internal": { "issuer": "internal", "audiences": "any", "algorithms": ["HS256"], "jwks": { "inline": inline } } },
         "rules": [],
         "default": { "action": "require", "require": { "providers": { "any": ["internal"] } } }
     });
@@ -552,7 +616,7 @@ fn tokens_for_every_algorithm_verify_in_the_filter_core() {
         let (key, jwks) = keys(&dir.path().join("keys"), alg, "h");
         let inline: Value = serde_json::from_str(&std::fs::read_to_string(jwks).unwrap()).unwrap();
         let config = json!({
-            "providers": { "internal": { "issuer": "internal", "algorithms": [alg], "jwks": { "inline": inline } } },
+            "providers": { "internal": { "issuer": "internal", "audiences": "any", "algorithms": [alg], "jwks": { "inline": inline } } },
             "rules": [],
             "default": { "action": "require", "require": { "providers": { "any": ["internal"] } } }
         });

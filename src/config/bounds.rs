@@ -7,8 +7,8 @@
 use super::compile::{
     CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
     MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
-    REFRESH_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES,
-    UNKNOWN_KID_MIN_INTERVAL_S,
+    MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS,
+    TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -42,10 +42,11 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 11] = [
+pub const NUMERIC: [Numeric; 13] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
+    numeric("Refresh", "min_interval_s", REFRESH_MIN_INTERVAL_S, "The shortest refresh interval, in seconds, that the IdP's `Cache-Control: max-age` or `Expires` on the JWKS and discovery responses may set; a longer stated lifetime is followed up to half of `max_stale_s`. Counts as `interval_s` when larger."),
     numeric("Refresh", "max_stale_s", MAX_STALE_S, "How long, in seconds, the last good keys keep serving while refreshes fail; at least `interval_s`."),
     numeric("Refresh", "retry_initial_ms", RETRY_INITIAL_MS, "First retry delay after a failed fetch, in milliseconds; doubles up to `retry_max_ms`."),
     numeric("Refresh", "retry_max_ms", RETRY_MAX_MS, "Longest retry delay after failed fetches, in milliseconds; at least `retry_initial_ms`."),
@@ -59,6 +60,7 @@ pub const NUMERIC: [Numeric; 11] = [
         has_default: false,
         description: "Refuse tokens whose `exp - iat` is longer, in seconds (then `iat` is required). No limit when absent.",
     },
+    numeric("Provider", "max_token_bytes", MAX_TOKEN_BYTES, "Longest token this provider accepts, in bytes (`token_too_large` beyond); at most the filter-wide 16 KiB."),
     numeric("TokenCache", "max_entries", TOKEN_CACHE_ENTRIES, "Verified tokens remembered per worker; 0 disables the cache. Without `token_cache`, the default applies."),
 ];
 

@@ -3,18 +3,18 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh, Routes,
-    TokenCacheSettings,
+    ColdStart, Config, FetchPlan, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
+    Routes, TokenCacheSettings,
 };
-use crate::claims::{ClaimPath, ClaimRequirements, DEFAULT_CLOCK_SKEW_S};
+use crate::claims::{Audiences, ClaimPath, ClaimRequirements, TokenType, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
 use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
 use crate::policy::{
     Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
-    PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar,
-    MAX_CONDITION_DEPTH,
+    PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar, StringClaim,
+    MAX_CONDITION_DEPTH, SPACE_DELIMITED_CLAIMS,
 };
 use crate::request::{canonical_path, EscapedSlashes, MatrixParameters, PathPolicy};
 use serde_json::Value;
@@ -39,6 +39,7 @@ pub const MAX_REALM_LEN: usize = 128;
 /// `(default, min, max)` of every duration and size setting.
 pub const TIMEOUT_MS: (u64, u64, u64) = (5_000, 1, 60_000);
 pub const REFRESH_INTERVAL_S: (u64, u64, u64) = (600, 10, 86_400);
+pub const REFRESH_MIN_INTERVAL_S: (u64, u64, u64) = (60, 10, 86_400);
 pub const MAX_STALE_S: (u64, u64, u64) = (86_400, 10, 30 * 86_400);
 pub const RETRY_INITIAL_MS: (u64, u64, u64) = (1_000, 100, 600_000);
 pub const RETRY_MAX_MS: (u64, u64, u64) = (60_000, 100, 3_600_000);
@@ -48,6 +49,10 @@ pub const COLD_START_MAX_WAIT_MS: (u64, u64, u64) = (3_000, 0, 60_000);
 pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
+/// A provider may only lower the filter-wide token limit; 128 bytes is below any signed JWT.
+pub const MAX_TOKEN_BYTES: (u64, u64, u64) = (MAX_TOKEN_LEN_U64, 128, MAX_TOKEN_LEN_U64);
+/// The filter-wide limit as a setting's bound (16 KiB fits any target's `u64`).
+const MAX_TOKEN_LEN_U64: u64 = crate::jwt::MAX_TOKEN_LEN as u64;
 
 pub const DEFAULT_REALM: &str = "claimcheck";
 pub(super) const DEFAULT_JOIN: &str = ",";
@@ -189,7 +194,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             }
             let uses_route_name = rules.iter().any(|rule| rule.matcher.route_name.is_some());
             let routes = Routes::compile(&providers);
-            Ok(Config {
+            let mut config = Config {
                 providers,
                 rules,
                 default,
@@ -205,7 +210,10 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 request_rule_name: Arc::from(crate::authorize::REQUEST_RULE_NAME),
                 uses_route_name,
                 routes,
-            })
+                warnings: Vec::new(),
+            };
+            config.warnings = super::warning::find(&config);
+            Ok(config)
         }
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -319,9 +327,20 @@ impl Compiler {
             self.err(base.clone(), K::InvalidProviderId(name.to_owned()));
         }
         let issuers = self.issuers(&base, p);
-        for (i, aud) in p.audiences.iter().enumerate() {
-            self.non_empty(&format!("{base}.audiences[{i}]"), aud);
-        }
+        let audiences = self.audiences(&base, p.audiences.as_ref());
+        let token_type = p.token_type.as_ref().and_then(|typ| {
+            let at = format!("{base}.token_type");
+            if typ.is_empty() || !typ.bytes().all(|b| b.is_ascii_graphic()) {
+                self.err(at, K::InvalidTokenType(typ.clone()));
+                return None;
+            }
+            Some(TokenType::new(typ))
+        });
+        let max_token_bytes = self.range(
+            &format!("{base}.max_token_bytes"),
+            p.max_token_bytes,
+            MAX_TOKEN_BYTES,
+        );
 
         let algorithms = match &p.algorithms {
             None => Algorithm::ALL
@@ -357,6 +376,11 @@ impl Compiler {
                 &format!("{rp}.interval_s"),
                 r.and_then(|r| r.interval_s),
                 REFRESH_INTERVAL_S,
+            ),
+            min_interval_s: self.range(
+                &format!("{rp}.min_interval_s"),
+                r.and_then(|r| r.min_interval_s),
+                REFRESH_MIN_INTERVAL_S,
             ),
             max_stale_s: self.range(
                 &format!("{rp}.max_stale_s"),
@@ -433,7 +457,10 @@ impl Compiler {
         if let Some(issuers) = issuers {
             claims.issuers = issuers;
         }
-        claims.audiences = p.audiences.clone();
+        if let Some(audiences) = audiences {
+            claims.audiences = audiences;
+        }
+        claims.token_type = token_type;
         if let Some(claim) = &p.audience_claim {
             if self.non_empty(&format!("{base}.audience_claim"), claim) {
                 claims.audience_claim = claim.clone();
@@ -477,6 +504,9 @@ impl Compiler {
             let join = o.join.clone().unwrap_or_else(|| DEFAULT_JOIN.to_owned());
             if join.bytes().any(|b| b < 0x20 || b == 0x7f) {
                 self.err(format!("{path}.join"), K::InvalidHeaderValue);
+            } else if join.is_empty() {
+                // Joined without a separator, `["ad", "min"]` would read as `admin`.
+                self.err(format!("{path}.join"), K::EmptyString);
             }
             if let Some(h) = &header {
                 if outputs.iter().any(|x| x.header == *h) {
@@ -503,20 +533,50 @@ impl Compiler {
         if self.errors.len() != before {
             return None;
         }
+        let jwks = jwks?;
+        let fetch = FetchPlan::compile(name, &primary, &algorithms, &jwks, &refresh);
         Some(Provider {
             id,
             name: name.to_owned(),
             issuer: primary,
             algorithms,
-            jwks: jwks?,
+            jwks,
             refresh,
+            fetch,
             cold_start,
             sources,
             claims,
             forward_token: p.forward_token,
             claims_to_headers: outputs,
             payload_header,
+            max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
         })
+    }
+
+    /// `audiences` must be given: a list of accepted values, or `"any"` to opt out.
+    fn audiences(&mut self, base: &str, raw: Option<&RawAudiences>) -> Option<Audiences> {
+        let at = format!("{base}.audiences");
+        match raw {
+            None => {
+                self.err(at, K::AudiencesRequired);
+                None
+            }
+            Some(RawAudiences::Any) => Some(Audiences::Any),
+            Some(RawAudiences::List(list)) if list.is_empty() => {
+                self.err(at, K::AudiencesRequired);
+                None
+            }
+            Some(RawAudiences::List(list)) => {
+                let before = self.errors.len();
+                if list.len() > MAX_LIST {
+                    self.err(at.clone(), K::TooMany { max: MAX_LIST });
+                }
+                for (i, aud) in list.iter().enumerate() {
+                    self.non_empty(&format!("{at}[{i}]"), aud);
+                }
+                (self.errors.len() == before).then(|| Audiences::OneOf(list.clone()))
+            }
+        }
     }
 
     /// The provider's accepted issuers: one `issuer`, or `issuers` with optional `tenants`.
@@ -1035,6 +1095,14 @@ impl Compiler {
             c.lte,
         );
         let combinators = count_some!(c.all, c.any, c.not);
+        let is_contains = count_some!(c.contains, c.contains_all, c.contains_any) > 0;
+        if c.space_delimited.is_some() && !is_contains {
+            self.err(
+                format!("{path}.space_delimited"),
+                K::SpaceDelimitedWithoutContains,
+            );
+            return None;
+        }
         let Some(claim) = &c.claim else {
             if operators > 0 || combinators != 1 {
                 self.err(path, K::ExactlyOneOf(NODE_CHOICES));
@@ -1057,7 +1125,10 @@ impl Compiler {
                 None
             }
         };
-        let op = self.operator(path, c)?;
+        let words = c
+            .space_delimited
+            .unwrap_or_else(|| SPACE_DELIMITED_CLAIMS.contains(&claim.as_str()));
+        let op = self.operator(path, c, words)?;
         Some(Condition::Claim {
             path: claim_path?,
             op,
@@ -1092,7 +1163,14 @@ impl Compiler {
         })
     }
 
-    fn operator(&mut self, path: &str, c: &RawCondition) -> Option<Operator> {
+    /// The one operator of a leaf. `words`: a string claim is space-delimited words (for
+    /// the `contains` family).
+    fn operator(&mut self, path: &str, c: &RawCondition, words: bool) -> Option<Operator> {
+        let strings = if words {
+            StringClaim::Words
+        } else {
+            StringClaim::Value
+        };
         if let Some(v) = &c.equals {
             return self
                 .scalar(&format!("{path}.equals"), v)
@@ -1101,7 +1179,7 @@ impl Compiler {
         if let Some(v) = &c.contains {
             return self
                 .scalar(&format!("{path}.contains"), v)
-                .map(Operator::Contains);
+                .map(|literal| Operator::Contains(literal, strings));
         }
         if let Some(list) = &c.one_of {
             return self
@@ -1111,12 +1189,12 @@ impl Compiler {
         if let Some(list) = &c.contains_all {
             return self
                 .scalars(&format!("{path}.contains_all"), list)
-                .map(Operator::ContainsAll);
+                .map(|list| Operator::ContainsAll(list, strings));
         }
         if let Some(list) = &c.contains_any {
             return self
                 .scalars(&format!("{path}.contains_any"), list)
-                .map(Operator::ContainsAny);
+                .map(|list| Operator::ContainsAny(list, strings));
         }
         if let Some(v) = &c.prefix {
             return Some(Operator::Prefix(v.clone()));

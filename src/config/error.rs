@@ -104,6 +104,13 @@ pub enum ConfigErrorKind {
     DuplicateIssuer(String),
     /// Discovery from an issuer template needs its URL spelled out (the template is no URL).
     DiscoveryUriRequired,
+    /// A provider without `audiences` (or with an empty list): accepting every audience must
+    /// be written out as `"any"`.
+    AudiencesRequired,
+    /// `token_type` must be a media type: printable ASCII, no spaces.
+    InvalidTokenType(String),
+    /// `space_delimited` only applies to `contains`, `contains_all` and `contains_any`.
+    SpaceDelimitedWithoutContains,
 }
 
 impl ConfigError {
@@ -196,6 +203,15 @@ impl fmt::Display for ConfigErrorKind {
             K::DuplicateIssuer(issuer) => write!(f, "issuer {issuer:?} is listed twice"),
             K::DiscoveryUriRequired => f.write_str(
                 "uri is required when the first issuer is a {tenantid} template",
+            ),
+            K::AudiencesRequired => f.write_str(
+                "list the audiences this provider's tokens must name, or write \"any\" to accept every audience",
+            ),
+            K::InvalidTokenType(typ) => {
+                write!(f, "token type {typ:?} is not a media type (printable ASCII, no spaces)")
+            }
+            K::SpaceDelimitedWithoutContains => f.write_str(
+                "space_delimited only applies to contains, contains_all and contains_any",
             ),
         }
     }

@@ -12,10 +12,14 @@
 pub mod bounds;
 mod compile;
 mod error;
+mod fetch_plan;
 pub mod raw;
+mod warning;
 
 pub use compile::DEFAULT_REALM;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use fetch_plan::{FetchPlan, FetchPolicy, Step};
+pub use warning::{ConfigWarning, ConfigWarningKind};
 
 use std::sync::Arc;
 
@@ -60,6 +64,8 @@ pub struct Config {
     uses_route_name: bool,
     /// Issuer routing and token sources, fixed by the providers.
     routes: Routes,
+    /// What loads but deserves a second look (see [`ConfigWarning`]).
+    warnings: Vec<ConfigWarning>,
 }
 
 /// What the request path needs to know about the providers as a whole, computed once so no
@@ -213,6 +219,12 @@ impl Config {
     pub fn uses_route_name(&self) -> bool {
         self.uses_route_name
     }
+
+    /// Accepted, but worth a second look: rules the client can steer, inline keys skipped.
+    /// `claimcheck validate` prints them; the filter logs them when it loads the configuration.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
 }
 
 /// One token issuer.
@@ -228,6 +240,8 @@ pub struct Provider {
     pub algorithms: Vec<Algorithm>,
     pub jwks: JwksSource,
     pub refresh: Refresh,
+    /// How this provider's keys are fetched; `None` for inline keys.
+    pub fetch: Option<FetchPlan>,
     pub cold_start: ColdStart,
     /// Non-empty.
     pub sources: Vec<TokenSource>,
@@ -236,6 +250,8 @@ pub struct Provider {
     pub claims_to_headers: Vec<HeaderOutput>,
     /// Lowercase.
     pub payload_header: Option<String>,
+    /// Longest token this provider accepts (at most [`crate::jwt::MAX_TOKEN_LEN`]).
+    pub max_token_bytes: usize,
 }
 
 impl Provider {
@@ -281,6 +297,9 @@ pub struct HttpTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refresh {
     pub interval_s: u64,
+    /// The shortest refresh interval an IdP's stated lifetime (`Cache-Control: max-age`,
+    /// `Expires`) may set; never above `interval_s`.
+    pub min_interval_s: u64,
     /// How long the last good keys keep serving when refreshes fail.
     pub max_stale_s: u64,
     pub retry_initial_ms: u64,
@@ -424,6 +443,20 @@ fn apply_bounds(schema: &mut serde_json::Value) {
     for l in LIMITS {
         if let Some(field) = field_schema(schema, l.definition, l.field) {
             field.insert(l.keyword.into(), json!(l.max));
+        }
+    }
+    // `audiences` is an `Option` in the serde types so that its absence is reported with
+    // the loader's own message; the schema says it is required all the same.
+    if let Some(provider) = schema
+        .get_mut("definitions")
+        .and_then(|d| d.get_mut("Provider"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        let required = provider.entry("required").or_insert_with(|| json!([]));
+        if let Some(list) = required.as_array_mut() {
+            if !list.contains(&json!("audiences")) {
+                list.insert(0, json!("audiences"));
+            }
         }
     }
     if let Some(providers) = field_schema(schema, "Configuration", "providers") {

@@ -80,9 +80,11 @@ pub struct RawProvider {
     pub issuers: Option<Vec<String>>,
     /// The tenants an issuer template accepts, and the claim naming a token's tenant.
     pub tenants: Option<RawTenants>,
-    /// Accepted `aud` values (any of); omitted = no audience check.
-    #[serde(default)]
-    pub audiences: Vec<String>,
+    /// Required: the accepted `aud` values (any of), or `"any"` to accept tokens meant for
+    /// every audience (an explicit opt-out: the IdP's tokens for other services verify with
+    /// the same keys).
+    #[cfg_attr(feature = "schema", schemars(with = "SchemaAudiences"))]
+    pub audiences: Option<RawAudiences>,
     /// The claim holding the audience (default `aud`). Amazon Cognito access tokens carry
     /// their app client id in `client_id` and have no `aud`.
     pub audience_claim: Option<String>,
@@ -106,6 +108,73 @@ pub struct RawProvider {
     pub claims_to_headers: Vec<RawClaimToHeader>,
     /// Header receiving the token's base64url payload segment.
     pub payload_header: Option<String>,
+    /// The JOSE header `typ` this provider's tokens must carry (RFC 8725 §3.11), e.g.
+    /// `at+jwt` for RFC 9068 access tokens; compared case-insensitively, `application/`
+    /// optional. Absent: any `typ`, or none.
+    pub token_type: Option<String>,
+    /// Longest token this provider accepts, in bytes (at most the filter-wide limit).
+    pub max_token_bytes: Option<u64>,
+}
+
+/// `audiences`: a list of accepted values, or the string `"any"`. Any other string is an
+/// error rather than a one-element list, so `"audiences": "any"` can never be mistaken for an
+/// audience named `any` (write `["any"]` for that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawAudiences {
+    List(Vec<String>),
+    Any,
+}
+
+/// The keyword that accepts every audience.
+pub const ANY_AUDIENCE: &str = "any";
+
+impl<'de> Deserialize<'de> for RawAudiences {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudiencesVisitor;
+        impl<'de> Visitor<'de> for AudiencesVisitor {
+            type Value = RawAudiences;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a list of audiences or \"{ANY_AUDIENCE}\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                if text == ANY_AUDIENCE {
+                    Ok(RawAudiences::Any)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(text), &self))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(audience) = seq.next_element::<String>()? {
+                    list.push(audience);
+                }
+                Ok(RawAudiences::List(list))
+            }
+        }
+        deserializer.deserialize_any(AudiencesVisitor)
+    }
+}
+
+/// The accepted `aud` values, or `"any"` to accept every audience.
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged, rename = "Audiences")]
+#[allow(dead_code)]
+enum SchemaAudiences {
+    List(Vec<String>),
+    Any(SchemaAnyAudience),
+}
+
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(rename = "AnyAudience")]
+#[allow(dead_code)]
+enum SchemaAnyAudience {
+    #[serde(rename = "any")]
+    Any,
 }
 
 /// `claim` (default `tid`) and exactly one of `allowed`, `pattern`.
@@ -158,6 +227,7 @@ pub struct RawDiscovery {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawRefresh {
     pub interval_s: Option<u64>,
+    pub min_interval_s: Option<u64>,
     pub max_stale_s: Option<u64>,
     pub retry_initial_ms: Option<u64>,
     pub retry_max_ms: Option<u64>,
@@ -311,7 +381,8 @@ pub struct RawCondition {
     pub equals: Option<Value>,
     #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SchemaScalar>>"))]
     pub one_of: Option<Vec<Value>>,
-    /// Array element, or space-delimited word of a string claim (`scope`).
+    /// An array claim has the element; a string claim equals it, or has it as a word when the
+    /// claim is space-delimited (`space_delimited`).
     #[cfg_attr(feature = "schema", schemars(with = "Option<SchemaScalar>"))]
     pub contains: Option<Value>,
     #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<SchemaScalar>>"))]
@@ -332,6 +403,10 @@ pub struct RawCondition {
     pub lt: Option<Value>,
     #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
     pub lte: Option<Value>,
+    /// With `contains`, `contains_all`, `contains_any`: read a string claim as space-delimited
+    /// words. Default: true for `scope` and `scp` (RFC 6749 §3.3, RFC 8693 §4.2), false for
+    /// every other claim, whose string is one value.
+    pub space_delimited: Option<bool>,
     pub all: Option<Vec<RawCondition>>,
     pub any: Option<Vec<RawCondition>>,
     pub not: Option<Box<RawCondition>>,

@@ -27,6 +27,7 @@ pub fn apply(state: &VmState, request: &Request, verdict: &Verdict) -> Next {
     match &verdict.decision {
         Decision::Allow(allow) => {
             allow_request(allow);
+            report_skipped(request, verdict, allow);
             match &allow.would_deny {
                 Some(denial) => report_dry_run(state, request, verdict, denial),
                 None => count_allowed(state, verdict),
@@ -46,6 +47,21 @@ fn allow_request(allow: &Allow) {
     }
     for (name, value) in &allow.headers_to_set {
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+}
+
+/// An identity header the token's claim could not safely fill: the request goes upstream
+/// without it, and the operator learns why.
+fn report_skipped(request: &Request, verdict: &Verdict, allow: &Allow) {
+    for skipped in &allow.headers_skipped {
+        log::info!(
+            "claimcheck: identity header {} not set on {} {} rule={} reason={}",
+            skipped.header,
+            request.method,
+            request.path_only(),
+            verdict.rule,
+            skipped.reason.code()
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! The proxy-wasm shell: the only code that talks to the host.
 //!
-//! [`root`] owns the configuration and the requests parked while keys load; [`fetch`] keeps
-//! one provider's keys in one VM; [`http`] turns a request into a
+//! [`root`] owns the configuration and the requests parked while keys load, and feeds each
+//! provider's key machine (`crate::keys`) its ticks and call answers; [`fetch`] performs the
+//! machine's commands with host calls; [`http`] turns a request into a
 //! [`crate::request::Request`], asks [`crate::authorize`] for an outcome and carries it out
 //! ([`apply`]). Which refusal or allowance a request gets is the core's judgement.
 

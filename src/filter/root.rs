@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -12,12 +11,11 @@ use proxy_wasm::types::{BufferType, ContextType};
 
 use crate::authorize::{Outcome, VerifiedCache, Waiting};
 use crate::config::{self, JwksSource, Provider, ProviderId};
-use crate::jwks::KeyPolicy;
-use crate::keys::FetchPolicy;
+use crate::keys::{Event, KeyMachine, Progress};
 
 use super::apply::{apply, Next};
 use super::clock::{now_ms, schedule_ticks};
-use super::fetch::{random_u64, FetchSpec, Progress, RemoteKeys, Step};
+use super::fetch::{self, random_u64, Host};
 use super::http::{Http, Unconfigured};
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
@@ -68,7 +66,7 @@ impl Context for Root {
             let Some(remote) = state.remote(id) else {
                 return;
             };
-            let progress = remote.on_response(now, num_headers, body_size);
+            let progress = fetch::on_response(remote, now, num_headers, body_size);
             note_progress(&mut state, id, progress);
             progress
         };
@@ -101,6 +99,9 @@ impl RootContext for Root {
                 return false;
             }
         };
+        for warning in config.warnings() {
+            log::warn!("claimcheck: configuration warning: {warning}");
+        }
         let metrics = Metrics::default();
         let verifier = match super::crypto::select(config.crypto, &metrics) {
             Ok(verifier) => verifier,
@@ -111,16 +112,14 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let vm = random_u64();
         let mut providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
         let now = now_ms();
         for keys in &mut providers {
             if let ProviderKeys::Remote(remote) = keys {
-                remote.create_lease_entry();
                 // A new configuration of a running VM (a policy update through ECDS) finds
                 // the keys its unchanged providers already have in shared data: adopt them
                 // now, so no request waits for the first tick.
-                remote.adopt_shared(now);
+                remote.run(&mut Host, now, Event::Start);
             }
         }
         log::info!(
@@ -136,7 +135,6 @@ impl RootContext for Root {
             parked: Vec::new(),
             metrics,
             verifier,
-            vm,
             fast_ticks: None,
         })));
         if let Some(state) = &self.state {
@@ -153,13 +151,12 @@ impl RootContext for Root {
         {
             let mut state = state.borrow_mut();
             report_vm(&state);
-            let vm = state.vm;
             for index in 0..state.providers.len() {
                 let id = ProviderId(index);
                 let Some(remote) = state.remote(id) else {
                     continue;
                 };
-                let progress = remote.tick(vm, now);
+                let progress = remote.run(&mut Host, now, Event::Tick);
                 note_progress(&mut state, id, progress);
             }
         }
@@ -256,73 +253,15 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
     state.borrow_mut().parked.extend(still_waiting);
 }
 
-/// Builds the fetcher of a provider whose keys are remote.
+/// A provider's keys in this VM: inline ones as configured, remote ones behind a key
+/// machine seeded with fresh randomness (its lease identity and jitter).
 fn provider_keys(provider: &Provider) -> ProviderKeys {
-    let (cluster, first_step, timeout_ms, uri) = match &provider.jwks {
-        JwksSource::Inline(parsed) => return ProviderKeys::Inline(Rc::new(parsed.keys.clone())),
-        JwksSource::Remote(remote) => (
-            remote.cluster.clone(),
-            Step::Jwks {
-                authority: remote.authority.clone(),
-                path: remote.path.clone(),
-            },
-            remote.timeout_ms,
-            &remote.uri,
-        ),
-        JwksSource::OidcDiscovery(discovery) => (
-            discovery.cluster.clone(),
-            Step::Discovery {
-                authority: discovery.authority.clone(),
-                path: discovery.path.clone(),
-                issuer: provider.issuer.clone(),
-            },
-            discovery.timeout_ms,
-            &discovery.uri,
-        ),
-    };
-    let refresh = &provider.refresh;
-    ProviderKeys::Remote(Box::new(RemoteKeys::new(FetchSpec {
-        provider: provider.name.clone(),
-        shared_key: shared_key(provider, &cluster, uri),
-        cluster,
-        first_step,
-        timeout: Duration::from_millis(timeout_ms),
-        key_policy: KeyPolicy {
-            algorithms: provider.algorithms.clone(),
-        },
-        fetch_policy: FetchPolicy {
-            interval_ms: refresh.interval_s.saturating_mul(1000),
-            jitter_permille: REFRESH_JITTER_PERMILLE,
-            max_stale_ms: refresh.max_stale_s.saturating_mul(1000),
-            retry_initial_ms: refresh.retry_initial_ms,
-            retry_max_ms: refresh.retry_max_ms,
-            unknown_kid_min_interval_ms: refresh.unknown_kid_min_interval_s.saturating_mul(1000),
-            fetch_timeout_ms: timeout_ms,
-        },
-    })))
+    match (&provider.jwks, &provider.fetch) {
+        (JwksSource::Inline(parsed), _) => ProviderKeys::Inline(Rc::new(parsed.keys.clone())),
+        (_, Some(plan)) => ProviderKeys::Remote(Box::new(KeyMachine::new(
+            Rc::new(plan.clone()),
+            random_u64(),
+        ))),
+        (_, None) => ProviderKeys::Inline(Rc::new(Default::default())),
+    }
 }
-
-/// The shared-data prefix of a provider's record and lease. Listeners that configure the same
-/// provider name with another issuer, cluster, URI or algorithm list must not share keys (the
-/// fetching VM judges the document by its own algorithms), so the prefix holds a digest of all.
-fn shared_key(provider: &Provider, cluster: &str, uri: &str) -> String {
-    let algorithms: Vec<&str> = provider.algorithms.iter().map(|alg| alg.as_str()).collect();
-    let source = [
-        provider.issuer.as_str(),
-        cluster,
-        uri,
-        &algorithms.join(","),
-    ]
-    .join("\n");
-    let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
-    let short: String = digest
-        .as_ref()
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("claimcheck/v1/{}/{short}", provider.name)
-}
-
-/// Up to 10% of the refresh interval is taken off at random.
-const REFRESH_JITTER_PERMILLE: u64 = 100;

@@ -11,8 +11,10 @@ use crate::jwks::KeySet;
 use crate::observe::Unobserved;
 use crate::request::Request;
 
+use crate::keys::{Event, KeyMachine, KidAnswer};
+
 use super::crypto::Verifier;
-use super::fetch::{KidAnswer, RemoteKeys};
+use super::fetch::Host;
 use super::metrics::Metrics;
 
 pub struct VmState {
@@ -23,8 +25,6 @@ pub struct VmState {
     pub metrics: Metrics,
     /// The host's crypto or the VM's, chosen at configuration.
     pub verifier: Verifier,
-    /// Random identity of this VM, for fetch leases.
-    pub vm: u64,
     /// The tick period last asked of the host: `Some(true)` fast, `Some(false)` slow.
     pub fast_ticks: Option<bool>,
 }
@@ -33,7 +33,7 @@ pub struct VmState {
 pub enum ProviderKeys {
     /// Keys from the configuration: always ready.
     Inline(Rc<KeySet>),
-    Remote(Box<RemoteKeys>),
+    Remote(Box<KeyMachine>),
 }
 
 /// A request paused until its provider's keys arrive (or its wait runs out).
@@ -70,16 +70,17 @@ impl VmState {
             let Some(remote) = self.remote(provider) else {
                 continue;
             };
-            match answer {
-                KidAnswer::Wait if waits_for == Some(provider) => remote.request_refetch(&kid),
-                KidAnswer::Defer => remote.queue_refetch(),
-                KidAnswer::Wait | KidAnswer::Refuse => {}
-            }
+            let event = match answer {
+                KidAnswer::Wait if waits_for == Some(provider) => Event::KidWanted(kid),
+                KidAnswer::Defer => Event::KidDeferred,
+                KidAnswer::Wait | KidAnswer::Refuse => continue,
+            };
+            remote.run(&mut Host, now_ms, event);
         }
         outcome
     }
 
-    pub fn remote(&mut self, provider: ProviderId) -> Option<&mut RemoteKeys> {
+    pub fn remote(&mut self, provider: ProviderId) -> Option<&mut KeyMachine> {
         match self.providers.get_mut(provider.index()) {
             Some(ProviderKeys::Remote(remote)) => Some(remote),
             _ => None,
@@ -129,7 +130,7 @@ impl KeyLookup for Lookup<'_> {
         let Some(ProviderKeys::Remote(remote)) = self.providers.get(provider.index()) else {
             return false;
         };
-        let answer = remote.unknown_kid(kid, self.now_ms);
+        let answer = remote.kid_answer(kid, self.now_ms);
         self.asked
             .borrow_mut()
             .push((provider, kid.to_owned(), answer));

@@ -1,9 +1,18 @@
 //! Claim conditions: leaf tests on one claim, combined with all/any/not.
 //!
 //! One leaf evaluator ([`Operator::test`]) serves both the request path
-//! ([`Condition::evaluate`], short-circuiting, no allocation) and the explain form
+//! ([`Condition::truth`], short-circuiting, no allocation) and the explain form
 //! ([`Condition::trace`], the whole tree with results), so the CLI can never disagree
 //! with the filter.
+//!
+//! Conditions are typed. A leaf whose claim is present with a type its test does not apply
+//! to (`"true"` or `1` for `equals: true`, a number for `prefix`) is neither true nor false
+//! but [`Truth::WrongType`], and stays so under `not`: `{"not": {"claim": "contractor",
+//! "equals": true}}` must not pass a contractor whose IdP writes `"true"`. `all` and `any`
+//! combine the three values as Kleene's logic does (a false member decides `all`, a true one
+//! `any`; otherwise a wrong type wins), so a wrong type refuses only when the answer depends
+//! on it. An absent (or `null`) claim is no type error: it is false for every test but
+//! `exists: false`.
 
 use super::Pattern;
 use crate::claims::{ClaimPath, ClaimsObject};
@@ -18,13 +27,63 @@ pub const MAX_CONDITION_DEPTH: usize = 16;
 /// Longest rendering of a claim value in an explain trace.
 const MAX_TRACE_VALUE_LEN: usize = 120;
 
+/// The claims whose string form is space-delimited by specification: OAuth `scope`
+/// (RFC 6749 §3.3, RFC 9068 §2.2.3) and `scp`, the name Entra ID and Okta give it. Every
+/// other string claim is one value unless a condition says `space_delimited: true`.
+pub const SPACE_DELIMITED_CLAIMS: [&str; 2] = ["scope", "scp"];
+
 /// A compiled claim condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     Claim { path: ClaimPath, op: Operator },
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
+}
+
+/// What a condition says about a claims set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    Holds,
+    Fails,
+    /// A claim the answer depends on has a type its test does not apply to.
+    WrongType,
+}
+
+impl Truth {
+    fn negate(self) -> Truth {
+        match self {
+            Truth::Holds => Truth::Fails,
+            Truth::Fails => Truth::Holds,
+            Truth::WrongType => Truth::WrongType,
+        }
+    }
+
+    /// `all`: false if any member is, else a wrong type if any member has one.
+    fn all(items: impl Iterator<Item = Truth>) -> Truth {
+        let mut result = Truth::Holds;
+        for truth in items {
+            match truth {
+                Truth::Fails => return Truth::Fails,
+                Truth::WrongType => result = Truth::WrongType,
+                Truth::Holds => {}
+            }
+        }
+        result
+    }
+
+    /// `any`: true if any member is, else a wrong type if any member has one.
+    fn any(items: impl Iterator<Item = Truth>) -> Truth {
+        let mut result = Truth::Fails;
+        for truth in items {
+            match truth {
+                Truth::Holds => return Truth::Holds,
+                Truth::WrongType => result = Truth::WrongType,
+                Truth::Fails => {}
+            }
+        }
+        result
+    }
 }
 
 /// A JSON scalar literal from the configuration.
@@ -35,17 +94,27 @@ pub enum Scalar {
     String(String),
 }
 
+/// How the `contains` family reads a string claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringClaim {
+    /// One value, as if a one-element array: `"admin"` contains `admin`, `"not-really
+    /// admin"` does not.
+    Value,
+    /// Space-delimited words (RFC 6749 §3.3 `scope`).
+    Words,
+}
+
 /// One test on a claim value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Operator {
     /// Scalar equality; numbers compare by value (`1` equals `1.0`), never across types.
     Equals(Scalar),
     OneOf(Vec<Scalar>),
-    /// An array element equals it, or (for a string literal) a space-delimited word of
-    /// a string claim equals it (RFC 6749 §3.3 `scope`).
-    Contains(Scalar),
-    ContainsAll(Vec<Scalar>),
-    ContainsAny(Vec<Scalar>),
+    /// An array element equals it, or a string claim does (as one value or, for
+    /// [`StringClaim::Words`], one of its words).
+    Contains(Scalar, StringClaim),
+    ContainsAll(Vec<Scalar>, StringClaim),
+    ContainsAny(Vec<Scalar>, StringClaim),
     Prefix(String),
     Suffix(String),
     /// Full match of a string claim.
@@ -67,13 +136,49 @@ pub enum LeafNote {
     NotAString,
     NotANumber,
     NotAListOrString,
+    /// `equals`/`one_of`: the claim's type is none of the literals' types.
+    NotOfLiteralType,
 }
 
-/// A failed condition: what the client could do about it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConditionFailure {
-    /// Scopes named by failing `scope`/`scp` conditions, for `WWW-Authenticate: scope=`.
-    pub required_scopes: Vec<String>,
+impl LeafNote {
+    /// Whether the claim has a type the test does not apply to.
+    pub fn is_wrong_type(self) -> bool {
+        matches!(
+            self,
+            LeafNote::NotAString
+                | LeafNote::NotANumber
+                | LeafNote::NotAListOrString
+                | LeafNote::NotOfLiteralType
+        )
+    }
+
+    fn truth(self, result: bool) -> Truth {
+        match (self.is_wrong_type(), result) {
+            (true, _) => Truth::WrongType,
+            (false, true) => Truth::Holds,
+            (false, false) => Truth::Fails,
+        }
+    }
+}
+
+/// Conditions that did not hold: what the client could do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// False. The scopes named by failing `scope`/`scp` conditions, for
+    /// `WWW-Authenticate: scope=`.
+    Unmet { required_scopes: Vec<String> },
+    /// Neither true nor false: a claim had a type its test does not apply to.
+    WrongType,
+}
+
+impl ConditionFailure {
+    /// The scopes that would help (none for a wrong type).
+    pub fn required_scopes(&self) -> &[String] {
+        match self {
+            ConditionFailure::Unmet { required_scopes } => required_scopes,
+            ConditionFailure::WrongType => &[],
+        }
+    }
 }
 
 /// One node of an explain trace.
@@ -81,33 +186,52 @@ pub struct ConditionFailure {
 pub struct ConditionTrace {
     /// The condition as written, e.g. `scope contains_all ["orders:read"]`.
     pub condition: String,
-    pub result: bool,
+    pub truth: Truth,
     /// For leaves: the claim value seen, or why the test could not apply.
     pub detail: Option<String>,
     pub children: Vec<ConditionTrace>,
 }
 
+impl ConditionTrace {
+    /// Whether the node holds.
+    pub fn holds(&self) -> bool {
+        self.truth == Truth::Holds
+    }
+}
+
 impl Condition {
-    /// Does the claims object (a `Value` or the token's claims `Map`) satisfy the condition?
+    /// Whether the claims object (a `Value` or the token's claims `Map`) satisfies the
+    /// condition; a wrong type does not.
     pub fn evaluate<C: ClaimsObject + ?Sized>(&self, claims: &C) -> bool {
+        self.truth(claims) == Truth::Holds
+    }
+
+    /// The three-valued result (see the module documentation).
+    pub fn truth<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Truth {
         match self {
-            Condition::Claim { path, op } => op.test(path.lookup_in(claims)).0,
-            Condition::All(items) => items.iter().all(|c| c.evaluate(claims)),
-            Condition::Any(items) => items.iter().any(|c| c.evaluate(claims)),
-            Condition::Not(inner) => !inner.evaluate(claims),
+            Condition::Claim { path, op } => {
+                let (result, note) = op.test(path.lookup_in(claims));
+                note.truth(result)
+            }
+            Condition::All(items) => Truth::all(items.iter().map(|c| c.truth(claims))),
+            Condition::Any(items) => Truth::any(items.iter().map(|c| c.truth(claims))),
+            Condition::Not(inner) => inner.truth(claims).negate(),
         }
     }
 
-    /// `Ok` when satisfied; otherwise the failure with the scopes that would help.
+    /// `Ok` when satisfied; otherwise why not, with the scopes that would help.
     pub fn check<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Result<(), ConditionFailure> {
-        if self.evaluate(claims) {
-            return Ok(());
+        match self.truth(claims) {
+            Truth::Holds => Ok(()),
+            Truth::WrongType => Err(ConditionFailure::WrongType),
+            Truth::Fails => {
+                let mut scopes = Vec::new();
+                self.collect_scopes(claims, &mut scopes);
+                Err(ConditionFailure::Unmet {
+                    required_scopes: scopes,
+                })
+            }
         }
-        let mut scopes = Vec::new();
-        self.collect_scopes(claims, &mut scopes);
-        Err(ConditionFailure {
-            required_scopes: scopes,
-        })
     }
 
     /// Scopes named by the failing leaves under a failing node. Under `not`, a scope
@@ -119,8 +243,8 @@ impl Condition {
                     return;
                 }
                 let literals: &[Scalar] = match op {
-                    Operator::Contains(s) | Operator::Equals(s) => std::slice::from_ref(s),
-                    Operator::ContainsAll(list) | Operator::ContainsAny(list) => list,
+                    Operator::Contains(s, _) | Operator::Equals(s) => std::slice::from_ref(s),
+                    Operator::ContainsAll(list, _) | Operator::ContainsAny(list, _) => list,
                     _ => &[],
                 };
                 for literal in literals {
@@ -132,7 +256,7 @@ impl Condition {
                 }
             }
             Condition::All(items) | Condition::Any(items) => {
-                for item in items.iter().filter(|c| !c.evaluate(claims)) {
+                for item in items.iter().filter(|c| c.truth(claims) == Truth::Fails) {
                     item.collect_scopes(claims, out);
                 }
             }
@@ -148,10 +272,17 @@ impl Condition {
                 let (result, note) = op.test(value);
                 let detail = match (note, value) {
                     (LeafNote::ClaimAbsent, _) | (_, None) => "claim is absent".to_owned(),
-                    (LeafNote::NotAString, Some(v)) => format!("not a string: {}", short(v)),
-                    (LeafNote::NotANumber, Some(v)) => format!("not a number: {}", short(v)),
+                    (LeafNote::NotAString, Some(v)) => {
+                        format!("wrong type, not a string: {}", short(v))
+                    }
+                    (LeafNote::NotANumber, Some(v)) => {
+                        format!("wrong type, not a number: {}", short(v))
+                    }
                     (LeafNote::NotAListOrString, Some(v)) => {
-                        format!("not an array or string: {}", short(v))
+                        format!("wrong type, not an array or string: {}", short(v))
+                    }
+                    (LeafNote::NotOfLiteralType, Some(v)) => {
+                        format!("wrong type for the literal: {}", short(v))
                     }
                     (LeafNote::Matched | LeafNote::NotMatched, Some(v)) => {
                         format!("value: {}", short(v))
@@ -159,20 +290,21 @@ impl Condition {
                 };
                 ConditionTrace {
                     condition: format!("{path} {op}"),
-                    result,
+                    truth: note.truth(result),
                     detail: Some(detail),
                     children: Vec::new(),
                 }
             }
             Condition::All(items) | Condition::Any(items) => {
                 let children: Vec<ConditionTrace> = items.iter().map(|c| c.trace(claims)).collect();
-                let (name, result) = match self {
-                    Condition::All(_) => ("all", children.iter().all(|c| c.result)),
-                    _ => ("any", children.iter().any(|c| c.result)),
+                let truths = children.iter().map(|c| c.truth);
+                let (name, truth) = match self {
+                    Condition::All(_) => ("all", Truth::all(truths)),
+                    _ => ("any", Truth::any(truths)),
                 };
                 ConditionTrace {
                     condition: name.to_owned(),
-                    result,
+                    truth,
                     detail: None,
                     children,
                 }
@@ -181,7 +313,7 @@ impl Condition {
                 let child = inner.trace(claims);
                 ConditionTrace {
                     condition: "not".to_owned(),
-                    result: !child.result,
+                    truth: child.truth.negate(),
                     detail: None,
                     children: vec![child],
                 }
@@ -199,7 +331,11 @@ impl fmt::Display for ConditionTrace {
 
 impl ConditionTrace {
     fn write_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
-        let mark = if self.result { "pass" } else { "fail" };
+        let mark = match self.truth {
+            Truth::Holds => "pass",
+            Truth::Fails => "fail",
+            Truth::WrongType => "wrong type",
+        };
         write!(
             f,
             "{:indent$}[{mark}] {}",
@@ -253,11 +389,13 @@ impl Operator {
         };
         match self {
             Operator::Exists(want) => verdict(*want),
-            Operator::Equals(literal) => verdict(scalar_eq(literal, value)),
-            Operator::OneOf(list) => verdict(list.iter().any(|l| scalar_eq(l, value))),
-            Operator::Contains(literal) => contains(value, std::slice::from_ref(literal), true),
-            Operator::ContainsAll(list) => contains(value, list, true),
-            Operator::ContainsAny(list) => contains(value, list, false),
+            Operator::Equals(literal) => equals_any(value, std::slice::from_ref(literal)),
+            Operator::OneOf(list) => equals_any(value, list),
+            Operator::Contains(literal, strings) => {
+                contains(value, std::slice::from_ref(literal), true, *strings)
+            }
+            Operator::ContainsAll(list, strings) => contains(value, list, true, *strings),
+            Operator::ContainsAny(list, strings) => contains(value, list, false, *strings),
             Operator::Prefix(p) => string_test(value, |s| s.starts_with(p.as_str())),
             Operator::Suffix(p) => string_test(value, |s| s.ends_with(p.as_str())),
             Operator::Regex(pattern) => string_test(value, |s| pattern.is_match(s)),
@@ -298,12 +436,46 @@ fn number_test(
     }
 }
 
+/// `equals` / `one_of`: the claim equals one of the literals. A claim whose type is none of
+/// theirs (`"true"` for `true`, an array for a string) is a wrong type, not a mismatch.
+fn equals_any(value: &Value, literals: &[Scalar]) -> (bool, LeafNote) {
+    if !literals.iter().any(|literal| same_type(literal, value)) {
+        return (false, LeafNote::NotOfLiteralType);
+    }
+    let ok = literals.iter().any(|literal| scalar_eq(literal, value));
+    (
+        ok,
+        if ok {
+            LeafNote::Matched
+        } else {
+            LeafNote::NotMatched
+        },
+    )
+}
+
+fn same_type(literal: &Scalar, value: &Value) -> bool {
+    matches!(
+        (literal, value),
+        (Scalar::Bool(_), Value::Bool(_))
+            | (Scalar::Number(_), Value::Number(_))
+            | (Scalar::String(_), Value::String(_))
+    )
+}
+
 /// `all = true`: every literal is contained; otherwise at least one.
-fn contains(value: &Value, literals: &[Scalar], all: bool) -> (bool, LeafNote) {
+fn contains(
+    value: &Value,
+    literals: &[Scalar],
+    all: bool,
+    strings: StringClaim,
+) -> (bool, LeafNote) {
     let has = |literal: &Scalar| match value {
         Value::Array(items) => items.iter().any(|item| scalar_eq(literal, item)),
-        Value::String(s) => match literal {
-            Scalar::String(word) => s.split_ascii_whitespace().any(|w| w == word),
+        Value::String(s) => match (literal, strings) {
+            (Scalar::String(word), StringClaim::Words) => {
+                s.split_ascii_whitespace().any(|w| w == word)
+            }
+            (Scalar::String(one), StringClaim::Value) => s == one,
             _ => false,
         },
         _ => false,
@@ -404,12 +576,12 @@ impl fmt::Display for Operator {
                 f.write_str("one_of ")?;
                 list(f, l)
             }
-            Operator::Contains(s) => write!(f, "contains {s}"),
-            Operator::ContainsAll(l) => {
+            Operator::Contains(s, _) => write!(f, "contains {s}"),
+            Operator::ContainsAll(l, _) => {
                 f.write_str("contains_all ")?;
                 list(f, l)
             }
-            Operator::ContainsAny(l) => {
+            Operator::ContainsAny(l, _) => {
                 f.write_str("contains_any ")?;
                 list(f, l)
             }
@@ -445,6 +617,17 @@ mod tests {
             other => panic!("not a number: {other}"),
         }
     }
+    /// `contains` as the loader compiles it for a claim of this name.
+    fn contains(path: &str, literal: Scalar) -> Operator {
+        Operator::Contains(literal, strings_of(path))
+    }
+    fn strings_of(path: &str) -> StringClaim {
+        if SPACE_DELIMITED_CLAIMS.contains(&path) {
+            StringClaim::Words
+        } else {
+            StringClaim::Value
+        }
+    }
 
     fn claims() -> Value {
         json!({
@@ -452,6 +635,7 @@ mod tests {
             "scope": "orders:read  orders:write profile",
             "scp": ["a", "b"],
             "groups": ["admin", "dev"],
+            "team": "not-really admin",
             "email_verified": true,
             "org": {"tier": 2, "ratio": 0.5, "big": 9007199254740993u64},
             "nothing": null,
@@ -462,73 +646,143 @@ mod tests {
     #[test]
     fn every_operator_on_matching_and_failing_values() {
         // (path, operator, expected)
-        let table: Vec<(&str, Operator, bool)> = vec![
-            ("sub", Operator::Equals(s("alice")), true),
-            ("sub", Operator::Equals(s("bob")), false),
-            ("email_verified", Operator::Equals(Scalar::Bool(true)), true),
-            ("email_verified", Operator::Equals(s("true")), false),
+        let table: Vec<(&str, Operator, Truth)> = vec![
+            ("sub", Operator::Equals(s("alice")), Truth::Holds),
+            ("sub", Operator::Equals(s("bob")), Truth::Fails),
+            (
+                "email_verified",
+                Operator::Equals(Scalar::Bool(true)),
+                Truth::Holds,
+            ),
+            (
+                "email_verified",
+                Operator::Equals(s("true")),
+                Truth::WrongType,
+            ),
             (
                 "org.tier",
                 Operator::Equals(Scalar::Number(n(json!(2.0)))),
-                true,
+                Truth::Holds,
             ),
-            ("org.tier", Operator::Equals(s("2")), false),
-            ("groups", Operator::Equals(s("admin")), false),
-            ("sub", Operator::OneOf(vec![s("bob"), s("alice")]), true),
-            ("sub", Operator::OneOf(vec![s("bob")]), false),
-            ("groups", Operator::Contains(s("admin")), true),
-            ("groups", Operator::Contains(s("adm")), false),
-            ("scope", Operator::Contains(s("orders:write")), true),
-            ("scope", Operator::Contains(s("orders")), false),
-            ("sub", Operator::Contains(s("ali")), false),
+            ("org.tier", Operator::Equals(s("2")), Truth::WrongType),
+            ("groups", Operator::Equals(s("admin")), Truth::WrongType),
+            (
+                "sub",
+                Operator::OneOf(vec![s("bob"), s("alice")]),
+                Truth::Holds,
+            ),
+            ("sub", Operator::OneOf(vec![s("bob")]), Truth::Fails),
+            (
+                "sub",
+                Operator::OneOf(vec![Scalar::Bool(true), s("bob")]),
+                Truth::Fails,
+            ),
+            ("count", Operator::OneOf(vec![s("3")]), Truth::WrongType),
+            ("groups", contains("groups", s("admin")), Truth::Holds),
+            ("groups", contains("groups", s("adm")), Truth::Fails),
+            ("scope", contains("scope", s("orders:write")), Truth::Holds),
+            ("scope", contains("scope", s("orders")), Truth::Fails),
+            ("sub", contains("sub", s("ali")), Truth::Fails),
+            ("sub", contains("sub", s("alice")), Truth::Holds),
             (
                 "count",
-                Operator::Contains(Scalar::Number(n(json!(3)))),
-                false,
+                contains("count", Scalar::Number(n(json!(3)))),
+                Truth::WrongType,
             ),
             (
                 "scope",
-                Operator::ContainsAll(vec![s("orders:read"), s("profile")]),
-                true,
+                Operator::ContainsAll(vec![s("orders:read"), s("profile")], StringClaim::Words),
+                Truth::Holds,
             ),
             (
                 "scope",
-                Operator::ContainsAll(vec![s("orders:read"), s("admin")]),
-                false,
+                Operator::ContainsAll(vec![s("orders:read"), s("admin")], StringClaim::Words),
+                Truth::Fails,
             ),
-            ("scp", Operator::ContainsAll(vec![s("a"), s("b")]), true),
-            ("scp", Operator::ContainsAny(vec![s("x"), s("b")]), true),
-            ("scp", Operator::ContainsAny(vec![s("x"), s("y")]), false),
-            ("sub", Operator::Prefix("ali".into()), true),
-            ("sub", Operator::Prefix("bo".into()), false),
-            ("sub", Operator::Suffix("ice".into()), true),
-            ("sub", Operator::Suffix("x".into()), false),
-            ("count", Operator::Prefix("3".into()), false),
-            ("sub", Operator::Regex(Pattern::new("a.*e").unwrap()), true),
-            ("sub", Operator::Regex(Pattern::new("lic").unwrap()), false),
-            ("sub", Operator::Exists(true), true),
-            ("missing", Operator::Exists(true), false),
-            ("nothing", Operator::Exists(true), false),
-            ("missing", Operator::Exists(false), true),
-            ("nothing", Operator::Exists(false), true),
-            ("sub", Operator::Exists(false), false),
-            ("org.tier", Operator::Gt(n(json!(1))), true),
-            ("org.tier", Operator::Gt(n(json!(2))), false),
-            ("org.tier", Operator::Gte(n(json!(2))), true),
-            ("org.tier", Operator::Gte(n(json!(2.5))), false),
-            ("org.tier", Operator::Lt(n(json!(2.5))), true),
-            ("org.tier", Operator::Lt(n(json!(2))), false),
-            ("org.tier", Operator::Lte(n(json!(2))), true),
-            ("org.tier", Operator::Lte(n(json!(1.999))), false),
-            ("org.ratio", Operator::Gt(n(json!(0.25))), true),
-            ("org.ratio", Operator::Lt(n(json!(0))), false),
-            ("sub", Operator::Gt(n(json!(0))), false),
-            ("missing", Operator::Lt(n(json!(10))), false),
+            (
+                "scp",
+                Operator::ContainsAll(vec![s("a"), s("b")], StringClaim::Words),
+                Truth::Holds,
+            ),
+            (
+                "scp",
+                Operator::ContainsAny(vec![s("x"), s("b")], StringClaim::Words),
+                Truth::Holds,
+            ),
+            (
+                "scp",
+                Operator::ContainsAny(vec![s("x"), s("y")], StringClaim::Words),
+                Truth::Fails,
+            ),
+            ("sub", Operator::Prefix("ali".into()), Truth::Holds),
+            ("sub", Operator::Prefix("bo".into()), Truth::Fails),
+            ("sub", Operator::Suffix("ice".into()), Truth::Holds),
+            ("sub", Operator::Suffix("x".into()), Truth::Fails),
+            ("count", Operator::Prefix("3".into()), Truth::WrongType),
+            (
+                "sub",
+                Operator::Regex(Pattern::new("a.*e").unwrap()),
+                Truth::Holds,
+            ),
+            (
+                "sub",
+                Operator::Regex(Pattern::new("lic").unwrap()),
+                Truth::Fails,
+            ),
+            ("sub", Operator::Exists(true), Truth::Holds),
+            ("missing", Operator::Exists(true), Truth::Fails),
+            ("nothing", Operator::Exists(true), Truth::Fails),
+            ("missing", Operator::Exists(false), Truth::Holds),
+            ("nothing", Operator::Exists(false), Truth::Holds),
+            ("sub", Operator::Exists(false), Truth::Fails),
+            ("org.tier", Operator::Gt(n(json!(1))), Truth::Holds),
+            ("org.tier", Operator::Gt(n(json!(2))), Truth::Fails),
+            ("org.tier", Operator::Gte(n(json!(2))), Truth::Holds),
+            ("org.tier", Operator::Gte(n(json!(2.5))), Truth::Fails),
+            ("org.tier", Operator::Lt(n(json!(2.5))), Truth::Holds),
+            ("org.tier", Operator::Lt(n(json!(2))), Truth::Fails),
+            ("org.tier", Operator::Lte(n(json!(2))), Truth::Holds),
+            ("org.tier", Operator::Lte(n(json!(1.999))), Truth::Fails),
+            ("org.ratio", Operator::Gt(n(json!(0.25))), Truth::Holds),
+            ("org.ratio", Operator::Lt(n(json!(0))), Truth::Fails),
+            ("sub", Operator::Gt(n(json!(0))), Truth::WrongType),
+            ("missing", Operator::Lt(n(json!(10))), Truth::Fails),
+            (
+                "missing",
+                Operator::Equals(Scalar::Bool(true)),
+                Truth::Fails,
+            ),
         ];
         for (path, op, want) in table {
             let text = format!("{path} {op}");
-            assert_eq!(leaf(path, op).evaluate(&claims()), want, "{text}");
+            let condition = leaf(path, op);
+            assert_eq!(condition.truth(&claims()), want, "{text}");
+            assert_eq!(
+                condition.evaluate(&claims()),
+                want == Truth::Holds,
+                "{text}"
+            );
         }
+    }
+
+    #[test]
+    fn only_scope_and_scp_strings_are_read_as_words() {
+        let c = claims();
+        assert!(!leaf("team", contains("team", s("admin"))).evaluate(&c));
+        assert!(leaf("team", contains("team", s("not-really admin"))).evaluate(&c));
+        assert!(leaf("scope", contains("scope", s("profile"))).evaluate(&c));
+    }
+
+    #[test]
+    fn a_condition_may_read_another_claim_as_words() {
+        let words = Operator::Contains(s("admin"), StringClaim::Words);
+        assert!(leaf("team", words).evaluate(&claims()));
+    }
+
+    #[test]
+    fn a_condition_may_read_scope_as_one_value() {
+        let one = Operator::Contains(s("profile"), StringClaim::Value);
+        assert!(!leaf("scope", one).evaluate(&claims()));
     }
 
     #[test]
@@ -589,19 +843,68 @@ mod tests {
     }
 
     #[test]
+    fn not_over_a_wrong_type_is_still_a_wrong_type() {
+        let not_contractor = Condition::Not(Box::new(leaf(
+            "contractor",
+            Operator::Equals(Scalar::Bool(true)),
+        )));
+        for contractor in [json!("true"), json!(1), json!(["true"]), json!({"v": true})] {
+            let c = json!({ "contractor": contractor });
+            assert_eq!(not_contractor.truth(&c), Truth::WrongType, "{contractor}");
+            assert_eq!(
+                not_contractor.check(&c),
+                Err(ConditionFailure::WrongType),
+                "{contractor}"
+            );
+        }
+        assert!(not_contractor.evaluate(&json!({ "contractor": false })));
+        assert!(not_contractor.evaluate(&json!({})));
+        assert!(!not_contractor.evaluate(&json!({ "contractor": true })));
+    }
+
+    #[test]
+    fn a_wrong_type_decides_only_when_the_answer_depends_on_it() {
+        let wrong = || leaf("sub", Operator::Gt(n(json!(0))));
+        let yes = || leaf("sub", Operator::Exists(true));
+        let no = || leaf("missing", Operator::Exists(true));
+        let c = claims();
+        let cases = [
+            (Condition::All(vec![wrong(), no()]), Truth::Fails),
+            (Condition::All(vec![wrong(), yes()]), Truth::WrongType),
+            (Condition::Any(vec![wrong(), yes()]), Truth::Holds),
+            (Condition::Any(vec![wrong(), no()]), Truth::WrongType),
+            (
+                Condition::Not(Box::new(Condition::Any(vec![wrong(), no()]))),
+                Truth::WrongType,
+            ),
+            (
+                Condition::Not(Box::new(Condition::All(vec![wrong(), no()]))),
+                Truth::Holds,
+            ),
+        ];
+        for (condition, want) in cases {
+            assert_eq!(condition.truth(&c), want, "{condition:?}");
+            assert_eq!(condition.trace(&c).truth, want, "{condition:?}");
+        }
+    }
+
+    #[test]
     fn failing_scope_conditions_report_required_scopes() {
         let c = Condition::All(vec![
             leaf(
                 "scope",
-                Operator::ContainsAll(vec![s("orders:read"), s("orders:admin")]),
+                Operator::ContainsAll(
+                    vec![s("orders:read"), s("orders:admin")],
+                    StringClaim::Words,
+                ),
             ),
-            leaf("scp", Operator::Contains(s("c"))),
-            leaf("groups", Operator::Contains(s("ops"))),
-            leaf("scope", Operator::Contains(s("profile"))),
+            leaf("scp", contains("scp", s("c"))),
+            leaf("groups", contains("groups", s("ops"))),
+            leaf("scope", contains("scope", s("profile"))),
         ]);
         assert_eq!(
             c.check(&claims()),
-            Err(ConditionFailure {
+            Err(ConditionFailure::Unmet {
                 required_scopes: vec!["orders:read".into(), "orders:admin".into(), "c".into()]
             })
         );
@@ -609,16 +912,19 @@ mod tests {
 
     #[test]
     fn failing_non_scope_conditions_report_no_scopes() {
-        let c = leaf("groups", Operator::Contains(s("ops")));
-        assert_eq!(c.check(&claims()), Err(ConditionFailure::default()));
-        let c = Condition::Not(Box::new(leaf("scope", Operator::Contains(s("profile")))));
-        assert_eq!(c.check(&claims()), Err(ConditionFailure::default()));
+        let unmet = Err(ConditionFailure::Unmet {
+            required_scopes: Vec::new(),
+        });
+        let c = leaf("groups", contains("groups", s("ops")));
+        assert_eq!(c.check(&claims()), unmet);
+        let c = Condition::Not(Box::new(leaf("scope", contains("scope", s("profile")))));
+        assert_eq!(c.check(&claims()), unmet);
     }
 
     #[test]
     fn trace_agrees_with_evaluate_and_shows_every_node() {
         let c = Condition::All(vec![
-            leaf("groups", Operator::Contains(s("admin"))),
+            leaf("groups", contains("groups", s("admin"))),
             Condition::Any(vec![
                 leaf("missing", Operator::Equals(s("x"))),
                 leaf("sub", Operator::Prefix("x".into())),
@@ -626,10 +932,10 @@ mod tests {
             Condition::Not(Box::new(leaf("sub", Operator::Gt(n(json!(1)))))),
         ]);
         let t = c.trace(&claims());
-        assert_eq!(t.result, c.evaluate(&claims()));
-        assert!(!t.result);
+        assert_eq!(t.truth, c.truth(&claims()));
+        assert_eq!(t.truth, Truth::Fails);
         assert_eq!(t.children.len(), 3);
-        assert!(t.children[0].result);
+        assert!(t.children[0].holds());
         assert_eq!(t.children[0].condition, "groups contains \"admin\"");
         let any = &t.children[1];
         assert_eq!(any.condition, "any");
@@ -637,9 +943,9 @@ mod tests {
         assert_eq!(any.children[1].detail.as_deref(), Some("value: \"alice\""));
         assert_eq!(
             t.children[2].children[0].detail.as_deref(),
-            Some("not a number: \"alice\"")
+            Some("wrong type, not a number: \"alice\"")
         );
-        assert!(t.children[2].result);
+        assert_eq!(t.children[2].truth, Truth::WrongType);
         assert_eq!(
             t.to_string(),
             "[fail] all\n\
@@ -647,8 +953,8 @@ mod tests {
              \x20 [fail] any\n\
              \x20   [fail] missing equals \"x\" (claim is absent)\n\
              \x20   [fail] sub prefix \"x\" (value: \"alice\")\n\
-             \x20 [pass] not\n\
-             \x20   [fail] sub gt 1 (not a number: \"alice\")\n"
+             \x20 [wrong type] not\n\
+             \x20   [wrong type] sub gt 1 (wrong type, not a number: \"alice\")\n"
         );
     }
 }

@@ -256,6 +256,22 @@ impl PathTemplate {
         &self.source
     }
 
+    /// The literal segments before the first variable or wildcard, as a path prefix every
+    /// matching path starts with (`/admin/{tenant}/**` → `/admin/`).
+    pub fn literal_prefix(&self) -> String {
+        let mut prefix = String::from("/");
+        for segment in &self.segments {
+            match segment {
+                TemplateSegment::Literal(lit) => {
+                    prefix.push_str(lit);
+                    prefix.push('/');
+                }
+                TemplateSegment::One | TemplateSegment::Rest => return prefix,
+            }
+        }
+        prefix
+    }
+
     pub fn matches(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;

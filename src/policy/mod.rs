@@ -9,10 +9,11 @@
 mod condition;
 mod matcher;
 mod output;
+pub mod shadow;
 
 pub use condition::{
     compare_numbers, Condition, ConditionFailure, ConditionTrace, LeafNote, Operator, Scalar,
-    MAX_CONDITION_DEPTH,
+    StringClaim, Truth, MAX_CONDITION_DEPTH, SPACE_DELIMITED_CLAIMS,
 };
 pub use matcher::{
     host_without_port, HeaderMatcher, HeaderTest, HostPattern, Mismatch, PathMatcher, PathTemplate,

@@ -43,6 +43,10 @@ pub enum HeaderSkipReason {
     InvalidCharacter,
     /// Longer than [`MAX_HEADER_VALUE_LEN`].
     TooLong,
+    /// An element of an array claim holds the join separator: joined, `["viewers;admin"]`
+    /// would read upstream as two values, `viewers` and `admin`. The header is left out
+    /// rather than the element escaped, since no upstream would know to unescape it.
+    SeparatorInValue,
 }
 
 /// The identity headers of one provider (its `claims_to_headers` and `payload_header`)
@@ -80,7 +84,9 @@ pub fn output_plan(
     plan
 }
 
-/// A claim as header text: scalars as text, arrays joined, objects as JSON.
+/// A claim as header text: scalars as text, arrays joined, objects as JSON. A scalar is
+/// copied as is (`join` separates array elements only); an array element holding `join` is
+/// refused (the caller guarantees a non-empty `join`).
 pub fn render_claim(value: &Value, join: &str) -> Result<String, HeaderSkipReason> {
     let text = match value {
         Value::Null => return Err(HeaderSkipReason::Null),
@@ -90,11 +96,26 @@ pub fn render_claim(value: &Value, join: &str) -> Result<String, HeaderSkipReaso
                 .filter(|item| !item.is_null())
                 .map(scalar_text)
                 .collect();
+            if parts.iter().any(|part| part.contains(join)) {
+                return Err(HeaderSkipReason::SeparatorInValue);
+            }
             parts.join(join)
         }
         other => scalar_text(other),
     };
     check_value(text)
+}
+
+impl HeaderSkipReason {
+    /// A stable code for logs and `explain --json`.
+    pub fn code(self) -> &'static str {
+        match self {
+            HeaderSkipReason::Null => "null",
+            HeaderSkipReason::InvalidCharacter => "invalid_character",
+            HeaderSkipReason::TooLong => "too_long",
+            HeaderSkipReason::SeparatorInValue => "separator_in_value",
+        }
+    }
 }
 
 fn scalar_text(value: &Value) -> String {
@@ -131,6 +152,7 @@ mod tests {
             (json!([]), ",", ""),
             (json!({"tier": 2}), ",", "{\"tier\":2}"),
             (json!([{"a": 1}]), ";", "{\"a\":1}"),
+            (json!("a,b"), ",", "a,b"),
         ];
         for (value, join, want) in cases {
             assert_eq!(render_claim(&value, join), Ok(want.to_owned()), "{value}");
@@ -153,6 +175,27 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(render_claim(&value, ","), Err(want), "{value}");
         }
+    }
+
+    #[test]
+    fn an_array_element_holding_the_separator_is_refused() {
+        let cases = [
+            (json!(["viewers;tenant-admin"]), ";"),
+            (json!(["viewers", "a;b"]), ";"),
+            (json!(["a", "b, c"]), ", "),
+            (json!([{"a": 1, "b": 2}]), ","),
+        ];
+        for (value, join) in cases {
+            assert_eq!(
+                render_claim(&value, join),
+                Err(HeaderSkipReason::SeparatorInValue),
+                "{value} joined with {join:?}"
+            );
+        }
+        assert_eq!(
+            render_claim(&json!(["a,b", "c"]), ";"),
+            Ok("a,b;c".to_owned())
+        );
     }
 
     #[test]

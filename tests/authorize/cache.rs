@@ -126,3 +126,43 @@ fn a_zero_sized_cache_verifies_every_time() {
     env.decide(&request);
     assert_eq!(env.decide(&request).cache_hit, Some(false));
 }
+
+#[test]
+fn a_token_refused_for_its_audience_or_expiry_never_fills_the_cache() {
+    let mut env = Env::fixture();
+    let mut other_audience = corp_claims();
+    other_audience["aud"] = json!("billing-api");
+    let mut expired = corp_claims();
+    expired["exp"] = json!(NOW - 120);
+    for claims in [other_audience, expired] {
+        let token = env.keys.corp_token(&claims);
+        let request = get("/orders").bearer(&token);
+        for _ in 0..2 {
+            let verdict = env.decide(&request);
+            denial(&verdict);
+            assert_eq!(verdict.cache_hit, Some(false), "{claims}");
+        }
+    }
+    assert!(env.cache.is_empty());
+}
+
+#[test]
+fn a_token_refused_for_its_type_never_fills_the_cache() {
+    let mut env = Env::with(|d| d["providers"]["corp"]["token_type"] = json!("at+jwt"));
+    let token = env.keys.corp_token(&corp_claims());
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    assert_eq!(denial(&verdict).reason, DenyReason::TokenTypeNotAllowed);
+    assert!(env.cache.is_empty());
+}
+
+#[test]
+fn a_token_refused_by_a_rule_condition_is_still_cached() {
+    let mut env = Env::fixture();
+    let mut claims = corp_claims();
+    claims["groups"] = json!(["ops"]);
+    let token = env.keys.corp_token(&claims);
+    let request = get("/admin/users").bearer(&token);
+    denial(&env.decide(&request));
+    assert_eq!(env.cache.len(), 1, "the token itself is valid");
+    assert_eq!(env.decide(&request).cache_hit, Some(true));
+}

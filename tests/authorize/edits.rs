@@ -134,10 +134,7 @@ fn identity_headers_are_stripped_before_the_token_identity_is_set() {
     let verdict = env.decide(&request);
     let allow = allowed(&verdict);
     for header in ["x-user-id", "x-user-groups", "x-jwt-payload"] {
-        assert!(
-            allow.removals().any(|h| h == header),
-            "{header}"
-        );
+        assert!(allow.removals().any(|h| h == header), "{header}");
     }
     let user_ids: Vec<&str> = allow
         .headers_to_set
@@ -255,4 +252,26 @@ fn a_verdict_shares_its_rule_name_and_identity_headers_with_the_configuration() 
         .find(|rule| rule.name == verdict.rule)
         .map(|rule| &rule.name);
     assert!(rule.is_some_and(|name| std::sync::Arc::ptr_eq(name, &verdict.rule)));
+}
+
+#[test]
+fn an_array_claim_holding_the_join_separator_sets_no_header() {
+    let mut env = Env::fixture();
+    let mut claims = corp_claims();
+    claims["groups"] = json!(["viewers,admin"]);
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/orders").bearer(&token));
+    let allow = allowed(&verdict);
+    assert!(!allow
+        .headers_to_set
+        .iter()
+        .any(|(name, _)| name == "x-user-groups"));
+    assert!(allow.removals().any(|h| h == "x-user-groups"));
+    assert_eq!(
+        allow.headers_skipped.to_vec(),
+        [claimcheck::policy::SkippedHeader {
+            header: "x-user-groups".into(),
+            reason: claimcheck::policy::HeaderSkipReason::SeparatorInValue,
+        }]
+    );
 }

@@ -98,11 +98,13 @@ impl Keys {
                 },
                 "partners": {
                     "issuer": PARTNER_ISS,
+                    "audiences": "any",
                     "jwks": { "inline": jwks(&[self.partner.jwk("partner-1")]) },
                     "claims_to_headers": [ { "claim": "azp", "header": "x-partner-client" } ]
                 },
                 "mesh": {
                     "issuer": MESH_ISS,
+                    "audiences": "any",
                     "jwks": { "inline": jwks(&[self.mesh.jwk("mesh-1")]) },
                     "sources": [ { "header": "x-mesh-token" } ],
                     "claims_to_headers": [ { "claim": "svc", "header": "x-calling-service" } ]

@@ -24,7 +24,7 @@ fn the_record_of_an_accepted_token_names_each_step_and_the_key_that_verified_it(
     let key = corp.signature.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(key.kid.as_deref(), Some("corp-1"));
     assert_eq!(corp.claims, Some(Ok(())));
-    assert!(record.conditions.as_ref().unwrap().result);
+    assert!(record.conditions.as_ref().unwrap().holds());
 }
 
 #[test]

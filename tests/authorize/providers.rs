@@ -171,10 +171,7 @@ fn all_of_allows_when_every_provider_verifies_its_token() {
         .headers_to_set
         .contains(&("x-calling-service".to_owned(), "billing".to_owned())));
     for header in ["authorization", "x-mesh-token"] {
-        assert!(
-            allow.removals().any(|h| h == header),
-            "{header}"
-        );
+        assert!(allow.removals().any(|h| h == header), "{header}");
     }
 }
 
@@ -247,4 +244,41 @@ fn all_of_checks_claim_conditions_against_the_first_listed_provider() {
         refusal(&env.decide(&request)).0,
         DenyReason::ClaimsConditionFailed
     );
+}
+
+#[test]
+fn a_claim_of_the_wrong_type_under_not_is_refused_with_its_own_reason() {
+    let mut env = Env::with(|d| {
+        d["rules"][4]["require"]["claims"] = json!({
+            "not": { "claim": "contractor", "equals": true }
+        })
+    });
+    for contractor in [json!("true"), json!(1)] {
+        let mut claims = corp_claims();
+        claims["contractor"] = contractor.clone();
+        let token = env.keys.corp_token(&claims);
+        let verdict = env.decide(&get("/admin/users").bearer(&token));
+        let (reason, response) = refusal(&verdict);
+        assert_eq!(reason, DenyReason::ClaimsConditionWrongType, "{contractor}");
+        assert_eq!(response.status, 403);
+        assert_eq!(response.reason_code, "claims_condition_wrong_type");
+    }
+    let mut claims = corp_claims();
+    claims["contractor"] = json!(false);
+    let token = env.keys.corp_token(&claims);
+    allowed(&env.decide(&get("/admin/users").bearer(&token)));
+}
+
+#[test]
+fn contains_reads_a_string_claim_as_words_only_for_scope() {
+    let mut env = Env::fixture();
+    let mut claims = corp_claims();
+    claims["groups"] = json!("not-really admin");
+    let token = env.keys.corp_token(&claims);
+    let verdict = env.decide(&get("/admin/users").bearer(&token));
+    assert_eq!(denial(&verdict).reason, DenyReason::ClaimsConditionFailed);
+    let mut claims = corp_claims();
+    claims["groups"] = json!("admin");
+    let token = env.keys.corp_token(&claims);
+    allowed(&env.decide(&get("/admin/users").bearer(&token)));
 }

@@ -48,7 +48,7 @@ fn an_allow_rule_strips_client_sent_identity_headers_from_an_anonymous_request()
         assert!(
             allow.removals().any(|h| h == header),
             "{header} not stripped: {:?}",
-            allow.headers_to_remove
+            allow.removals().collect::<Vec<_>>()
         );
     }
     assert!(allow.headers_to_set.is_empty());
@@ -107,7 +107,7 @@ fn an_allow_rule_verifies_a_token_against_the_provider_whose_issuer_it_names() {
 fn the_default_action_applies_when_no_rule_matches_and_is_named_default() {
     let mut env = Env::fixture();
     let verdict = env.decide(&get("/elsewhere"));
-    assert_eq!(&*verdict.rule.as_ref(), "default");
+    assert_eq!(&*verdict.rule, "default");
     assert_eq!(refusal(&verdict).0, DenyReason::TokenMissing);
 }
 
@@ -118,7 +118,7 @@ fn a_deny_default_refuses_with_no_rule_matched() {
     let (reason, response) = refusal(&verdict);
     assert_eq!(reason, DenyReason::NoRuleMatched);
     assert_eq!(response.status, 403);
-    assert_eq!(&*verdict.rule.as_ref(), "default");
+    assert_eq!(&*verdict.rule, "default");
 }
 
 #[test]
@@ -138,10 +138,7 @@ fn a_dry_run_allow_still_strips_client_sent_identity_headers() {
     let mut env = Env::with(|doc| doc["dry_run"] = json!(true));
     let verdict = env.decide(&get("/v0/x"));
     let allow = allowed(&verdict);
-    assert!(allow
-        .headers_to_remove
-        .iter()
-        .any(|name| name == "x-user-id"));
+    assert!(allow.removals().any(|name| name == "x-user-id"));
     assert!(allow.headers_to_set.is_empty());
 }
 

@@ -18,7 +18,7 @@ fn verdict_for_claims(edit: impl FnOnce(&mut Value)) -> Verdict {
 #[test]
 fn registered_claim_failures_are_refused_with_their_own_reason() {
     type Edit = fn(&mut Value);
-    let table: [(&str, Edit, DenyReason); 8] = [
+    let table: [(&str, Edit, DenyReason); 11] = [
         (
             "expired beyond the skew",
             |c| c["exp"] = json!(NOW - 61),
@@ -64,6 +64,21 @@ fn registered_claim_failures_are_refused_with_their_own_reason() {
             "exp not a number",
             |c| c["exp"] = json!("tomorrow"),
             DenyReason::TimeClaimInvalid,
+        ),
+        (
+            "sub not a string",
+            |c| c["sub"] = json!(42),
+            DenyReason::ClaimTypeInvalid,
+        ),
+        (
+            "jti not a string",
+            |c| c["jti"] = json!({"id": 1}),
+            DenyReason::ClaimTypeInvalid,
+        ),
+        (
+            "aud neither a string nor an array of strings",
+            |c| c["aud"] = json!(["orders-api", 7]),
+            DenyReason::ClaimTypeInvalid,
         ),
     ];
     for (case, edit, reason) in table {
@@ -274,4 +289,59 @@ fn two_tokens_are_ambiguous_whatever_the_order_of_the_listed_providers() {
     let request = get(&format!("/catalog?access_token={corp}")).bearer(&partner);
     let verdict = env.decide(&request);
     assert_eq!(refusal(&verdict).0, DenyReason::TokenAmbiguous);
+}
+
+/// A corp token with this JOSE `typ` (`None`: no `typ` member).
+fn corp_token_typed(env: &Env, typ: Option<&str>) -> String {
+    let mut header = json!({ "alg": "ES256", "kid": "corp-1" });
+    if let Some(typ) = typ {
+        header["typ"] = json!(typ);
+    }
+    env.keys.corp.key().token(&header, &corp_claims())
+}
+
+#[test]
+fn a_provider_with_a_token_type_refuses_other_typs() {
+    let mut env = Env::with(|d| d["providers"]["corp"]["token_type"] = json!("at+jwt"));
+    for typ in [None, Some("JWT"), Some("id+jwt")] {
+        let token = corp_token_typed(&env, typ);
+        let verdict = env.decide(&get("/orders").bearer(&token));
+        assert_invalid_token(&verdict, DenyReason::TokenTypeNotAllowed);
+    }
+}
+
+#[test]
+fn a_provider_with_a_token_type_accepts_it_in_either_spelling() {
+    let mut env = Env::with(|d| d["providers"]["corp"]["token_type"] = json!("at+jwt"));
+    for typ in ["at+jwt", "application/AT+JWT"] {
+        let token = corp_token_typed(&env, Some(typ));
+        allowed(&env.decide(&get("/orders").bearer(&token)));
+    }
+}
+
+#[test]
+fn a_token_longer_than_its_provider_allows_is_token_too_large() {
+    let mut env = Env::with(|d| d["providers"]["corp"]["max_token_bytes"] = json!(256));
+    let mut claims = corp_claims();
+    claims["pad"] = json!("x".repeat(200));
+    let token = env.keys.corp_token(&claims);
+    assert!(token.len() > 256);
+    assert_invalid_token(
+        &env.decide(&get("/orders").bearer(&token)),
+        DenyReason::TokenTooLarge,
+    );
+    let short = env.keys.corp_token(&json!({
+        "iss": CORP_ISS, "sub": "a", "aud": "orders-api", "exp": NOW + 60
+    }));
+    assert!(short.len() <= 256, "{}", short.len());
+    allowed(&env.decide(&get("/orders").bearer(&short)));
+}
+
+#[test]
+fn a_provider_bound_does_not_limit_another_providers_tokens() {
+    let mut env = Env::with(|d| d["providers"]["partners"]["max_token_bytes"] = json!(256));
+    let mut claims = corp_claims();
+    claims["pad"] = json!("x".repeat(400));
+    let token = env.keys.corp_token(&claims);
+    allowed(&env.decide(&get("/catalog/items").bearer(&token)));
 }

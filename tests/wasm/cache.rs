@@ -105,3 +105,35 @@ fn a_disabled_cache_verifies_every_time() {
     assert_eq!(count(&host, HIT), 0);
     assert_eq!(count(&host, MISS), 2);
 }
+
+#[test]
+fn a_token_refused_for_its_audience_never_fills_the_cache() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&remote_config(), &[&key]);
+    let jwt = token(&host, &key, json!({"aud": "billing"}));
+    for _ in 0..3 {
+        let stream = get(&host, vm, "/api", Some(&jwt), &[]);
+        assert_eq!(
+            refusal_reason(&stream).as_deref(),
+            Some("audience_mismatch")
+        );
+    }
+    assert_eq!(count(&host, HIT), 0);
+    assert_eq!(count(&host, MISS), 3);
+}
+
+#[test]
+fn a_token_refused_for_its_type_never_fills_the_cache() {
+    let key = SigningKey::generate("k1");
+    let config = config_with(json!({"token_type": "at+jwt"}), json!({}));
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let jwt = token(&host, &key, json!({}));
+    for _ in 0..2 {
+        let stream = get(&host, vm, "/api", Some(&jwt), &[]);
+        assert_eq!(
+            refusal_reason(&stream).as_deref(),
+            Some("token_type_not_allowed")
+        );
+    }
+    assert_eq!(count(&host, HIT), 0);
+}

@@ -170,7 +170,7 @@ fn a_token_of_an_inline_provider_does_not_wait_for_another_providers_cold_start(
         json!({
             "providers": {
                 "corp": serde_json::from_str::<serde_json::Value>(&remote_config()).unwrap()["providers"]["corp"].clone(),
-                "internal": {"issuer": "internal", "jwks": {"inline": {"keys": [inline.jwk()]}}}
+                "internal": {"issuer": "internal", "audiences": "any", "jwks": {"inline": {"keys": [inline.jwk()]}}}
             },
             "default": {"action": "require", "require": {"providers": {"any": ["corp", "internal"]}}}
         }),
@@ -188,7 +188,7 @@ fn each_remote_provider_has_its_own_fetch() {
         json!({}),
         json!({"providers": {
             "corp": serde_json::from_str::<serde_json::Value>(&remote_config()).unwrap()["providers"]["corp"].clone(),
-            "partner": {"issuer": "https://partner.test",
+            "partner": {"issuer": "https://partner.test", "audiences": "any",
                         "jwks": {"remote": {"cluster": "partner-idp", "uri": "https://partner.test/keys"}}}
         }}),
     );

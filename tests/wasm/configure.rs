@@ -80,3 +80,55 @@ fn an_inline_provider_never_fetches_and_verifies_at_once() {
     advance_ms(&host, 5_000);
     assert!(host.pending_calls().is_empty());
 }
+
+#[test]
+fn a_provider_without_audiences_is_rejected_with_its_json_path_in_the_log() {
+    let host = build_host(&["idp"]);
+    let mut config: serde_json::Value = serde_json::from_str(&remote_config()).unwrap();
+    config["providers"]["corp"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    let error = host.start_vm(config.to_string()).unwrap_err();
+    let rejected = error.rejected().expect("rejected by on_configure");
+    assert!(
+        rejected.logged("providers.corp.audiences"),
+        "{:?}",
+        rejected.logs
+    );
+}
+
+#[test]
+fn a_rule_the_client_can_steer_loads_and_is_logged_as_a_warning_with_its_path() {
+    let host = build_host(&["idp"]);
+    let config = config_with(
+        json!({}),
+        json!({"rules": [
+            {"name": "debug", "match": {"headers": [{"name": "x-debug", "present": true}]},
+             "action": "allow"}
+        ]}),
+    );
+    host.start_vm(config).unwrap();
+    let warnings = host.logs_at(LogLevel::Warn);
+    assert!(
+        warnings
+            .iter()
+            .any(|line| line.contains("rules[0].match.headers")
+                && line.contains("x-debug")
+                && line.contains("the default action")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_configuration_without_steerable_rules_logs_no_warning() {
+    let host = build_host(&["idp"]);
+    host.start_vm(remote_config()).unwrap();
+    let warnings = host.logs_at(LogLevel::Warn);
+    assert!(
+        !warnings
+            .iter()
+            .any(|line| line.contains("configuration warning")),
+        "{warnings:?}"
+    );
+}

@@ -18,6 +18,7 @@ mod costs;
 mod crypto;
 mod dry_run;
 mod fetch;
+mod freshness;
 mod idps;
 mod lifecycle;
 mod metrics;

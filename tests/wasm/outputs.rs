@@ -52,6 +52,35 @@ fn a_missing_claim_sets_no_header() {
 }
 
 #[test]
+fn a_group_holding_the_join_separator_sets_no_header_and_says_why() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);
+    let client_copy = [("x-groups", "viewers")];
+    let extra = json!({"groups": ["viewers,tenant-admin"]});
+    let stream = get(
+        &host,
+        vm,
+        "/api",
+        Some(&token(&host, &key, extra)),
+        &client_copy,
+    );
+    assert!(forwarded(&stream));
+    assert_eq!(stream.forwarded_request_header("x-groups"), None);
+    assert_eq!(
+        stream.forwarded_request_header("x-user").as_deref(),
+        Some("alice")
+    );
+    assert!(
+        host.logged(
+            claimcheck_harness::LogLevel::Info,
+            "identity header x-groups not set on GET /api rule=default reason=separator_in_value"
+        ),
+        "{:?}",
+        host.logs_at(claimcheck_harness::LogLevel::Info)
+    );
+}
+
+#[test]
 fn the_payload_header_carries_the_tokens_payload_segment() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&outputs_config(json!({})), &[&key]);

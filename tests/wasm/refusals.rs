@@ -319,3 +319,31 @@ fn a_lowercase_method_is_matched_as_its_uppercase_form() {
         .unwrap();
     assert_eq!(refusal_reason(&stream).as_deref(), Some("route_denied"));
 }
+
+#[test]
+fn a_token_without_the_providers_token_type_is_refused_as_token_type_not_allowed() {
+    let key = SigningKey::generate("k1");
+    let config = config_with(json!({"token_type": "at+jwt"}), json!({}));
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let id_token = token(&host, &key, json!({}));
+    let stream = get(&host, vm, "/api", Some(&id_token), &[]);
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("token_type_not_allowed")
+    );
+    let access_token = key.sign_typed("at+jwt", &claims(host_now_s(&host), json!({})));
+    assert!(forwarded(&get(&host, vm, "/api", Some(&access_token), &[])));
+}
+
+#[test]
+fn a_subject_that_is_not_a_string_is_refused_as_claim_type_invalid() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&remote_config(), &[&key]);
+    let jwt = token(&host, &key, json!({"sub": 1234}));
+    let stream = get(&host, vm, "/api", Some(&jwt), &[]);
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("claim_type_invalid")
+    );
+}

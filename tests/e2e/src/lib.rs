@@ -6,10 +6,12 @@
 //! - [`echo`]: the upstream that reports the headers it received (also `claimcheck-echo`).
 //! - [`platform`]: the Envoy configuration Istio, Kuma and ECDS build from `deploy/`.
 //! - [`http`]: the minimal HTTP/1.1 server and client the others are built on.
+//! - [`h2c`]: a minimal HTTP/2 (cleartext) client, for what HTTP/1.1 cannot send.
 //! - [`process`]: child processes that die with the test run.
 
 pub mod echo;
 pub mod envoy;
+pub mod h2c;
 pub mod http;
 pub mod idp;
 pub mod platform;

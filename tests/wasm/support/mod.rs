@@ -52,6 +52,12 @@ impl SigningKey {
     pub fn sign(&self, claims: &Value) -> String {
         self.key.token(Some(&self.kid), claims)
     }
+
+    /// A token whose JOSE header says `typ` (instead of `JWT`).
+    pub fn sign_typed(&self, typ: &str, claims: &Value) -> String {
+        let header = json!({"alg": self.key.alg(), "kid": self.kid, "typ": typ});
+        self.key.key().token(&header, claims)
+    }
 }
 
 pub fn jwks(keys: &[&SigningKey]) -> String {
@@ -228,8 +234,9 @@ pub fn until_refresh(host: &Host) -> DispatchedCall {
     panic!("no refresh within the interval");
 }
 
-/// The shared-data prefix of `corp` in [`config_with`]: the provider name and a digest of
-/// its issuer, cluster and URI (the cross-worker protocol of `src/filter/root.rs`).
+/// The shared-data prefix of `corp` in [`config_with`]: the layout version, the provider name
+/// and a digest of its issuer, cluster, URI and algorithms (the cross-worker protocol of
+/// `src/config/fetch_plan.rs`).
 pub fn corp_shared_key() -> String {
     // The provider's algorithms are part of the digest; `corp` accepts the default list.
     let algorithms = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA";
@@ -239,10 +246,19 @@ pub fn corp_shared_key() -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    format!("claimcheck/v1/corp/{short}")
+    format!("claimcheck/v2/corp/{short}")
 }
 
 /// The host's clock in milliseconds since the epoch.
 pub fn host_now_ms(host: &Host) -> u64 {
     u64::try_from(host.now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// The metadata line of `corp`'s shared record (`src/keys/record.rs`: a version line, one
+/// line of JSON, then the JWKS verbatim), if there is a readable record.
+pub fn record_meta(host: &Host) -> Option<Value> {
+    let (bytes, _cas) = host.shared_data(&format!("{}/record", corp_shared_key()))?;
+    let rest = bytes.strip_prefix(b"claimcheck-key-record 2\n".as_slice())?;
+    let line = rest.split(|&byte| byte == b'\n').next()?;
+    serde_json::from_slice(line).ok()
 }

@@ -42,6 +42,12 @@ fn mistakes() -> Vec<Mistake> {
             path: "providers.idp.cold_start.max_wait_ms",
         },
         Mistake {
+            name: "no_audiences",
+            at: "/providers/idp/audiences",
+            value: json!([]),
+            path: "providers.idp.audiences",
+        },
+        Mistake {
             name: "undefined_provider",
             at: "/rules/1/require/providers/any/0",
             value: json!("nobody"),

@@ -322,3 +322,66 @@ fn a_provider_whose_cluster_envoy_lacks_counts_failed_fetches_and_answers_503() 
     );
     assert_eq!(w.idp.total_received(), 0);
 }
+
+#[test]
+fn a_rotation_right_after_a_refresh_refuses_no_valid_request_on_two_workers() {
+    // How long traffic flows after the rotation, and how many clients send it: enough
+    // connections that both workers see new-key tokens.
+    const TRAFFIC: Duration = Duration::from_secs(3);
+    const CLIENTS: usize = 4;
+    let w = Setup::new("rotation_two_workers")
+        .concurrency(2)
+        .policy(|p| {
+            // The default limit: the refresh that just happened must not count against it.
+            set(
+                p,
+                "/providers/idp/refresh/unknown_kid_min_interval_s",
+                json!(30),
+            );
+        })
+        .start();
+    let old = w.token(json!({ "scope": "api:read" }));
+    echoed(&w.get("/api/orders", Some(&old), &[]));
+    let (discovery, jwks_fetches) = (w.idp.received(DISCOVERY_PATH), w.idp.received(JWKS_PATH));
+    // The IdP publishes a new key right after that fetch and signs with it from now on.
+    let next = Key::es256("key-b");
+    w.idp.set_jwks(jwks(&[&w.key, &next]));
+    let addr = w.envoy.addr();
+    let deadline = Instant::now() + TRAFFIC;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let old = old.clone();
+            let new =
+                next.sign(&w.claims(json!({ "scope": "api:read", "sub": format!("c{client}") })));
+            thread::spawn(move || {
+                let mut refused = Vec::new();
+                let mut sent = 0;
+                while Instant::now() < deadline {
+                    for token in [&new, &old] {
+                        let auth = format!("Bearer {token}");
+                        let r = http::get(addr, "/api/orders", &[("authorization", &auth)]);
+                        sent += 1;
+                        match r {
+                            Ok(r) if r.status == 200 => {}
+                            Ok(r) => refused.push(format!("{} {}", r.status, r.body_text())),
+                            Err(e) => refused.push(e.to_string()),
+                        }
+                    }
+                }
+                (sent, refused)
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for client in clients {
+        let (n, refused) = client.join().unwrap();
+        sent += n;
+        assert!(refused.is_empty(), "valid requests refused: {refused:?}");
+    }
+    assert!(sent >= 2 * CLIENTS, "too little traffic: {sent}");
+    assert_eq!(
+        (w.idp.received(DISCOVERY_PATH), w.idp.received(JWKS_PATH)),
+        (discovery + 1, jwks_fetches + 1),
+        "the IdP saw more (or less) than one extra fetch"
+    );
+}

@@ -13,7 +13,9 @@
     clippy::indexing_slicing
 )]
 
+mod attacks;
 mod config;
+mod differential;
 mod explain;
 mod infra;
 mod keys;
