@@ -59,23 +59,6 @@ const P521_SCALAR: [u8; 66] = {
     s
 };
 
-/// Every JWS algorithm, for key policies that keep whatever a document offers.
-const ALL_ALGORITHMS: [Algorithm; 13] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::ES512,
-    Algorithm::EdDSA,
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-];
-
 /// The fixed signing keys of the fixture (the RSA key is the repository's test-only key).
 pub struct FixtureKeys {
     pub rsa: TestKey,
@@ -366,7 +349,7 @@ pub fn token(data: &[u8]) {
 /// algorithm, each one its key family supports.
 pub fn jwks(data: &[u8]) {
     let policy = KeyPolicy {
-        algorithms: ALL_ALGORITHMS.to_vec(),
+        algorithms: Algorithm::ALL.to_vec(),
     };
     if let Ok(parsed) = KeySet::parse(data, &policy) {
         assert!(!parsed.keys.is_empty(), "an empty key set parsed");
