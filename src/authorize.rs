@@ -334,9 +334,6 @@ pub fn dry_run_allow(config: &Config, request: &Request, denial: Denial) -> Allo
     }
 }
 
-/// The name reported for a request refused before any rule is selected.
-pub const REQUEST_RULE_NAME: &str = "request";
-
 /// A request whose method and path have no canonical form: no rule can be chosen for it
 /// with confidence, so it is refused (in a global dry run, let through stripped).
 fn refused_request(config: &Config, request: &Request, error: PathError) -> Verdict {

@@ -207,7 +207,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 paths: c.paths,
                 identity_headers: identity_headers.into(),
                 default_rule_name: Arc::from(crate::policy::DEFAULT_RULE_NAME),
-                request_rule_name: Arc::from(crate::authorize::REQUEST_RULE_NAME),
+                request_rule_name: Arc::from(crate::policy::REQUEST_RULE_NAME),
                 uses_route_name,
                 routes,
                 warnings: Vec::new(),

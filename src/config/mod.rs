@@ -57,7 +57,7 @@ pub struct Config {
     /// every allowed request, which loses them all.
     identity_headers: Arc<[String]>,
     /// The names verdicts report when no rule was selected ([`policy::DEFAULT_RULE_NAME`],
-    /// [`crate::authorize::REQUEST_RULE_NAME`]), shared like the rules' own names.
+    /// [`policy::REQUEST_RULE_NAME`]), shared like the rules' own names.
     default_rule_name: Arc<str>,
     request_rule_name: Arc<str>,
     /// Whether some rule matches on the route name (decided once, read per request).

@@ -111,6 +111,10 @@ pub struct SelectedRule<'c> {
 /// The name reported when the default action applies.
 pub const DEFAULT_RULE_NAME: &str = "default";
 
+/// The name reported for a request refused before any rule is selected (a path with no
+/// canonical form).
+pub const REQUEST_RULE_NAME: &str = "request";
+
 /// The first rule whose match holds; `None` sends the request to the default action.
 ///
 /// `target` is the request's canonical method and path ([`Request::target`]).
