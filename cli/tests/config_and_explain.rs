@@ -12,22 +12,10 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::{claimcheck, keys, token};
+use common::{claimcheck, keys, repo_file, token, write};
 use serde_json::{json, Value};
 
 const ISSUER: &str = "https://idp.example.com";
-
-fn repo_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 /// A policy with one remote-JWKS provider: admins may write, anyone with a token may read.
 fn policy() -> Value {

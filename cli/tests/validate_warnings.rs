@@ -11,20 +11,10 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::claimcheck;
+use common::{claimcheck, repo_file, write};
 use serde_json::{json, Value};
-
-fn repo_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
 
 /// A dry-run rule keyed on a client header, placed before the rule that enforces.
 fn canary_policy() -> Value {

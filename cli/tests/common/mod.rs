@@ -1,6 +1,6 @@
 //! Runs the built `claimcheck` binary and captures what it prints.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +20,18 @@ impl Run {
             stderr: String::from_utf8(output.stderr).unwrap(),
         }
     }
+}
+
+/// A file of the repository, by its path from the repository root.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// Writes `text` to `dir/name` and returns the path, for the CLI's arguments.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 pub fn command() -> Command {
