@@ -11,6 +11,7 @@ pub mod claims;
 pub mod config;
 pub mod crypto;
 pub mod decision;
+pub mod dpop;
 pub mod extract;
 pub mod freshness;
 pub mod issuer;

@@ -18,8 +18,8 @@ pub use discovery::{
 };
 pub use key::{EcCurve, EcPublicKey, KeyMaterial, RsaPublicKey, VerifyingKey};
 pub use parse::{
-    JwksError, SkipReason, SkippedKey, MAX_JWKS_BYTES, MAX_KEYS, MAX_RSA_MODULUS_BITS,
-    MIN_RSA_MODULUS_BITS,
+    parse_single_jwk, JwksError, SkipReason, SkippedKey, MAX_JWKS_BYTES, MAX_KEYS,
+    MAX_RSA_MODULUS_BITS, MIN_RSA_MODULUS_BITS,
 };
 pub use x509::{CertificateError, MAX_CERTIFICATE_BYTES};
 

@@ -202,6 +202,12 @@ pub(super) fn parse_jwks(json: &[u8], policy: &KeyPolicy) -> Result<ParsedKeySet
     Ok(ParsedKeySet { keys: set, skipped })
 }
 
+/// A JWK that arrived on its own rather than in a key set — the `jwk` of a DPoP proof
+/// (RFC 9449 §4.2) — read by the same rules as a published key, kept only for `allowed`.
+pub fn parse_single_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipReason> {
+    parse_jwk(entry, allowed)
+}
+
 /// One JWK (RFC 7517 §4) to a usable key, or the reason it cannot be used.
 fn parse_jwk(entry: &Value, allowed: &[Algorithm]) -> Result<VerifyingKey, SkipReason> {
     let jwk = entry.as_object().ok_or(SkipReason::NotAnObject)?;

@@ -151,6 +151,28 @@ impl DecodedJwt {
 /// Refusals happen here, before any key is looked up, so a hostile token costs one bounded
 /// base64 + JSON pass. The order of checks is fixed: size, shape, base64, header, payload.
 pub fn decode(token: &str) -> Result<DecodedJwt, JwtError> {
+    decode_with(token, EmbeddedKey::Refused).map(|(jwt, _)| jwt)
+}
+
+/// Decodes a DPoP proof (RFC 9449 §4.2): a JWS whose header carries the public key that
+/// signed it in `jwk`, answered beside the token. Every other check of [`decode`] applies
+/// (`jku`, `x5u` and `crit` are still refused); the caller decides whether the key is usable
+/// and binds it to something it trusts (the access token's `cnf.jkt`).
+pub fn decode_proof(token: &str) -> Result<(DecodedJwt, Option<Value>), JwtError> {
+    decode_with(token, EmbeddedKey::Taken)
+}
+
+/// Whether a `jwk` header member is refused (access tokens) or taken out (DPoP proofs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EmbeddedKey {
+    Refused,
+    Taken,
+}
+
+fn decode_with(
+    token: &str,
+    embedded: EmbeddedKey,
+) -> Result<(DecodedJwt, Option<Value>), JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLong);
     }
@@ -185,7 +207,7 @@ pub fn decode(token: &str) -> Result<DecodedJwt, JwtError> {
         .decode(signature_b64)
         .map_err(|_| JwtError::Base64(Segment::Signature))?;
 
-    let header = parse_header(&header_json)?;
+    let (header, jwk) = parse_header(&header_json, embedded)?;
 
     let claims = strict_object(
         &payload_json,
@@ -203,13 +225,14 @@ pub fn decode(token: &str) -> Result<DecodedJwt, JwtError> {
     signing_input.push('.');
     signing_input.push_str(payload_b64);
 
-    Ok(DecodedJwt {
+    let jwt = DecodedJwt {
         header,
         claims,
         signing_input,
         payload_start,
         signature,
-    })
+    };
+    Ok((jwt, jwk))
 }
 
 /// Header members that make a token name its own verification key (RFC 7515 §4.1.2, §4.1.3,
@@ -234,8 +257,8 @@ fn strict_object(
     }
 }
 
-fn parse_header(json: &[u8]) -> Result<Header, JwtError> {
-    let map = strict_object(
+fn parse_header(json: &[u8], embedded: EmbeddedKey) -> Result<(Header, Option<Value>), JwtError> {
+    let mut map = strict_object(
         json,
         JwtError::HeaderDuplicateMember,
         JwtError::HeaderNotJsonObject,
@@ -252,17 +275,22 @@ fn parse_header(json: &[u8]) -> Result<Header, JwtError> {
     if map.contains_key("crit") {
         return Err(JwtError::CriticalHeader);
     }
+    let jwk = match embedded {
+        EmbeddedKey::Taken => map.remove("jwk"),
+        EmbeddedKey::Refused => None,
+    };
     if let Some(name) = KEY_REFERENCE_MEMBERS
         .into_iter()
         .find(|name| map.contains_key(*name))
     {
         return Err(JwtError::KeyReferenceInHeader(name));
     }
-    Ok(Header {
+    let header = Header {
         alg,
         kid: optional_string(&map, "kid")?,
         typ: optional_string(&map, "typ")?,
-    })
+    };
+    Ok((header, jwk))
 }
 
 fn optional_string(

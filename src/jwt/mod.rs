@@ -11,7 +11,7 @@ mod verify;
 
 pub use crate::jwa::{Algorithm, HashFunction, KeyFamily};
 pub use decode::{
-    decode, DecodedJwt, Header, JwtError, Segment, MAX_HEADER_JSON_LEN, MAX_TOKEN_LEN,
+    decode, decode_proof, DecodedJwt, Header, JwtError, Segment, MAX_HEADER_JSON_LEN, MAX_TOKEN_LEN,
 };
 pub use verify::{verified_by, verify, VerifyError};
 
