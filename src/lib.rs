@@ -14,6 +14,7 @@ pub mod decision;
 pub mod dpop;
 pub mod extract;
 pub mod freshness;
+pub mod introspect;
 pub mod issuer;
 pub mod jwa;
 pub mod jwks;

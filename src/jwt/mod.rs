@@ -10,6 +10,7 @@ mod decode;
 mod verify;
 
 pub use crate::jwa::{Algorithm, HashFunction, KeyFamily};
+pub(crate) use decode::StrictObject;
 pub use decode::{
     decode, decode_proof, DecodedJwt, Header, JwtError, Segment, MAX_HEADER_JSON_LEN, MAX_TOKEN_LEN,
 };
