@@ -26,6 +26,8 @@
 //!   tokens is `token_missing`; one with some but not all is `providers_requirement_failed`.
 //! - Rules match the request's canonical method and path ([`Request::target`]); a request
 //!   whose path has none is refused first (`path_not_canonical`, `path_escaped_slash`).
+//! - A rule's `max_token_age_s` is checked with the registered claims, on every token the
+//!   rule accepts (cached ones too): `token_too_old`, or `iat_missing` without `iat`.
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...) and the
 //!   provider's `token_type`; a token enters the verified-token cache only once those passed.
 //! - A claim condition whose claim has the wrong type refuses (`claims_condition_wrong_type`),
@@ -247,6 +249,7 @@ pub fn authorize<O: Observer>(
             cache,
             observer,
             waited_out,
+            max_token_age_s: None,
             cache_hit: None,
             decoded: Vec::new(),
             identity: None,
@@ -446,6 +449,8 @@ struct Pipeline<'a, 'c, O> {
     /// The request waited as long as it may: keys still loading count as unavailable and no
     /// refetch is offered.
     waited_out: bool,
+    /// The selected rule's bound on the age of every token it accepts.
+    max_token_age_s: Option<u64>,
     cache_hit: Option<bool>,
     /// Each token found on the request, decoded once.
     decoded: Vec<Decoded<'a>>,
@@ -464,6 +469,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     }
 
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
+        self.max_token_age_s = requirement.max_token_age_s;
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
             ProviderSet::All(ids) => self.all_of(ids)?,
@@ -592,8 +598,16 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             return Err(Miss::NoToken);
         };
         let (jwt, fresh) = self.verified(provider, &found.token)?;
+        let now_s = self.now_s();
         let result = claims::validate_type(jwt.header().typ.as_deref(), &provider.claims)
-            .and_then(|()| claims::validate(jwt.claims(), &provider.claims, self.now_s()));
+            .and_then(|()| claims::validate(jwt.claims(), &provider.claims, now_s))
+            .and_then(|()| match self.max_token_age_s {
+                Some(max_age_s) => {
+                    let skew_s = provider.claims.clock_skew_s;
+                    claims::validate_age(jwt.claims(), max_age_s, skew_s, now_s)
+                }
+                None => Ok(()),
+            });
         self.observer.claims(provider.id, result.as_ref().copied());
         if let Err(error) = result {
             return Err(Miss::Stop(Stop::deny(

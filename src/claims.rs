@@ -142,8 +142,12 @@ pub enum ClaimError {
     IssuedInFuture,
     /// `exp - iat` exceeds `max_lifetime_s`.
     LifetimeTooLong,
-    /// `max_lifetime_s` is configured but the token has no `iat` to measure it from.
+    /// `max_lifetime_s` or a rule's `max_token_age_s` is configured but the token has no
+    /// `iat` to measure it from.
     IatMissing,
+    /// `now - iat` exceeds the rule's `max_token_age_s` (plus the skew): the route wants a
+    /// recent sign-in, not a token minted long ago and refreshed since.
+    TooOld,
     /// `iss` is absent, not a string, or not one of the provider's issuers (for a tenant
     /// template: not an allowed tenant's issuer).
     IssuerMismatch,
@@ -170,7 +174,12 @@ impl fmt::Display for ClaimError {
             ClaimError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
             ClaimError::IssuedInFuture => f.write_str("token was issued in the future (iat)"),
             ClaimError::LifetimeTooLong => f.write_str("token lifetime exceeds the maximum"),
-            ClaimError::IatMissing => f.write_str("token has no iat claim to measure its lifetime"),
+            ClaimError::IatMissing => {
+                f.write_str("token has no iat claim to measure its lifetime or age")
+            }
+            ClaimError::TooOld => {
+                f.write_str("token is older than the rule's max_token_age_s (iat)")
+            }
             ClaimError::IssuerMismatch => f.write_str("issuer does not match"),
             ClaimError::AudienceMismatch => f.write_str("audience does not match"),
             ClaimError::RequiredClaimMissing(path) => write!(f, "required claim {path} is missing"),
@@ -241,6 +250,23 @@ pub fn validate(
             }
             Some(_) => {}
         }
+    }
+    Ok(())
+}
+
+/// A rule's bound on the token's age (`require.max_token_age_s`), measured from `iat` with
+/// the provider's skew. Sensitive routes use it to demand a recent authentication: `exp`
+/// bounds how long a token lives, not how long ago its holder proved who they are. A token
+/// without `iat` cannot show its age and is refused (`iat_missing`).
+pub fn validate_age(
+    claims: &Map<String, Value>,
+    max_age_s: u64,
+    skew_s: u64,
+    now_s: u64,
+) -> Result<(), ClaimError> {
+    let iat = time_claim(claims, TimeClaim::Iat)?.ok_or(ClaimError::IatMissing)?;
+    if now_s.saturating_sub(iat) > max_age_s.saturating_add(skew_s) {
+        return Err(ClaimError::TooOld);
     }
     Ok(())
 }
@@ -703,6 +729,40 @@ mod tests {
                 "{refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_token_within_the_age_bound_passes_the_age_check() {
+        let c = with(json!({"iat": NOW - 300}));
+        assert_eq!(validate_age(&c, 300, 0, NOW), Ok(()));
+    }
+
+    #[test]
+    fn a_token_older_than_the_age_bound_is_too_old() {
+        let c = with(json!({"iat": NOW - 301}));
+        assert_eq!(validate_age(&c, 300, 0, NOW), Err(ClaimError::TooOld));
+    }
+
+    #[test]
+    fn the_age_bound_allows_the_clock_skew() {
+        let c = with(json!({"iat": NOW - 360}));
+        assert_eq!(validate_age(&c, 300, 60, NOW), Ok(()));
+        assert_eq!(validate_age(&c, 300, 59, NOW), Err(ClaimError::TooOld));
+    }
+
+    #[test]
+    fn a_token_without_iat_has_no_age_and_is_refused() {
+        let c = with(json!({"iat": null}));
+        assert_eq!(validate_age(&c, 300, 60, NOW), Err(ClaimError::IatMissing));
+    }
+
+    #[test]
+    fn an_iat_of_the_wrong_type_is_invalid_for_the_age_check() {
+        let c = with(json!({"iat": "yesterday"}));
+        assert_eq!(
+            validate_age(&c, 300, 60, NOW),
+            Err(ClaimError::TimeClaimInvalid(TimeClaim::Iat))
+        );
     }
 
     #[test]

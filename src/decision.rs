@@ -21,6 +21,7 @@
 //! | `token_issued_in_future` | 401 | `error="invalid_token"` |
 //! | `token_lifetime_too_long` | 401 | `error="invalid_token"` |
 //! | `iat_missing` | 401 | `error="invalid_token"` |
+//! | `token_too_old` | 401 | `error="invalid_token"` (older than the rule's `max_token_age_s`) |
 //! | `time_claim_invalid` | 401 | `error="invalid_token"` |
 //! | `claim_type_invalid` | 401 | `error="invalid_token"` (`sub`, `jti`, `iss` not strings; `aud` not a string or array of strings) |
 //! | `token_type_not_allowed` | 401 | `error="invalid_token"` (the header `typ` is not the provider's `token_type`) |
@@ -216,6 +217,7 @@ pub enum DenyReason {
     TokenIssuedInFuture,
     TokenLifetimeTooLong,
     IatMissing,
+    TokenTooOld,
     TimeClaimInvalid,
     ExpMissing,
     IssuerMismatch,
@@ -254,7 +256,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 31] = [
+    pub const ALL: [DenyReason; 32] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -267,6 +269,7 @@ impl DenyReason {
         DenyReason::TokenIssuedInFuture,
         DenyReason::TokenLifetimeTooLong,
         DenyReason::IatMissing,
+        DenyReason::TokenTooOld,
         DenyReason::TimeClaimInvalid,
         DenyReason::ExpMissing,
         DenyReason::IssuerMismatch,
@@ -367,6 +370,12 @@ impl DenyReason {
                 "iat_missing",
                 INVALID_TOKEN,
                 "the token has no issued-at time",
+            ),
+            R::TokenTooOld => (
+                401,
+                "token_too_old",
+                INVALID_TOKEN,
+                "the token was issued too long ago for this route",
             ),
             R::TimeClaimInvalid => (
                 401,
@@ -507,6 +516,7 @@ impl From<&crate::claims::ClaimError> for DenyReason {
             E::IssuedInFuture => DenyReason::TokenIssuedInFuture,
             E::LifetimeTooLong => DenyReason::TokenLifetimeTooLong,
             E::IatMissing => DenyReason::IatMissing,
+            E::TooOld => DenyReason::TokenTooOld,
             E::IssuerMismatch => DenyReason::IssuerMismatch,
             E::AudienceMismatch => DenyReason::AudienceMismatch,
             E::RequiredClaimMissing(_) => DenyReason::RequiredClaimMissing,
@@ -654,6 +664,12 @@ mod tests {
                 DenyReason::IatMissing,
                 401,
                 "iat_missing",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenTooOld,
+                401,
+                "token_too_old",
                 Some("invalid_token"),
             ),
             (
@@ -862,6 +878,7 @@ mod tests {
             (E::IssuedInFuture, DenyReason::TokenIssuedInFuture),
             (E::LifetimeTooLong, DenyReason::TokenLifetimeTooLong),
             (E::IatMissing, DenyReason::IatMissing),
+            (E::TooOld, DenyReason::TokenTooOld),
             (E::IssuerMismatch, DenyReason::IssuerMismatch),
             (E::AudienceMismatch, DenyReason::AudienceMismatch),
             (

@@ -97,6 +97,7 @@ fn pointer(definition: &str) -> &'static str {
         "TokenCache" => "/token_cache",
         "Configuration" => "",
         "Match" => "/rules/0/match",
+        "Require" => "/default/require",
         other => panic!("no place for {other} in the base configuration"),
     }
 }
@@ -155,6 +156,10 @@ fn load_with(n: &Numeric, value: u64) -> Result<Config, config::ConfigErrors> {
         config["providers"]["corp"]["jwks"] =
             json!({ "remote": { "cluster": "idp", "uri": "https://idp.example.com/jwks.json" } });
     }
+    if n.definition == "Require" {
+        config["default"] =
+            json!({ "action": "require", "require": { "providers": { "any": ["corp"] } } });
+    }
     with_partner(&mut config, n);
     set_field(&mut config, pointer(n.definition), n.field, json!(value));
     config::load(config.to_string().as_bytes())
@@ -211,6 +216,12 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
         ("Provider", "max_lifetime_s") => return provider.claims.max_lifetime_s,
         ("Provider", "max_token_bytes") => provider.max_token_bytes as u64,
         ("TokenCache", "max_entries") => config.token_cache.max_entries as u64,
+        ("Require", "max_token_age_s") => {
+            return match &config.default {
+                claimcheck::policy::Action::Require(requirement) => requirement.max_token_age_s,
+                _ => None,
+            }
+        }
         other => panic!("no compiled value for {other:?}"),
     })
 }

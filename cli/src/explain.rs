@@ -524,13 +524,24 @@ fn action_text(config: &Config, rule: &str) -> String {
     }
 }
 
-fn has_conditions(config: &Config, rule: &str) -> bool {
-    let action = config
+fn rule_action<'c>(config: &'c Config, rule: &str) -> &'c Action {
+    config
         .rules
         .iter()
         .find(|r| &*r.name == rule)
-        .map_or(&config.default, |r| &r.action);
-    matches!(action, Action::Require(requirement) if requirement.claims.is_some())
+        .map_or(&config.default, |r| &r.action)
+}
+
+fn has_conditions(config: &Config, rule: &str) -> bool {
+    matches!(rule_action(config, rule), Action::Require(requirement) if requirement.claims.is_some())
+}
+
+/// The rule's bound on the token's age, when it has one (`require.max_token_age_s`).
+fn max_token_age_s(config: &Config, rule: &str) -> Option<u64> {
+    match rule_action(config, rule) {
+        Action::Require(requirement) => requirement.max_token_age_s,
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------- --json
@@ -841,12 +852,12 @@ impl Explanation {
         if let Some(note) = &note {
             writeln!(out, "    keys     {}", paint(BAD, note))?;
         }
+        let checked = match max_token_age_s(&self.config, &self.rule) {
+            Some(age) => format!("valid (iss, aud, exp/nbf/iat, required, issued within {age} s)"),
+            None => "valid (iss, aud, exp/nbf/iat, required)".to_owned(),
+        };
         match &p.claims {
-            Some(Ok(())) => writeln!(
-                out,
-                "    claims   {}",
-                paint(OK, "valid (iss, aud, exp/nbf/iat, required)")
-            ),
+            Some(Ok(())) => writeln!(out, "    claims   {}", paint(OK, checked)),
             Some(Err(error)) => writeln!(out, "    claims   {}", paint(BAD, error)),
             None => Ok(()),
         }

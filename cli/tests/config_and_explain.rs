@@ -312,6 +312,41 @@ fn explain_refuses_an_expired_token_with_401_invalid_token() {
 }
 
 #[test]
+fn explain_refuses_a_token_older_than_the_rules_max_token_age_as_token_too_old() {
+    let s = setup("EdDSA");
+    let mut bounded = policy();
+    bounded["rules"][1]["require"]["max_token_age_s"] = json!(300);
+    let config = write(s._dir.path(), "bounded.json", &bounded.to_string());
+    let minted = token(&[
+        "--key",
+        &s.key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--claim",
+        r#"groups=["admin"]"#,
+        "--now",
+        "2026-01-01T00:00:00Z",
+        "--ttl",
+        "1h",
+    ]);
+    let explain_at = |now: &str| {
+        explain_json(&[
+            &config, "--token", &minted, "--jwks", &s.jwks, "--method", "POST", "--path",
+            "/admin/x", "--now", now,
+        ])
+    };
+    let (code, out) = explain_at("2026-01-01T00:04:00Z");
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = explain_at("2026-01-01T00:10:00Z");
+    assert_eq!(code, 1);
+    assert_eq!(out["decision"]["status"], 401);
+    assert_eq!(out["decision"]["reason"], "token_too_old");
+    assert_eq!(out["providers"][0]["claims"], "token_too_old");
+}
+
+#[test]
 fn explain_refuses_a_failed_condition_with_403_and_the_failing_leaf() {
     let s = setup("RS256");
     let minted = token(&[

@@ -7,8 +7,8 @@
 use super::compile::{
     CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
     MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
-    MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS,
-    TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
+    MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS,
+    RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -42,7 +42,7 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 13] = [
+pub const NUMERIC: [Numeric; 14] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
@@ -59,6 +59,13 @@ pub const NUMERIC: [Numeric; 13] = [
         range: MAX_LIFETIME_S,
         has_default: false,
         description: "Refuse tokens whose `exp - iat` is longer, in seconds (then `iat` is required). No limit when absent.",
+    },
+    Numeric {
+        definition: "Require",
+        field: "max_token_age_s",
+        range: MAX_TOKEN_AGE_S,
+        has_default: false,
+        description: "Refuse tokens issued longer ago than this, in seconds (`token_too_old`; with the provider's clock skew), for routes that want a recent sign-in; `iat` is then required (`iat_missing`). No limit when absent.",
     },
     numeric("Provider", "max_token_bytes", MAX_TOKEN_BYTES, "Longest token this provider accepts, in bytes (`token_too_large` beyond); at most the filter-wide 16 KiB."),
     numeric("TokenCache", "max_entries", TOKEN_CACHE_ENTRIES, "Verified tokens remembered per worker; 0 disables the cache. Without `token_cache`, the default applies."),

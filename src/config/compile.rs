@@ -48,6 +48,8 @@ pub const COLD_START_MAX_WAIT_MS: (u64, u64, u64) = (3_000, 0, 60_000);
 /// Ten minutes of skew is already a broken clock; more would accept expired tokens.
 pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
+/// A day is the longest age bound that still means "signed in recently".
+pub const MAX_TOKEN_AGE_S: (u64, u64, u64) = (0, 1, 86_400);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 /// A provider may only lower the filter-wide token limit; 128 bytes is below any signed JWT.
 pub const MAX_TOKEN_BYTES: (u64, u64, u64) = (MAX_TOKEN_LEN_U64, 128, MAX_TOKEN_LEN_U64);
@@ -896,6 +898,9 @@ impl Compiler {
             (RawActionKind::Require, Some(r)) => {
                 let rp = format!("{path}.require");
                 let providers = self.provider_set(&format!("{rp}.providers"), &r.providers);
+                let max_token_age_s = r.max_token_age_s.map(|v| {
+                    self.range(&format!("{rp}.max_token_age_s"), Some(v), MAX_TOKEN_AGE_S)
+                });
                 let claims = match &r.claims {
                     Some(c) => Some(self.condition(&format!("{rp}.claims"), c, 1)?),
                     None => None,
@@ -903,6 +908,7 @@ impl Compiler {
                 Some(Action::Require(Requirement {
                     providers: providers?,
                     claims,
+                    max_token_age_s,
                 }))
             }
         }

@@ -359,6 +359,7 @@ pub struct RawHeaderMatch {
 pub struct RawRequire {
     pub providers: RawProviderSet,
     pub claims: Option<RawCondition>,
+    pub max_token_age_s: Option<u64>,
 }
 
 /// Exactly one of `any`, `all`.

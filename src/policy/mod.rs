@@ -59,6 +59,9 @@ pub struct Requirement {
     pub providers: ProviderSet,
     /// Evaluated on the claims of the accepted token (for `all`, of the first listed provider).
     pub claims: Option<Condition>,
+    /// The oldest `iat` accepted, in seconds before now (with the provider's skew), for
+    /// every accepted token: a sensitive route can demand a recent sign-in.
+    pub max_token_age_s: Option<u64>,
 }
 
 /// Which providers must vouch for the request.

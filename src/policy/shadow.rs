@@ -157,10 +157,20 @@ impl Effect<'_> {
             (Action::Require(a), Action::Require(b)) => {
                 providers_at_least(&a.providers, &b.providers)
                     && conditions_at_least(a.claims.as_ref(), b.claims.as_ref())
+                    && age_at_least(a.max_token_age_s, b.max_token_age_s)
             }
             // Allow was handled above.
             _ => false,
         }
+    }
+}
+
+/// An age bound that accepts no older token than `other`'s: none refuses nothing.
+fn age_at_least(a: Option<u64>, b: Option<u64>) -> bool {
+    match (a, b) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(x), Some(y)) => x <= y,
     }
 }
 
@@ -240,7 +250,11 @@ mod tests {
         }
     }
     fn require(providers: ProviderSet, claims: Option<Condition>) -> Action {
-        Action::Require(Requirement { providers, claims })
+        Action::Require(Requirement {
+            providers,
+            claims,
+            max_token_age_s: None,
+        })
     }
     fn effect(action: &Action) -> Effect<'_> {
         Effect {

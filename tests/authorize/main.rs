@@ -20,6 +20,7 @@ mod observe;
 mod paths;
 mod providers;
 mod rules;
+mod token_age;
 mod validation;
 
 use claimcheck::authorize::{

@@ -52,6 +52,28 @@ fn an_expired_token_is_refused_as_token_expired() {
 }
 
 #[test]
+fn a_token_older_than_the_rules_max_token_age_is_refused_as_token_too_old() {
+    let key = SigningKey::generate("k1");
+    let config = config_with(
+        json!({}),
+        json!({"rules": [{"name": "payments", "match": {"path": {"prefix": "/payments"}},
+                          "action": "require",
+                          "require": {"providers": {"any": ["corp"]}, "max_token_age_s": 300}}]}),
+    );
+    let (host, vm) = start_with_keys(&config, &[&key]);
+    let now = host_now_s(&host);
+    let old = key.sign(&claims(now - 3_600, json!({"exp": now + 600})));
+    let stream = get(&host, vm, "/payments/1", Some(&old), &[]);
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(refusal_reason(&stream).as_deref(), Some("token_too_old"));
+    assert_eq!(count(&host, "claimcheck.requests.denied.token_too_old"), 1);
+    let fresh = key.sign(&claims(now - 60, json!({})));
+    assert!(forwarded(&get(&host, vm, "/payments/1", Some(&fresh), &[])));
+    // The same old token on a route without the bound.
+    assert!(forwarded(&get(&host, vm, "/api", Some(&old), &[])));
+}
+
+#[test]
 fn a_token_for_another_audience_is_refused_as_audience_mismatch() {
     let key = SigningKey::generate("k1");
     let (host, vm) = start_with_keys(&remote_config(), &[&key]);
