@@ -598,7 +598,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 31] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 32] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
