@@ -199,6 +199,36 @@ pub fn validate(
     req: &ClaimRequirements,
     now_s: u64,
 ) -> Result<(), ClaimError> {
+    validate_as(claims, req, now_s, Source::Jwt)
+}
+
+/// Validates the members of an active introspection answer (RFC 7662 §2.2) like a JWT's
+/// registered claims, except that `exp`, `iss` and the audience claim are optional there:
+/// each one the answer states is checked as for a JWT (an expired `exp`, a foreign `iss`, an
+/// audience not accepted refuse), an absent one is the server's silence, not a failure.
+/// Types, `nbf`, `iat`, the lifetime bound and the required claims are checked as for a JWT.
+pub fn validate_introspected(
+    claims: &Map<String, Value>,
+    req: &ClaimRequirements,
+    now_s: u64,
+) -> Result<(), ClaimError> {
+    validate_as(claims, req, now_s, Source::Introspection)
+}
+
+/// Where the claims come from: which registered claims must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Jwt,
+    Introspection,
+}
+
+fn validate_as(
+    claims: &Map<String, Value>,
+    req: &ClaimRequirements,
+    now_s: u64,
+    source: Source,
+) -> Result<(), ClaimError> {
+    let optional = source == Source::Introspection;
     let exp = time_claim(claims, TimeClaim::Exp)?;
     let nbf = time_claim(claims, TimeClaim::Nbf)?;
     let iat = time_claim(claims, TimeClaim::Iat)?;
@@ -209,7 +239,7 @@ pub fn validate(
         // RFC 7519 §4.1.4: the current time MUST be before exp.
         Some(exp) if now_s >= exp.saturating_add(skew) => return Err(ClaimError::Expired),
         Some(_) => {}
-        None if req.require_exp => return Err(ClaimError::ExpMissing),
+        None if req.require_exp && !optional => return Err(ClaimError::ExpMissing),
         None => {}
     }
     // RFC 7519 §4.1.5: the current time MUST be after or equal to nbf.
@@ -234,11 +264,14 @@ pub fn validate(
 
     match claims.get("iss") {
         Some(Value::String(iss)) if req.issuers.accepts(iss, claims) => {}
+        None if optional => {}
         _ => return Err(ClaimError::IssuerMismatch),
     }
 
     if let Audiences::OneOf(accepted) = &req.audiences {
-        if !audience_accepted(claims.get(&req.audience_claim), accepted) {
+        let audience = claims.get(&req.audience_claim);
+        let silent = optional && audience.is_none();
+        if !silent && !audience_accepted(audience, accepted) {
             return Err(ClaimError::AudienceMismatch);
         }
     }
@@ -476,6 +509,36 @@ mod tests {
         let mut r = ClaimRequirements::new("https://idp");
         r.audiences = Audiences::OneOf(vec!["api".into(), "other".into()]);
         r
+    }
+
+    #[test]
+    fn an_introspection_answer_may_omit_exp_iss_and_aud() {
+        let answer = with(json!({"exp": null, "iss": null, "aud": null, "active": true}));
+        assert_eq!(validate_introspected(&answer, &req(), NOW), Ok(()));
+        assert_eq!(
+            validate(&answer, &req(), NOW),
+            Err(ClaimError::ExpMissing),
+            "the same members in a JWT are refused"
+        );
+    }
+
+    #[test]
+    fn an_introspection_answer_is_checked_on_what_it_states() {
+        let cases = [
+            (with(json!({"exp": NOW - 3_600})), ClaimError::Expired),
+            (
+                with(json!({"iss": "https://other"})),
+                ClaimError::IssuerMismatch,
+            ),
+            (
+                with(json!({"aud": "elsewhere"})),
+                ClaimError::AudienceMismatch,
+            ),
+            (with(json!({"iss": 7})), ClaimError::ClaimTypeInvalid("iss")),
+        ];
+        for (answer, expected) in cases {
+            assert_eq!(validate_introspected(&answer, &req(), NOW), Err(expected));
+        }
     }
 
     #[test]
