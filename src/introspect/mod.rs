@@ -12,16 +12,19 @@
 //! Everything here is pure: the request's body and client authentication ([`call`]), the
 //! answer's parser ([`answer`]), the slot format ([`slot`]) and
 //! the decisions of the exchange ([`flight`]: what a lookup finds, who calls, what a lost
-//! compare-and-swap means, how long an answer lives). The proxy-wasm shell is to perform
+//! compare-and-swap means, how long an answer lives); [`drive`] carries them out over any
+//! [`IntrospectionHost`]. The proxy-wasm shell is to perform
 //! the host calls and nothing else; the request path does not consult introspection yet.
 
 pub mod answer;
 pub mod call;
+pub mod drive;
 pub mod flight;
 pub mod slot;
 
 pub use answer::{Answer, AnswerError, MAX_ANSWER_BYTES};
 pub use call::ClientAuth;
+pub use drive::{finish, start, IntrospectionHost, Started};
 pub use flight::{
     begin, classify, classify_head, found, publish, settle, Begin, CallFailure, CallOutcome, Found,
     Head, IntrospectionPolicy, Publish, CREATE_ONLY_CAS,

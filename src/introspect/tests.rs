@@ -6,6 +6,7 @@ use std::rc::Rc;
 use serde_json::{json, Map, Value};
 
 use super::answer::{parse, Answer, AnswerError, MAX_ANSWER_BYTES};
+use super::drive::{finish, start, IntrospectionHost, Started};
 use super::flight::*;
 use super::slot::{SlotEntry, SlotState, TokenDigest, MAX_SLOT_BYTES};
 
@@ -513,4 +514,171 @@ impl Store {
         self.value = Some((bytes.to_vec(), self.next_cas));
         true
     }
+}
+
+// ---- the exchange carried out over a host, several VMs sharing one store ----
+
+/// One VM's view of a process-wide store, counting the calls it dispatches.
+struct Vm<'a> {
+    store: &'a std::cell::RefCell<Store>,
+    dispatched: Vec<Vec<u8>>,
+    refuse_dispatch: bool,
+}
+
+impl<'a> Vm<'a> {
+    fn new(store: &'a std::cell::RefCell<Store>) -> Vm<'a> {
+        Vm {
+            store,
+            dispatched: Vec::new(),
+            refuse_dispatch: false,
+        }
+    }
+}
+
+impl IntrospectionHost for Vm<'_> {
+    fn read(&mut self, _key: &str) -> Option<(Vec<u8>, u32)> {
+        self.store.borrow().read()
+    }
+
+    fn write(&mut self, _key: &str, value: &[u8], cas: u32) -> bool {
+        self.store.borrow_mut().write(value, cas)
+    }
+
+    fn dispatch(&mut self, body: Vec<u8>) -> Option<u32> {
+        if self.refuse_dispatch {
+            return None;
+        }
+        self.dispatched.push(body);
+        u32::try_from(self.dispatched.len()).ok()
+    }
+}
+
+const KEY: &str = "slot";
+
+fn slot_says(store: &std::cell::RefCell<Store>, name: &str, now_ms: u64) -> Found {
+    let entry = store
+        .borrow()
+        .read()
+        .and_then(|(bytes, _)| SlotEntry::decode(&bytes));
+    found(entry.as_ref(), &token(name), now_ms)
+}
+
+#[test]
+fn many_requests_on_two_vms_make_exactly_one_call_and_all_see_its_answer() {
+    let store = std::cell::RefCell::new(Store::default());
+    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
+    let mut calls = Vec::new();
+    for round in 0..50 {
+        for (vm, owner) in [(&mut a, VM_A), (&mut b, VM_B)] {
+            match start(vm, KEY, "opaque-1", owner, NOW + round, &POLICY) {
+                Started::Calling(id) => calls.push((owner, id)),
+                Started::Waiting => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(calls.len(), 1, "one call for 100 requests on two VMs");
+    assert_eq!(a.dispatched.len() + b.dispatched.len(), 1);
+    let answer = Answer::Active(claims(json!({"active": true, "sub": "svc"})));
+    assert!(finish(
+        &mut a,
+        KEY,
+        &token("opaque-1"),
+        VM_A,
+        CallOutcome::Answered(answer),
+        NOW + 100,
+        &POLICY
+    ));
+    assert!(matches!(
+        slot_says(&store, "opaque-1", NOW + 101),
+        Found::Active(_)
+    ));
+    assert_eq!(
+        start(&mut b, KEY, "opaque-1", VM_B, NOW + 101, &POLICY),
+        Started::Settled,
+        "a request arriving after the answer needs no call"
+    );
+}
+
+#[test]
+fn the_call_carries_the_token_form_encoded() {
+    let store = std::cell::RefCell::new(Store::default());
+    let mut a = Vm::new(&store);
+    start(&mut a, KEY, "a b&c", VM_A, NOW, &POLICY);
+    assert_eq!(
+        a.dispatched,
+        vec![b"token=a+b%26c&token_type_hint=access_token".to_vec()]
+    );
+}
+
+#[test]
+fn a_vm_that_dies_mid_call_blocks_its_token_only_until_its_lease_ends() {
+    let store = std::cell::RefCell::new(Store::default());
+    let (mut a, mut b) = (Vm::new(&store), Vm::new(&store));
+    assert!(matches!(
+        start(&mut a, KEY, "t", VM_A, NOW, &POLICY),
+        Started::Calling(_)
+    ));
+    let end = NOW + POLICY.lease_ms();
+    assert_eq!(
+        start(&mut b, KEY, "t", VM_B, end - 1, &POLICY),
+        Started::Waiting
+    );
+    assert!(matches!(
+        start(&mut b, KEY, "t", VM_B, end, &POLICY),
+        Started::Calling(_)
+    ));
+}
+
+#[test]
+fn a_refused_dispatch_publishes_an_outage_for_a_short_while() {
+    let store = std::cell::RefCell::new(Store::default());
+    let mut a = Vm::new(&store);
+    a.refuse_dispatch = true;
+    assert_eq!(
+        start(&mut a, KEY, "t", VM_A, NOW, &POLICY),
+        Started::DispatchFailed
+    );
+    assert_eq!(
+        slot_says(&store, "t", NOW),
+        Found::Failed(CallFailure::DispatchFailed)
+    );
+    assert_eq!(
+        slot_says(&store, "t", NOW + POLICY.failure_ttl_ms),
+        Found::Pending,
+        "after the failure's lifetime the server is asked again"
+    );
+}
+
+#[test]
+fn a_revocation_takes_effect_when_the_active_answer_ends() {
+    let store = std::cell::RefCell::new(Store::default());
+    let mut a = Vm::new(&store);
+    start(&mut a, KEY, "t", VM_A, NOW, &POLICY);
+    let answer = Answer::Active(claims(json!({"active": true})));
+    finish(
+        &mut a,
+        KEY,
+        &token("t"),
+        VM_A,
+        CallOutcome::Answered(answer),
+        NOW,
+        &POLICY,
+    );
+    let end = NOW + POLICY.max_ttl_ms;
+    assert!(matches!(slot_says(&store, "t", end - 1), Found::Active(_)));
+    assert!(matches!(
+        start(&mut a, KEY, "t", VM_A, end, &POLICY),
+        Started::Calling(_)
+    ));
+    finish(
+        &mut a,
+        KEY,
+        &token("t"),
+        VM_A,
+        CallOutcome::Answered(Answer::Inactive),
+        end,
+        &POLICY,
+    );
+    assert_eq!(slot_says(&store, "t", end), Found::Inactive);
 }
