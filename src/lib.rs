@@ -25,6 +25,7 @@ pub mod pattern;
 pub mod policy;
 pub mod provider_id;
 pub mod request;
+pub mod revocation;
 
 #[cfg(all(feature = "filter", target_arch = "wasm32"))]
 pub mod filter;
