@@ -20,6 +20,7 @@ pub mod answer;
 pub mod call;
 pub mod drive;
 pub mod flight;
+pub mod memo;
 pub mod slot;
 
 pub use answer::{Answer, AnswerError, MAX_ANSWER_BYTES};
@@ -29,6 +30,7 @@ pub use flight::{
     begin, classify, classify_head, found, publish, settle, Begin, CallFailure, CallOutcome, Found,
     Head, IntrospectionPolicy, Publish, CREATE_ONLY_CAS,
 };
+pub use memo::SlotMemo;
 pub use slot::{SlotEntry, SlotState, TokenDigest, MAX_SLOT_BYTES};
 
 #[cfg(test)]
