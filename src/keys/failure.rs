@@ -20,6 +20,8 @@ pub enum FetchFailure {
     BadDiscovery,
     /// The JWKS did not parse or held no usable key.
     BadJwks,
+    /// The revocation list did not parse (a defect refuses the whole list).
+    BadRevocationList,
 }
 
 impl FetchFailure {
@@ -32,6 +34,7 @@ impl FetchFailure {
             FetchFailure::TooLarge => "too_large",
             FetchFailure::BadDiscovery => "bad_discovery",
             FetchFailure::BadJwks => "bad_jwks",
+            FetchFailure::BadRevocationList => "bad_revocation_list",
         }
     }
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use super::record::{Attempt, KeyRecord, KeySetId};
 use super::response::{self, Head};
-use super::{FetchFailure, FetchLease, Jitter};
+use super::{Document, FetchFailure, FetchLease, Jitter};
 use crate::config::{FetchPlan, Step};
 use crate::freshness::{self, Lifetime};
 use crate::jwks::KeySet;
@@ -174,8 +174,8 @@ struct Fetch {
 
 /// A finished fetch, until its outcome is in the record.
 #[derive(Debug, Clone)]
-struct Publishing {
-    outcome: Outcome,
+struct Publishing<D> {
+    outcome: Outcome<D>,
     for_kid: bool,
     attempts: u32,
     /// The record written by the last compare-and-swap, and whether it changed the refresh
@@ -185,17 +185,17 @@ struct Publishing {
 
 /// A finished fetch, until it is published.
 #[derive(Debug, Clone)]
-enum Outcome {
+enum Outcome<D> {
     Keys {
         document: Vec<u8>,
-        keys: Rc<KeySet>,
+        keys: Rc<D>,
         interval_ms: u64,
     },
     Failed(FetchFailure),
 }
 
-/// One provider's keys in one VM.
-pub struct KeyMachine {
+/// One provider's keys (or another [`Document`], such as its revocation list) in one VM.
+pub struct KeyMachine<D = KeySet> {
     plan: Rc<FetchPlan>,
     /// This VM's identity in the lease.
     vm: u64,
@@ -210,11 +210,11 @@ pub struct KeyMachine {
     /// The record adopted: (generation, attempted_at). A change wakes parked requests.
     seen: Option<(u64, Option<u64>)>,
     /// The key set parsed, and which record it came from: parsed once per generation.
-    keys: Option<Rc<KeySet>>,
+    keys: Option<Rc<D>>,
     keys_of: Option<KeySetId>,
     fetch: Option<Fetch>,
     /// A finished fetch being published.
-    publishing: Option<Publishing>,
+    publishing: Option<Publishing<D>>,
     /// An unknown `kid` asked for a refetch; honoured as soon as the rate limit allows.
     refetch_wanted: bool,
     /// The `kid`s requests wait for: the refetch answers them.
@@ -224,9 +224,17 @@ pub struct KeyMachine {
     missing: BTreeSet<String>,
 }
 
-impl KeyMachine {
-    /// `seed` (any u64, random per VM) names this VM in the lease and seeds its jitter.
-    pub fn new(plan: Rc<FetchPlan>, seed: u64) -> KeyMachine {
+impl KeyMachine<KeySet> {
+    /// A key machine; `seed` (any u64, random per VM) names this VM in the lease and seeds
+    /// its jitter.
+    pub fn new(plan: Rc<FetchPlan>, seed: u64) -> KeyMachine<KeySet> {
+        KeyMachine::for_document(plan, seed)
+    }
+}
+
+impl<D: Document> KeyMachine<D> {
+    /// A machine for any document; `seed` as for [`KeyMachine::new`].
+    pub fn for_document(plan: Rc<FetchPlan>, seed: u64) -> KeyMachine<D> {
         let mut jitter = Jitter::new(seed);
         let vm = jitter.next_u64();
         KeyMachine {
@@ -253,7 +261,7 @@ impl KeyMachine {
     }
 
     /// The keys to verify with now, if any are known and not too stale.
-    pub fn keys(&self) -> Option<&Rc<KeySet>> {
+    pub fn keys(&self) -> Option<&Rc<D>> {
         self.keys.as_ref()
     }
 
@@ -398,7 +406,7 @@ impl KeyMachine {
 
     /// Takes `record` as this VM's view; `parsed` is the set the VM parsed itself when it
     /// just fetched the record's document (no second parse).
-    fn adopt(&mut self, out: &mut Vec<Command>, mut record: KeyRecord, parsed: Option<Rc<KeySet>>) {
+    fn adopt(&mut self, out: &mut Vec<Command>, mut record: KeyRecord, parsed: Option<Rc<D>>) {
         let identity = (record.meta.generation, record.meta.attempted_at_ms);
         if self.seen != Some(identity) {
             out.push(Command::WakeParked);
@@ -454,17 +462,17 @@ impl KeyMachine {
         }
     }
 
-    fn parse(&self, out: &mut Vec<Command>, document: &[u8]) -> Result<Rc<KeySet>, FetchFailure> {
-        match KeySet::parse(document, &self.plan.key_policy) {
-            Ok(parsed) => {
-                for skipped in &parsed.skipped {
-                    self.log(out, LogLevel::Debug, format!("skipped key {skipped:?}"));
+    fn parse(&self, out: &mut Vec<Command>, document: &[u8]) -> Result<Rc<D>, FetchFailure> {
+        match D::parse(document, &self.plan) {
+            Ok((parsed, notes)) => {
+                for note in notes {
+                    self.log(out, LogLevel::Debug, note);
                 }
-                Ok(Rc::new(parsed.keys))
+                Ok(Rc::new(parsed))
             }
-            Err(error) => {
-                self.log(out, LogLevel::Warn, format!("unusable JWKS: {error:?}"));
-                Err(FetchFailure::BadJwks)
+            Err((failure, message)) => {
+                self.log(out, LogLevel::Warn, message);
+                Err(failure)
             }
         }
     }
@@ -630,7 +638,7 @@ impl KeyMachine {
 
     /// The fetch is over: publish its outcome in the record (compare-and-swap on the record
     /// as it is now, retried on contention), then release the lease.
-    fn finish(&mut self, out: &mut Vec<Command>, outcome: Outcome) {
+    fn finish(&mut self, out: &mut Vec<Command>, outcome: Outcome<D>) {
         let for_kid = self.fetch.take().is_some_and(|fetch| fetch.for_kid);
         self.publishing = Some(Publishing {
             outcome,

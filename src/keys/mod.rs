@@ -13,6 +13,7 @@
 //! commands out (read, take or release the lease, dispatch, publish, adopt, wake parked
 //! requests). `filter::fetch` only carries the commands out with host calls.
 
+mod document;
 mod drive;
 mod failure;
 mod lease;
@@ -22,6 +23,7 @@ mod record;
 pub mod response;
 
 pub use crate::config::FetchPolicy;
+pub use document::Document;
 pub use drive::{KeyHost, Progress};
 pub use failure::FetchFailure;
 pub use lease::FetchLease;

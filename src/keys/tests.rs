@@ -153,15 +153,15 @@ impl KeyHost for TestHost {
 }
 
 /// One VM: its machine and its host.
-struct Vm {
-    machine: KeyMachine,
+struct Vm<D = crate::jwks::KeySet> {
+    machine: KeyMachine<D>,
     host: TestHost,
 }
 
-impl Vm {
-    fn new(plan: &Rc<FetchPlan>, store: &Rc<RefCell<Store>>, seed: u64) -> Vm {
+impl<D: Document> Vm<D> {
+    fn new(plan: &Rc<FetchPlan>, store: &Rc<RefCell<Store>>, seed: u64) -> Vm<D> {
         let mut vm = Vm {
-            machine: KeyMachine::new(plan.clone(), seed),
+            machine: KeyMachine::for_document(plan.clone(), seed),
             host: TestHost {
                 store: store.clone(),
                 calls: Vec::new(),
@@ -211,7 +211,9 @@ impl Vm {
             .map(|call| call.path.clone())
             .collect()
     }
+}
 
+impl Vm {
     fn kids(&self) -> Vec<String> {
         let Some(keys) = self.machine.keys() else {
             return Vec::new();
@@ -302,7 +304,7 @@ fn discovery_is_followed_to_the_jwks_it_names() {
 fn a_discovery_document_for_another_issuer_fails_the_fetch() {
     let plan = discovery_plan();
     let store = Rc::new(RefCell::new(Store::default()));
-    let mut vm = Vm::new(&plan, &store, 1);
+    let mut vm: Vm = Vm::new(&plan, &store, 1);
     vm.tick(0);
     let document = br#"{"issuer":"https://evil.example","jwks_uri":"https://evil.example/keys"}"#;
     let progress = vm.respond(5, "200", &[], document);
@@ -664,7 +666,7 @@ fn a_huge_max_age_is_capped_at_half_of_max_stale_and_no_cache_at_the_floor() {
 fn the_shorter_of_the_discovery_and_jwks_lifetimes_wins() {
     let plan = discovery_plan();
     let store = Rc::new(RefCell::new(Store::default()));
-    let mut vm = Vm::new(&plan, &store, 1);
+    let mut vm: Vm = Vm::new(&plan, &store, 1);
     vm.tick(0);
     let document = br#"{"issuer":"https://idp.example","jwks_uri":"https://idp.example/keys"}"#;
     vm.respond(0, "200", &[("cache-control", "max-age=300")], document);
@@ -854,4 +856,53 @@ fn event_sequences_give_these_commands() {
             assert_eq!(names(&got), want, "{name}, step {index}");
         }
     }
+}
+
+// --- The same machine carrying a revocation list -----------------------------------------
+
+fn revoked(claims: serde_json::Value, vm: &Vm<crate::revocation::RevocationList>) -> bool {
+    let claims = claims.as_object().cloned().unwrap_or_default();
+    vm.machine
+        .keys()
+        .is_some_and(|list| list.revokes(&claims).is_some())
+}
+
+#[test]
+fn a_revocation_list_is_fetched_once_and_adopted_by_every_vm() {
+    let plan = jwks_plan();
+    let store = Rc::new(RefCell::new(Store::default()));
+    let mut vms: Vec<Vm<crate::revocation::RevocationList>> =
+        (1..=3).map(|seed| Vm::new(&plan, &store, seed)).collect();
+    for vm in vms.iter_mut() {
+        vm.tick(0);
+    }
+    let calls: usize = vms.iter().map(|vm| vm.host.calls.len()).sum();
+    assert_eq!(calls, 1, "one fetch per process");
+    let fetching = vms
+        .iter_mut()
+        .find(|vm| !vm.host.calls.is_empty())
+        .unwrap_or_else(|| panic!("one VM fetches"));
+    let progress = fetching.respond(10, "200", &[], br#"{"sub": ["mallory"]}"#);
+    assert_eq!(progress.fetched, Some(Ok(())));
+    for vm in vms.iter_mut() {
+        vm.tick(20);
+        assert!(revoked(serde_json::json!({"sub": "mallory"}), vm));
+        assert!(!revoked(serde_json::json!({"sub": "alice"}), vm));
+    }
+}
+
+#[test]
+fn a_malformed_revocation_list_fails_the_fetch_and_the_last_good_list_stays() {
+    let plan = jwks_plan();
+    let store = Rc::new(RefCell::new(Store::default()));
+    let mut vm: Vm<crate::revocation::RevocationList> = Vm::new(&plan, &store, 1);
+    vm.tick(0);
+    vm.respond(10, "200", &[], br#"{"jti": ["t-1"]}"#);
+    let refresh_at = 601_000;
+    vm.tick(refresh_at);
+    assert_eq!(vm.open_calls(), ["/jwks"]);
+    let progress = vm.respond(refresh_at, "200", &[], br#"{"jti": ["t-1", 2]}"#);
+    assert_eq!(progress.fetched, Some(Err(FetchFailure::BadRevocationList)));
+    assert!(revoked(serde_json::json!({"jti": "t-1"}), &vm));
+    assert!(vm.machine.is_stale());
 }
