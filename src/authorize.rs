@@ -30,6 +30,9 @@
 //!   rule accepts (cached ones too): `token_too_old`, or `iat_missing` without `iat`.
 //! - Claim conditions are checked after the registered claims (`exp`, `aud`, ...) and the
 //!   provider's `token_type`; a token enters the verified-token cache only once those passed.
+//! - `require.peer` is checked before any token: a connection without a client certificate
+//!   is `peer_certificate_missing`, one with another certificate `peer_not_allowed` (403,
+//!   no challenge). `equals_peer` conditions compare claims with the request's peer.
 //! - A claim condition whose claim has the wrong type refuses (`claims_condition_wrong_type`),
 //!   under `not` too (see [`crate::policy::Truth`]).
 //! - An allowed request loses every provider's token sources, except those of an accepted
@@ -56,7 +59,7 @@ use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::observe::Observer;
-use crate::policy::{Action, ConditionFailure, ProviderSet, Requirement, SelectedRule};
+use crate::policy::{Action, ConditionFailure, PeerMatch, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
 use crate::request::{PathError, Request};
 
@@ -470,6 +473,9 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
 
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
         self.max_token_age_s = requirement.max_token_age_s;
+        if let Some(peer) = &requirement.peer {
+            self.check_peer(peer)?;
+        }
         let accepted = match &requirement.providers {
             ProviderSet::Any(ids) => vec![self.any_of(ids)?],
             ProviderSet::All(ids) => self.all_of(ids)?,
@@ -479,11 +485,11 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         };
         self.identity = Some(Box::new(Identity::of(first.provider, &first.jwt)));
         if O::RECORDS {
-            if let Some(trace) = requirement.trace_claims(first.jwt.claims()) {
+            if let Some(trace) = requirement.trace_claims(first.jwt.claims(), &self.request.peer) {
                 self.observer.conditions(trace);
             }
         }
-        match requirement.check_claims(first.jwt.claims()) {
+        match requirement.check_claims_in(first.jwt.claims(), &self.request.peer) {
             Ok(()) => {}
             Err(ConditionFailure::Unmet { required_scopes }) => {
                 let denial =
@@ -498,6 +504,24 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             }
         }
         Ok(self.allowed(&accepted))
+    }
+
+    /// `require.peer`, before any token: a request from the wrong workload is refused
+    /// whatever it carries, and without a challenge, since no token would help.
+    fn check_peer(&mut self, wanted: &PeerMatch) -> Result<(), Stop> {
+        let peer = &self.request.peer;
+        let mismatch = wanted.first_mismatch(peer);
+        if O::RECORDS {
+            self.observer
+                .peer(mismatch.map_or(Ok(()), |m| Err(wanted.describe(m, peer))));
+        }
+        match mismatch {
+            None => Ok(()),
+            Some(_) if !peer.mtls && wanted.mtls != Some(false) => {
+                Err(Stop::deny(DenyReason::PeerCertificateMissing, None))
+            }
+            Some(_) => Err(Stop::deny(DenyReason::PeerNotAllowed, None)),
+        }
     }
 
     fn any_of(&mut self, ids: &[ProviderId]) -> Result<Accepted<'c>, Stop> {

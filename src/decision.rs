@@ -34,6 +34,12 @@
 //! | `keys_wait_timeout_denied` | 401 | `error="invalid_token"` (cold start, `on_timeout: "deny"`) |
 //! | `claims_condition_failed` | 403 | `error="insufficient_scope"`, `scope=".."` when the failing condition is on `scope`/`scp` |
 //! | `claims_condition_wrong_type` | 403 | `error="insufficient_scope"`: a claim the conditions depend on has a type its test does not apply to (`"true"` for `equals: true`), under `not` too |
+//! | `peer_certificate_missing` | 403 | none: the rule's `require.peer` needs a client certificate and the connection has none (a token would not help) |
+//! | `peer_not_allowed` | 403 | none: the client certificate is not one the rule's `require.peer` accepts |
+//! | `certificate_binding_no_certificate` | 401 | `error="invalid_token"`: the token has `cnf.x5t#S256` (RFC 8705 §3) and the connection has no client certificate |
+//! | `certificate_binding_mismatch` | 401 | `error="invalid_token"`: `cnf.x5t#S256` is not the SHA-256 of the client certificate (a token presented by another workload) |
+//! | `certificate_binding_required` | 401 | `error="invalid_token"`: the provider's `certificate_binding` is `required` and the token has no `cnf.x5t#S256` |
+//! | `certificate_binding_malformed` | 401 | `error="invalid_token"`: `cnf` is not an object, or `x5t#S256` is not the base64url of 32 bytes |
 //! | `route_denied` | 403 | none: no credential would help |
 //! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
@@ -237,6 +243,12 @@ pub enum DenyReason {
     ClaimTypeInvalid,
     TokenTypeNotAllowed,
     NotConfigured,
+    PeerCertificateMissing,
+    PeerNotAllowed,
+    CertificateBindingNoCertificate,
+    CertificateBindingMismatch,
+    CertificateBindingRequired,
+    CertificateBindingMalformed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +268,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 32] = [
+    pub const ALL: [DenyReason; 38] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -289,6 +301,12 @@ impl DenyReason {
         DenyReason::ClaimTypeInvalid,
         DenyReason::TokenTypeNotAllowed,
         DenyReason::NotConfigured,
+        DenyReason::PeerCertificateMissing,
+        DenyReason::PeerNotAllowed,
+        DenyReason::CertificateBindingNoCertificate,
+        DenyReason::CertificateBindingMismatch,
+        DenyReason::CertificateBindingRequired,
+        DenyReason::CertificateBindingMalformed,
     ];
 
     /// The stable reason code (body `reason`, metric tag, log field).
@@ -486,6 +504,42 @@ impl DenyReason {
                 Challenge::None,
                 "the filter has no valid configuration",
             ),
+            R::PeerCertificateMissing => (
+                403,
+                "peer_certificate_missing",
+                Challenge::None,
+                "this route requires a client certificate",
+            ),
+            R::PeerNotAllowed => (
+                403,
+                "peer_not_allowed",
+                Challenge::None,
+                "the client certificate is not allowed on this route",
+            ),
+            R::CertificateBindingNoCertificate => (
+                401,
+                "certificate_binding_no_certificate",
+                INVALID_TOKEN,
+                "the token is bound to a client certificate and none was presented",
+            ),
+            R::CertificateBindingMismatch => (
+                401,
+                "certificate_binding_mismatch",
+                INVALID_TOKEN,
+                "the token is bound to another client certificate",
+            ),
+            R::CertificateBindingRequired => (
+                401,
+                "certificate_binding_required",
+                INVALID_TOKEN,
+                "the token must be bound to the client certificate",
+            ),
+            R::CertificateBindingMalformed => (
+                401,
+                "certificate_binding_malformed",
+                INVALID_TOKEN,
+                "the token certificate binding is malformed",
+            ),
         };
         Spec {
             status,
@@ -598,7 +652,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 32] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 38] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -761,6 +815,37 @@ mod tests {
                 Some("invalid_token"),
             ),
             (DenyReason::NotConfigured, 503, "not_configured", None),
+            (
+                DenyReason::PeerCertificateMissing,
+                403,
+                "peer_certificate_missing",
+                None,
+            ),
+            (DenyReason::PeerNotAllowed, 403, "peer_not_allowed", None),
+            (
+                DenyReason::CertificateBindingNoCertificate,
+                401,
+                "certificate_binding_no_certificate",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::CertificateBindingMismatch,
+                401,
+                "certificate_binding_mismatch",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::CertificateBindingRequired,
+                401,
+                "certificate_binding_required",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::CertificateBindingMalformed,
+                401,
+                "certificate_binding_malformed",
+                Some("invalid_token"),
+            ),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, code, error) in table {

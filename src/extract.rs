@@ -447,6 +447,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             route_name: None,
+            peer: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod jwt;
 pub mod keys;
 pub mod observe;
 pub mod pattern;
+pub mod peer;
 pub mod policy;
 pub mod provider_id;
 pub mod request;

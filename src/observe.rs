@@ -40,6 +40,8 @@ pub trait Observer {
     fn claims(&mut self, _provider: ProviderId, _result: Result<(), &ClaimError>) {}
     /// The rule's claim conditions on the accepted token (only with `RECORDS`).
     fn conditions(&mut self, _trace: ConditionTrace) {}
+    /// The rule's `require.peer`: held, or why not (only with `RECORDS`).
+    fn peer(&mut self, _result: Result<(), String>) {}
 }
 
 /// The filter's observer: sees nothing, costs nothing.
@@ -55,6 +57,8 @@ pub struct Record {
     /// One entry per provider consulted, in the order the pipeline consulted them.
     pub providers: Vec<ProviderRecord>,
     pub conditions: Option<ConditionTrace>,
+    /// The rule's `require.peer`, when it has one: held, or why not.
+    pub peer: Option<Result<(), String>>,
 }
 
 /// The steps of one provider's check. A step the pipeline did not reach is `None`.
@@ -161,5 +165,9 @@ impl Observer for Record {
 
     fn conditions(&mut self, trace: ConditionTrace) {
         self.conditions = Some(trace);
+    }
+
+    fn peer(&mut self, result: Result<(), String>) {
+        self.peer = Some(result);
     }
 }

@@ -1,5 +1,7 @@
 //! The request as the core sees it: plain values copied out of the host once.
 
+use crate::peer::Peer;
+
 /// An HTTP request's routing-relevant parts. Header names are lowercase
 /// (HTTP/2 and Envoy's header maps already are); values are as received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,6 +14,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Envoy's `xds.route_name`, when the host provides one.
     pub route_name: Option<String>,
+    /// The downstream connection's peer, as far as the policy reads it.
+    pub peer: Peer,
 }
 
 impl Request {

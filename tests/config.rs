@@ -1030,3 +1030,96 @@ fn space_delimited_only_applies_to_the_contains_family() {
         .check_claims(&json!({ "roles": "viewer admin" }))
         .is_ok());
 }
+
+/// A rule on `/mesh` whose conditions name the peer.
+fn with_mesh_rule(v: &mut Value, peer: Value, condition: Value) {
+    v["rules"].as_array_mut().unwrap().push(json!({
+        "name": "mesh",
+        "match": { "path": { "prefix": "/mesh" }, "peer": peer },
+        "action": "require",
+        "require": { "providers": { "any": ["corp"] }, "claims": condition }
+    }));
+}
+
+#[test]
+fn peer_rules_compile_and_name_what_they_read() {
+    let mut v = base();
+    with_mesh_rule(
+        &mut v,
+        json!({ "uri_san": { "template": "spiffe://{td}/ns/{ns}/sa/{sa}" } }),
+        json!({ "claim": "sub", "equals_peer": "system:serviceaccount:{ns}:{sa}" }),
+    );
+    let reads = load(&v).unwrap().peer_reads();
+    assert!(reads.uri_san);
+    assert!(!reads.mtls && !reads.dns_san && !reads.subject);
+    assert!(!load(&base()).unwrap().peer_reads().any());
+}
+
+#[test]
+fn peer_errors_name_their_path() {
+    let n = base()["rules"].as_array().unwrap().len();
+    let template = json!({ "uri_san": { "template": "spiffe://{td}/ns/{ns}/sa/{sa}" } });
+    let cases: Vec<(Value, Value, String, K)> = vec![
+        (
+            template.clone(),
+            json!({ "claim": "sub", "equals_peer": "{pod}" }),
+            format!("rules[{n}].require.claims.equals_peer"),
+            K::InvalidPeerExpression(claimcheck::policy::PeerExprError::UnknownCapture(
+                "pod".into(),
+            )),
+        ),
+        (
+            json!({ "dns_san": { "template": "{svc}.local" } }),
+            json!({ "claim": "sub", "exists": true }),
+            format!("rules[{n}].match.peer.dns_san.template"),
+            K::PeerTemplateNotUriSan,
+        ),
+        (
+            json!({ "subject": { "exact": "a", "prefix": "b" } }),
+            json!({ "claim": "sub", "exists": true }),
+            format!("rules[{n}].match.peer.subject"),
+            K::ExactlyOneOf(&["exact", "prefix", "suffix", "regex", "template"]),
+        ),
+        (
+            json!({ "uri_san": { "template": "spiffe://{td}/{td}" } }),
+            json!({ "claim": "sub", "exists": true }),
+            format!("rules[{n}].match.peer.uri_san.template"),
+            K::InvalidTemplate(claimcheck::policy::TemplateError::DuplicateVariable(
+                "td".into(),
+            )),
+        ),
+    ];
+    for (peer, condition, path, kind) in cases {
+        let errors = errors_after(|v| with_mesh_rule(v, peer.clone(), condition.clone()));
+        assert_eq!(errors, vec![(path, kind)], "{peer} {condition}");
+    }
+    let errors = errors_after(|v| {
+        with_mesh_rule(
+            v,
+            template.clone(),
+            json!({ "claim": "sub", "exists": true }),
+        );
+        v["rules"][n]["require"]["peer"] = template.clone();
+    });
+    assert_eq!(
+        errors,
+        vec![(
+            format!("rules[{n}].require.peer.uri_san.template"),
+            K::PeerTemplateTwice
+        )]
+    );
+    let errors = errors_after(|v| {
+        v["default"] = json!({ "action": "require", "require": {
+            "providers": { "any": ["corp"] },
+            "claims": { "claim": "sub", "equals_peer": "{sa}" } } });
+    });
+    assert_eq!(
+        errors,
+        vec![(
+            "default.require.claims.equals_peer".into(),
+            K::InvalidPeerExpression(claimcheck::policy::PeerExprError::UnknownCapture(
+                "sa".into()
+            ))
+        )]
+    );
+}

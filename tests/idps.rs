@@ -85,6 +85,7 @@ fn run(idp: &str) {
                 format!("Bearer {}", case["token"].as_str().unwrap()),
             )],
             route_name: None,
+            peer: Default::default(),
         };
         let fetched = Fetched(keys.clone());
         let inputs = Inputs {

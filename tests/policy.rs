@@ -29,6 +29,7 @@ fn get(path: &str, route: Option<&str>) -> Request {
         host: "api.example.com".into(),
         headers: Vec::new(),
         route_name: route.map(str::to_owned),
+        peer: Default::default(),
     }
 }
 

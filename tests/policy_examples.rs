@@ -37,6 +37,7 @@ fn req(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> Reques
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         route_name: None,
+        peer: Default::default(),
     }
 }
 

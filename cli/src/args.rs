@@ -147,6 +147,18 @@ pub struct ExplainArgs {
     /// Envoy route name (xds.route_name).
     #[arg(long)]
     pub route_name: Option<String>,
+    /// The connection presented a client certificate (implied by any --peer-* flag).
+    #[arg(long)]
+    pub mtls: bool,
+    /// The client certificate's first URI SAN (a SPIFFE ID in a mesh).
+    #[arg(long, value_name = "URI")]
+    pub peer_uri_san: Option<String>,
+    /// The client certificate's first DNS SAN.
+    #[arg(long, value_name = "NAME")]
+    pub peer_dns_san: Option<String>,
+    /// The client certificate's subject, as Envoy writes it (`CN=orders,O=shop`).
+    #[arg(long, value_name = "DN")]
+    pub peer_subject: Option<String>,
     /// JWKS for providers without inline keys.
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,

@@ -578,6 +578,16 @@ impl Explanation {
             "action": action_text(&self.config, &self.rule),
             "providers": self.record.providers.iter().map(|p| self.provider_json(p)).collect::<Vec<_>>(),
             "conditions": self.record.conditions.as_ref().map(trace_json),
+            "peer": {
+                "mtls": self.request.peer.mtls,
+                "uri_san": self.request.peer.uri_san,
+                "dns_san": self.request.peer.dns_san,
+                "subject": self.request.peer.subject,
+                "check": self.record.peer.as_ref().map(|r| match r {
+                    Ok(()) => json!({"code": "pass"}),
+                    Err(why) => json!({"code": "fail", "detail": why}),
+                }),
+            },
             "decision": self.decision_json(),
             "dry_run": self.dry_run,
             "verified": !self.unverified(),
@@ -705,6 +715,14 @@ impl Explanation {
             paint(DIM, "host"),
             self.request.host
         )?;
+        let peer = &self.request.peer;
+        if peer.mtls {
+            let values: Vec<String> = claimcheck::peer::PeerField::ALL
+                .into_iter()
+                .filter_map(|f| peer.field(f).map(|v| format!("{f} {v:?}")))
+                .collect();
+            writeln!(out, "{} mtls {}", label("peer"), values.join("  "))?;
+        }
         match self.canonical() {
             Some(t) if t.method == self.request.method && t.path == self.request.path_only() => {
                 Ok(())
@@ -778,7 +796,22 @@ impl Explanation {
             paint(DIM, "applies"),
             self.rule,
             action_text(&self.config, &self.rule)
-        )
+        )?;
+        match &self.record.peer {
+            Some(Ok(())) => writeln!(
+                out,
+                "  {} {}",
+                paint(DIM, "require.peer"),
+                paint(OK, "pass")
+            ),
+            Some(Err(why)) => writeln!(
+                out,
+                "  {} {} {why}",
+                paint(DIM, "require.peer"),
+                paint(BAD, "fail:")
+            ),
+            None => Ok(()),
+        }
     }
 
     fn render_providers(&self, out: &mut dyn Write) -> std::io::Result<()> {

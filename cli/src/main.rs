@@ -359,6 +359,15 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         host: args.host,
         headers,
         route_name: args.route_name,
+        peer: claimcheck::peer::Peer {
+            mtls: args.mtls
+                || args.peer_uri_san.is_some()
+                || args.peer_dns_san.is_some()
+                || args.peer_subject.is_some(),
+            uri_san: args.peer_uri_san,
+            dns_san: args.peer_dns_san,
+            subject: args.peer_subject,
+        },
     };
     let explanation = explain::explain(explain::ExplainInput {
         config,

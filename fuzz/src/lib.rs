@@ -290,6 +290,7 @@ fn bearer_request(method: &str, path: &str, token: &str) -> Request {
         host: "api.example.com".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}"))],
         route_name: None,
+        peer: Default::default(),
     }
 }
 
@@ -481,6 +482,7 @@ pub fn request(data: &[u8]) {
         host: "api.example.com".into(),
         headers,
         route_name: None,
+        peer: Default::default(),
     };
     if let Outcome::Decided(verdict) = decide(&fixture.config, &fixture.lookup, &request) {
         if let Decision::Allow(allow) = &verdict.decision {

@@ -11,10 +11,11 @@ use crate::extract::TokenSource;
 use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy, KeySet};
+use crate::peer::{PeerField, PeerReads};
 use crate::policy::{
-    Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, Operator, PathMatcher,
-    PathTemplate, Pattern, ProviderSet, RequestMatch, Requirement, Rule, Scalar, StringClaim,
-    MAX_CONDITION_DEPTH, SPACE_DELIMITED_CLAIMS,
+    Action, Condition, HeaderMatcher, HeaderOutput, HeaderTest, HostPattern, IdentityMatcher,
+    Operator, PathMatcher, PathTemplate, Pattern, PeerExpr, PeerMatch, ProviderSet, RequestMatch,
+    Requirement, Rule, Scalar, StringClaim, MAX_CONDITION_DEPTH, SPACE_DELIMITED_CLAIMS,
 };
 use crate::request::{canonical_path, EscapedSlashes, MatrixParameters, PathPolicy};
 use serde_json::Value;
@@ -77,6 +78,7 @@ const RESERVED_OUTPUT_HEADERS: [&str; 10] = [
 
 const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
 const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
+const IDENTITY_CHOICES: &[&str] = &["exact", "prefix", "suffix", "regex", "template"];
 const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
 const ISSUER_CHOICES: &[&str] = &["issuer", "issuers"];
 const TENANT_CHOICES: &[&str] = &["allowed", "pattern"];
@@ -97,12 +99,17 @@ const OPERATORS: &[&str] = &[
     "gte",
     "lt",
     "lte",
+    "equals_peer",
 ];
 
 struct Compiler {
     errors: Vec<ConfigError>,
     provider_names: Vec<String>,
     paths: PathPolicy,
+    /// The URI SAN template of the rule being compiled, whose variables `equals_peer` names.
+    peer_template: Option<PathTemplate>,
+    /// The connection attributes the rules read so far.
+    peer_reads: PeerReads,
 }
 
 pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -115,6 +122,8 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             .map(|(name, _)| name.clone())
             .collect(),
         paths: path_policy(raw.paths.as_ref()),
+        peer_template: None,
+        peer_reads: PeerReads::default(),
     };
     if raw.providers.0.len() > MAX_PROVIDERS {
         c.err("providers", K::TooMany { max: MAX_PROVIDERS });
@@ -150,7 +159,12 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             Some(m) => c.request_match(&format!("{path}.match"), m),
             None => Some(RequestMatch::default()),
         };
-        let action = c.action(&path, r.action, r.require.as_ref());
+        let match_template = matcher
+            .as_ref()
+            .and_then(|m| m.peer.as_ref())
+            .and_then(PeerMatch::template)
+            .cloned();
+        let action = c.action(&path, r.action, r.require.as_ref(), match_template);
         if let (Some(matcher), Some(action)) = (matcher, action) {
             rules.push(Rule {
                 name: name.into(),
@@ -161,7 +175,12 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
     }
     c.check_rules_ignore_identity_headers(&raw, &identity);
-    let default = c.action("default", raw.default.action, raw.default.require.as_ref());
+    let default = c.action(
+        "default",
+        raw.default.action,
+        raw.default.require.as_ref(),
+        None,
+    );
 
     let max_entries = match &raw.token_cache {
         Some(tc) => c.range(
@@ -211,6 +230,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 default_rule_name: Arc::from(crate::policy::DEFAULT_RULE_NAME),
                 request_rule_name: Arc::from(crate::policy::REQUEST_RULE_NAME),
                 uses_route_name,
+                peer_reads: c.peer_reads,
                 routes,
                 warnings: Vec::new(),
             };
@@ -878,11 +898,13 @@ impl Compiler {
         }
     }
 
+    /// `match_template`: the URI SAN template of the rule's `match.peer`, if any.
     fn action(
         &mut self,
         path: &str,
         kind: RawActionKind,
         require: Option<&RawRequire>,
+        match_template: Option<PathTemplate>,
     ) -> Option<Action> {
         match (kind, require) {
             (RawActionKind::Allow, None) => Some(Action::Allow),
@@ -901,14 +923,37 @@ impl Compiler {
                 let max_token_age_s = r.max_token_age_s.map(|v| {
                     self.range(&format!("{rp}.max_token_age_s"), Some(v), MAX_TOKEN_AGE_S)
                 });
-                let claims = match &r.claims {
-                    Some(c) => Some(self.condition(&format!("{rp}.claims"), c, 1)?),
+                let peer = match &r.peer {
+                    Some(p) => {
+                        // A refusal must tell a missing certificate from another one.
+                        self.peer_reads.mtls = true;
+                        Some(self.peer_match(&format!("{rp}.peer"), p)?)
+                    }
                     None => None,
                 };
+                let require_template = peer.as_ref().and_then(PeerMatch::template).cloned();
+                let peer_template = match (match_template, require_template) {
+                    (Some(_), Some(_)) => {
+                        self.err(format!("{rp}.peer.uri_san.template"), K::PeerTemplateTwice);
+                        return None;
+                    }
+                    (from_match, from_require) => from_match.or(from_require),
+                };
+                self.peer_template = peer_template.clone();
+                let claims = match &r.claims {
+                    Some(c) => self.condition(&format!("{rp}.claims"), c, 1),
+                    None => None,
+                };
+                self.peer_template = None;
+                if r.claims.is_some() && claims.is_none() {
+                    return None;
+                }
                 Some(Action::Require(Requirement {
                     providers: providers?,
                     claims,
                     max_token_age_s,
+                    peer: peer.map(Box::new),
+                    peer_template: peer_template.map(Box::new),
                 }))
             }
         }
@@ -982,7 +1027,83 @@ impl Compiler {
                 out.route_name = Some(route.clone());
             }
         }
+        if let Some(peer) = &m.peer {
+            out.peer = self.peer_match(&format!("{path}.peer"), peer);
+        }
         (self.errors.len() == before).then_some(out)
+    }
+
+    /// A `peer` block; records which connection attributes it reads.
+    fn peer_match(&mut self, path: &str, raw: &RawPeerMatch) -> Option<PeerMatch> {
+        let before = self.errors.len();
+        let mut out = PeerMatch {
+            mtls: raw.mtls,
+            ..PeerMatch::default()
+        };
+        if raw.mtls.is_some() {
+            self.peer_reads.mtls = true;
+        }
+        let fields = [
+            (PeerField::UriSan, &raw.uri_san),
+            (PeerField::DnsSan, &raw.dns_san),
+            (PeerField::Subject, &raw.subject),
+        ];
+        for (field, raw_matcher) in fields {
+            let Some(raw_matcher) = raw_matcher else {
+                continue;
+            };
+            self.peer_reads.field(field);
+            let matcher = self.identity_matcher(&format!("{path}.{field}"), raw_matcher, field);
+            match field {
+                PeerField::UriSan => out.uri_san = matcher,
+                PeerField::DnsSan => out.dns_san = matcher,
+                PeerField::Subject => out.subject = matcher,
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    fn identity_matcher(
+        &mut self,
+        path: &str,
+        m: &RawIdentityMatch,
+        field: PeerField,
+    ) -> Option<IdentityMatcher> {
+        if count_some!(m.exact, m.prefix, m.suffix, m.regex, m.template) != 1 {
+            self.err(path, K::ExactlyOneOf(IDENTITY_CHOICES));
+            return None;
+        }
+        let choices: [(&str, &Option<String>); 5] = [
+            ("exact", &m.exact),
+            ("prefix", &m.prefix),
+            ("suffix", &m.suffix),
+            ("regex", &m.regex),
+            ("template", &m.template),
+        ];
+        let (key, value) = choices
+            .into_iter()
+            .find_map(|(key, value)| value.as_ref().map(|v| (key, v)))?;
+        let at = format!("{path}.{key}");
+        if !self.non_empty(&at, value) {
+            return None;
+        }
+        match key {
+            "exact" => Some(IdentityMatcher::Exact(value.clone())),
+            "prefix" => Some(IdentityMatcher::Prefix(value.clone())),
+            "suffix" => Some(IdentityMatcher::Suffix(value.clone())),
+            "regex" => self.pattern(&at, value).map(IdentityMatcher::Regex),
+            _ if field != PeerField::UriSan => {
+                self.err(at, K::PeerTemplateNotUriSan);
+                None
+            }
+            _ => match PathTemplate::parse_identity(value) {
+                Ok(t) => Some(IdentityMatcher::Template(t)),
+                Err(e) => {
+                    self.err(at, K::InvalidTemplate(e));
+                    None
+                }
+            },
+        }
     }
 
     fn path_matcher(&mut self, path: &str, p: &RawPathMatch) -> Option<PathMatcher> {
@@ -1099,6 +1220,7 @@ impl Compiler {
             c.gte,
             c.lt,
             c.lte,
+            c.equals_peer,
         );
         let combinators = count_some!(c.all, c.any, c.not);
         let is_contains = count_some!(c.contains, c.contains_all, c.contains_any) > 0;
@@ -1215,6 +1337,23 @@ impl Compiler {
         }
         if let Some(v) = c.exists {
             return Some(Operator::Exists(v));
+        }
+        if let Some(v) = &c.equals_peer {
+            return match PeerExpr::parse(v, self.peer_template.as_ref()) {
+                Ok(expr) => {
+                    for field in expr.fields() {
+                        self.peer_reads.field(field);
+                    }
+                    Some(Operator::EqualsPeer(expr))
+                }
+                Err(error) => {
+                    self.err(
+                        format!("{path}.equals_peer"),
+                        K::InvalidPeerExpression(error),
+                    );
+                    None
+                }
+            };
         }
         type MakeNumeric = fn(serde_json::Number) -> Operator;
         let numeric: [(&str, &Option<Value>, MakeNumeric); 4] = [

@@ -111,6 +111,13 @@ pub enum ConfigErrorKind {
     InvalidTokenType(String),
     /// `space_delimited` only applies to `contains`, `contains_all` and `contains_any`.
     SpaceDelimitedWithoutContains,
+    /// A `template` on a peer value other than `uri_san`.
+    PeerTemplateNotUriSan,
+    /// `match.peer` and `require.peer` of one rule both have a URI SAN template: captures
+    /// would be ambiguous.
+    PeerTemplateTwice,
+    /// An `equals_peer` expression that cannot be evaluated (unknown capture, ...).
+    InvalidPeerExpression(crate::policy::PeerExprError),
 }
 
 impl ConfigError {
@@ -213,6 +220,11 @@ impl fmt::Display for ConfigErrorKind {
             K::SpaceDelimitedWithoutContains => f.write_str(
                 "space_delimited only applies to contains, contains_all and contains_any",
             ),
+            K::PeerTemplateNotUriSan => f.write_str("template is only allowed on uri_san"),
+            K::PeerTemplateTwice => f.write_str(
+                "match.peer already has a uri_san template; a rule's captures come from one template",
+            ),
+            K::InvalidPeerExpression(error) => write!(f, "invalid equals_peer: {error}"),
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Config {
     request_rule_name: Arc<str>,
     /// Whether some rule matches on the route name (decided once, read per request).
     uses_route_name: bool,
+    /// The connection attributes some rule reads (decided once, read per request).
+    peer_reads: crate::peer::PeerReads,
     /// Issuer routing and token sources, fixed by the providers.
     routes: Routes,
     /// What loads but deserves a second look (see [`ConfigWarning`]).
@@ -218,6 +220,11 @@ impl Config {
     /// request to read.
     pub fn uses_route_name(&self) -> bool {
         self.uses_route_name
+    }
+
+    /// The connection attributes some rule reads: the shell reads these and no others.
+    pub fn peer_reads(&self) -> crate::peer::PeerReads {
+        self.peer_reads
     }
 
     /// Accepted, but worth a second look: rules the client can steer, inline keys skipped.

@@ -327,6 +327,39 @@ pub struct RawMatch {
     pub headers: Option<Vec<RawHeaderMatch>>,
     /// Envoy's `xds.route_name`.
     pub route_name: Option<String>,
+    /// The downstream connection's peer (mTLS client certificate).
+    pub peer: Option<RawPeerMatch>,
+}
+
+/// The peer of the downstream connection: every present part must hold. Envoy reads it from
+/// the client certificate the listener validated (`require_client_certificate`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "PeerMatch")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawPeerMatch {
+    /// `true`: the connection presented a client certificate; `false`: it did not.
+    pub mtls: Option<bool>,
+    /// The certificate's first URI SAN (the SPIFFE ID in Istio, Kuma, SPIRE); `template`
+    /// variables (`spiffe://{trust_domain}/ns/{namespace}/sa/{sa}`) are captures that
+    /// `equals_peer` conditions may name.
+    pub uri_san: Option<RawIdentityMatch>,
+    /// The certificate's first DNS SAN.
+    pub dns_san: Option<RawIdentityMatch>,
+    /// The certificate's subject, as Envoy writes it (`CN=orders,O=shop`).
+    pub subject: Option<RawIdentityMatch>,
+}
+
+/// Exactly one of `exact`, `prefix`, `suffix`, `regex` (full match), `template` (URI SAN
+/// only: `/`-separated segments, `{name}` or `*` one segment, `**` last).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "IdentityMatch")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawIdentityMatch {
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub regex: Option<String>,
+    pub template: Option<String>,
 }
 
 /// Exactly one of `exact`, `prefix`, `template`, `regex` (full match).
@@ -360,6 +393,10 @@ pub struct RawRequire {
     pub providers: RawProviderSet,
     pub claims: Option<RawCondition>,
     pub max_token_age_s: Option<u64>,
+    /// The peer the request must come from, checked before any token: 403
+    /// `peer_certificate_missing` without a client certificate, `peer_not_allowed` with
+    /// another one.
+    pub peer: Option<RawPeerMatch>,
 }
 
 /// Exactly one of `any`, `all`.
@@ -404,6 +441,11 @@ pub struct RawCondition {
     pub lt: Option<Value>,
     #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
     pub lte: Option<Value>,
+    /// A string claim equals this text with its placeholders filled from the request's
+    /// peer: `{name}` is a variable of the rule's `peer.uri_san.template`, `{peer.uri_san}`,
+    /// `{peer.dns_san}`, `{peer.subject}` the peer's values. E.g.
+    /// `system:serviceaccount:{namespace}:{sa}`. False without a peer value to compare with.
+    pub equals_peer: Option<String>,
     /// With `contains`, `contains_all`, `contains_any`: read a string claim as space-delimited
     /// words. Default: true for `scope` and `scp` (RFC 6749 §3.3, RFC 8693 §4.2), false for
     /// every other claim, whose string is one value.

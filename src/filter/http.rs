@@ -12,6 +12,7 @@ use proxy_wasm::types::{Action, MapType};
 use crate::authorize::{Outcome, WaitCause, Waiting};
 use crate::config::DEFAULT_REALM;
 use crate::decision::{Denial, DenyReason};
+use crate::peer::{self, Peer, PeerReads};
 use crate::request::Request;
 
 use super::apply::{apply, send_refusal, Next};
@@ -45,7 +46,8 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let mut state = self.state.borrow_mut();
-        let request = read_request(state.config.uses_route_name());
+        let mut request = read_request(state.config.uses_route_name());
+        request.peer = read_peer(state.config.peer_reads());
         let now = now_ms();
         let room = state.parked.len() < MAX_PARKED_REQUESTS;
         match state.evaluate(&request, now, Waiting::New { room }) {
@@ -114,6 +116,29 @@ fn read_request(with_route_name: bool) -> Request {
             .and_then(|bytes| String::from_utf8(bytes).ok());
     }
     request
+}
+
+/// The downstream peer, reading only the connection attributes the policy names: a policy
+/// without peer rules makes no host call here.
+fn read_peer(reads: PeerReads) -> Peer {
+    let mut peer = Peer::default();
+    if !reads.any() {
+        return peer;
+    }
+    let property = |path: [&str; 2]| hostcalls::get_property(path.to_vec()).ok().flatten();
+    if reads.mtls {
+        peer.mtls = peer::bool_attribute(property(peer::MTLS_ATTRIBUTE).as_deref());
+    }
+    if reads.uri_san {
+        peer.uri_san = peer::text_attribute(property(peer::URI_SAN_ATTRIBUTE));
+    }
+    if reads.dns_san {
+        peer.dns_san = peer::text_attribute(property(peer::DNS_SAN_ATTRIBUTE));
+    }
+    if reads.subject {
+        peer.subject = peer::text_attribute(property(peer::SUBJECT_ATTRIBUTE));
+    }
+    peer
 }
 
 /// The HTTP context of a VM without a valid configuration: fails closed.

@@ -13,7 +13,13 @@
 //! `any`; otherwise a wrong type wins), so a wrong type refuses only when the answer depends
 //! on it. An absent (or `null`) claim is no type error: it is false for every test but
 //! `exists: false`.
+//!
+//! `equals_peer` compares a string claim with a value of the request's peer (its URI SAN,
+//! or a variable of the rule's URI SAN template): it needs a [`PeerContext`], which the
+//! `*_in` forms take. Without a peer value to compare with it is false, as for an absent
+//! claim.
 
+use super::peer::{PeerContext, PeerExpr};
 use super::Pattern;
 use crate::claims::{ClaimPath, ClaimsObject};
 use serde_json::{Number, Value};
@@ -125,6 +131,8 @@ pub enum Operator {
     Gte(Number),
     Lt(Number),
     Lte(Number),
+    /// A string claim equals the peer expression (see [`PeerExpr`]).
+    EqualsPeer(PeerExpr),
 }
 
 /// Why a leaf test came out as it did (for traces).
@@ -138,6 +146,9 @@ pub enum LeafNote {
     NotAListOrString,
     /// `equals`/`one_of`: the claim's type is none of the literals' types.
     NotOfLiteralType,
+    /// `equals_peer`: the peer value it names is absent (no client certificate, no URI SAN,
+    /// or one the rule's template does not match).
+    PeerAbsent,
 }
 
 impl LeafNote {
@@ -206,27 +217,41 @@ impl Condition {
         self.truth(claims) == Truth::Holds
     }
 
-    /// The three-valued result (see the module documentation).
+    /// The three-valued result (see the module documentation), without a peer.
     pub fn truth<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Truth {
+        self.truth_in(claims, &PeerContext::NONE)
+    }
+
+    /// The three-valued result for a request from this peer.
+    pub fn truth_in<C: ClaimsObject + ?Sized>(&self, claims: &C, peer: &PeerContext<'_>) -> Truth {
         match self {
             Condition::Claim { path, op } => {
-                let (result, note) = op.test(path.lookup_in(claims));
+                let (result, note) = op.test_in(path.lookup_in(claims), peer);
                 note.truth(result)
             }
-            Condition::All(items) => Truth::all(items.iter().map(|c| c.truth(claims))),
-            Condition::Any(items) => Truth::any(items.iter().map(|c| c.truth(claims))),
-            Condition::Not(inner) => inner.truth(claims).negate(),
+            Condition::All(items) => Truth::all(items.iter().map(|c| c.truth_in(claims, peer))),
+            Condition::Any(items) => Truth::any(items.iter().map(|c| c.truth_in(claims, peer))),
+            Condition::Not(inner) => inner.truth_in(claims, peer).negate(),
         }
     }
 
     /// `Ok` when satisfied; otherwise why not, with the scopes that would help.
     pub fn check<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Result<(), ConditionFailure> {
-        match self.truth(claims) {
+        self.check_in(claims, &PeerContext::NONE)
+    }
+
+    /// [`Condition::check`] for a request from this peer.
+    pub fn check_in<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+        peer: &PeerContext<'_>,
+    ) -> Result<(), ConditionFailure> {
+        match self.truth_in(claims, peer) {
             Truth::Holds => Ok(()),
             Truth::WrongType => Err(ConditionFailure::WrongType),
             Truth::Fails => {
                 let mut scopes = Vec::new();
-                self.collect_scopes(claims, &mut scopes);
+                self.collect_scopes(claims, peer, &mut scopes);
                 Err(ConditionFailure::Unmet {
                     required_scopes: scopes,
                 })
@@ -236,7 +261,12 @@ impl Condition {
 
     /// Scopes named by the failing leaves under a failing node. Under `not`, a scope
     /// would hurt rather than help, so nothing is collected there.
-    fn collect_scopes<C: ClaimsObject + ?Sized>(&self, claims: &C, out: &mut Vec<String>) {
+    fn collect_scopes<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+        peer: &PeerContext<'_>,
+        out: &mut Vec<String>,
+    ) {
         match self {
             Condition::Claim { path, op } => {
                 if !(path.is_claim("scope") || path.is_claim("scp")) {
@@ -256,8 +286,11 @@ impl Condition {
                 }
             }
             Condition::All(items) | Condition::Any(items) => {
-                for item in items.iter().filter(|c| c.truth(claims) == Truth::Fails) {
-                    item.collect_scopes(claims, out);
+                for item in items
+                    .iter()
+                    .filter(|c| c.truth_in(claims, peer) == Truth::Fails)
+                {
+                    item.collect_scopes(claims, peer, out);
                 }
             }
             Condition::Not(_) => {}
@@ -266,11 +299,20 @@ impl Condition {
 
     /// The whole tree with each node's result (no short-circuit), for explain.
     pub fn trace<C: ClaimsObject + ?Sized>(&self, claims: &C) -> ConditionTrace {
+        self.trace_in(claims, &PeerContext::NONE)
+    }
+
+    /// [`Condition::trace`] for a request from this peer.
+    pub fn trace_in<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+        peer: &PeerContext<'_>,
+    ) -> ConditionTrace {
         match self {
             Condition::Claim { path, op } => {
                 let value = path.lookup_in(claims);
-                let (result, note) = op.test(value);
-                let detail = match (note, value) {
+                let (result, note) = op.test_in(value, peer);
+                let mut detail = match (note, value) {
                     (LeafNote::ClaimAbsent, _) | (_, None) => "claim is absent".to_owned(),
                     (LeafNote::NotAString, Some(v)) => {
                         format!("wrong type, not a string: {}", short(v))
@@ -284,10 +326,17 @@ impl Condition {
                     (LeafNote::NotOfLiteralType, Some(v)) => {
                         format!("wrong type for the literal: {}", short(v))
                     }
+                    (LeafNote::PeerAbsent, Some(v)) => {
+                        format!("value: {}, peer value absent", short(v))
+                    }
                     (LeafNote::Matched | LeafNote::NotMatched, Some(v)) => {
                         format!("value: {}", short(v))
                     }
                 };
+                if let Some(expected) = op_peer_value(op, peer) {
+                    detail.push_str(", peer: ");
+                    detail.push_str(&short(&Value::String(expected)));
+                }
                 ConditionTrace {
                     condition: format!("{path} {op}"),
                     truth: note.truth(result),
@@ -296,7 +345,8 @@ impl Condition {
                 }
             }
             Condition::All(items) | Condition::Any(items) => {
-                let children: Vec<ConditionTrace> = items.iter().map(|c| c.trace(claims)).collect();
+                let children: Vec<ConditionTrace> =
+                    items.iter().map(|c| c.trace_in(claims, peer)).collect();
                 let truths = children.iter().map(|c| c.truth);
                 let (name, truth) = match self {
                     Condition::All(_) => ("all", Truth::all(truths)),
@@ -310,7 +360,7 @@ impl Condition {
                 }
             }
             Condition::Not(inner) => {
-                let child = inner.trace(claims);
+                let child = inner.trace_in(claims, peer);
                 ConditionTrace {
                     condition: "not".to_owned(),
                     truth: child.truth.negate(),
@@ -367,8 +417,32 @@ fn short(value: &Value) -> String {
     text
 }
 
+/// The value an `equals_peer` leaf compares with, filled in for explain.
+fn op_peer_value(op: &Operator, peer: &PeerContext<'_>) -> Option<String> {
+    match op {
+        Operator::EqualsPeer(expr) => expr.render(peer),
+        _ => None,
+    }
+}
+
 impl Operator {
-    /// The one leaf evaluator: result plus why.
+    /// The one leaf evaluator for a request from this peer: result plus why.
+    pub fn test_in(&self, value: Option<&Value>, peer: &PeerContext<'_>) -> (bool, LeafNote) {
+        let Operator::EqualsPeer(expr) = self else {
+            return self.test(value);
+        };
+        match value {
+            None | Some(Value::Null) => (false, LeafNote::ClaimAbsent),
+            Some(Value::String(claim)) => match expr.equals(claim, peer) {
+                Some(true) => (true, LeafNote::Matched),
+                Some(false) => (false, LeafNote::NotMatched),
+                None => (false, LeafNote::PeerAbsent),
+            },
+            Some(_) => (false, LeafNote::NotAString),
+        }
+    }
+
+    /// The one leaf evaluator without a peer: result plus why.
     pub fn test(&self, value: Option<&Value>) -> (bool, LeafNote) {
         let value = match value {
             None | Some(Value::Null) => {
@@ -403,6 +477,10 @@ impl Operator {
             Operator::Gte(n) => number_test(value, n, |o| o != Ordering::Less),
             Operator::Lt(n) => number_test(value, n, |o| o == Ordering::Less),
             Operator::Lte(n) => number_test(value, n, |o| o != Ordering::Greater),
+            Operator::EqualsPeer(_) => match value {
+                Value::String(_) => (false, LeafNote::PeerAbsent),
+                _ => (false, LeafNote::NotAString),
+            },
         }
     }
 }
@@ -593,6 +671,9 @@ impl fmt::Display for Operator {
             Operator::Gte(n) => write!(f, "gte {n}"),
             Operator::Lt(n) => write!(f, "lt {n}"),
             Operator::Lte(n) => write!(f, "lte {n}"),
+            Operator::EqualsPeer(expr) => {
+                write!(f, "equals_peer {}", Value::String(expr.source().to_owned()))
+            }
         }
     }
 }

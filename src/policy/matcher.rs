@@ -1,5 +1,6 @@
 //! Request matchers: path, method, host, headers, Envoy route name.
 
+use super::peer::{PeerMatch, PeerMismatch};
 use super::Pattern;
 use crate::request::{Request, Target};
 use std::fmt;
@@ -19,6 +20,8 @@ pub struct RequestMatch {
     /// All of.
     pub headers: Vec<HeaderMatcher>,
     pub route_name: Option<String>,
+    /// The downstream connection's peer (mTLS, SANs, subject).
+    pub peer: Option<PeerMatch>,
 }
 
 /// Which part of a match failed. Cheap to produce on the request path; the explain
@@ -31,6 +34,7 @@ pub enum Mismatch {
     /// The header matcher at this index.
     Header(usize),
     RouteName,
+    Peer(PeerMismatch),
 }
 
 impl RequestMatch {
@@ -88,6 +92,13 @@ impl RequestMatch {
                 return false;
             }
         }
+        if let Some(peer) = &self.peer {
+            if let Some(mismatch) = peer.first_mismatch(&req.peer) {
+                if !fail(Mismatch::Peer(mismatch)) {
+                    return false;
+                }
+            }
+        }
         matched
     }
 }
@@ -116,6 +127,10 @@ impl Mismatch {
                 req.route_name.as_deref().unwrap_or(""),
                 m.route_name.as_deref().unwrap_or("")
             ),
+            Mismatch::Peer(mismatch) => match &m.peer {
+                Some(p) => p.describe(*mismatch, &req.peer),
+                None => "peer".to_owned(),
+            },
         }
     }
 }
@@ -163,10 +178,18 @@ impl fmt::Display for PathMatcher {
 
 /// A path template: `/admin/{tenant}/**`. `{name}` and `*` match one non-empty
 /// segment, `**` (last only) matches any rest, including nothing.
+///
+/// The same machinery reads a peer's URI SAN ([`PathTemplate::parse_identity`]):
+/// `spiffe://{trust_domain}/ns/{namespace}/sa/{sa}` is `/`-separated segments too, and its
+/// variables are captures a claim condition can compare with ([`PathTemplate::capture`]).
 #[derive(Debug, Clone)]
 pub struct PathTemplate {
     source: String,
     segments: Vec<TemplateSegment>,
+    /// Each `{name}` with the index of the segment it fills.
+    variables: Vec<(String, usize)>,
+    /// A path (starts with `/`, which is not a segment) rather than an identity.
+    rooted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,11 +237,25 @@ impl fmt::Display for TemplateError {
 impl PathTemplate {
     pub fn parse(source: &str) -> Result<PathTemplate, TemplateError> {
         let rest = source.strip_prefix('/').ok_or(TemplateError::NotAbsolute)?;
+        Self::parse_segments(source, rest, true)
+    }
+
+    /// A template for an identity such as a SPIFFE ID: segments split on `/` from the first
+    /// character (`spiffe:`, ``, the trust domain, ...).
+    pub fn parse_identity(source: &str) -> Result<PathTemplate, TemplateError> {
+        Self::parse_segments(source, source, false)
+    }
+
+    fn parse_segments(
+        source: &str,
+        rest: &str,
+        rooted: bool,
+    ) -> Result<PathTemplate, TemplateError> {
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.len() > MAX_TEMPLATE_SEGMENTS {
             return Err(TemplateError::TooManySegments);
         }
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: Vec<(String, usize)> = Vec::new();
         let mut segments = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
             let segment = if *part == "**" {
@@ -234,10 +271,10 @@ impl PathTemplate {
                 if !valid {
                     return Err(TemplateError::BadVariable((*part).to_owned()));
                 }
-                if names.contains(&name) {
+                if names.iter().any(|(known, _)| known == name) {
                     return Err(TemplateError::DuplicateVariable(name.to_owned()));
                 }
-                names.push(name);
+                names.push((name.to_owned(), i));
                 TemplateSegment::One
             } else if part.contains(['{', '}', '*']) {
                 return Err(TemplateError::PartialSegment((*part).to_owned()));
@@ -249,7 +286,41 @@ impl PathTemplate {
         Ok(PathTemplate {
             source: source.to_owned(),
             segments,
+            variables: names,
+            rooted,
         })
+    }
+
+    /// The segment a `{name}` fills, if the template has that variable.
+    pub fn variable(&self, name: &str) -> Option<usize> {
+        self.variables
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, segment)| *segment)
+    }
+
+    /// The variables' names, in order.
+    pub fn variable_names(&self) -> impl Iterator<Item = &str> {
+        self.variables.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The text of segment `segment` of `text`, when `text` matches the template. Segments
+    /// before a trailing `**` line up one to one, so a variable is the segment at its index:
+    /// nothing is allocated.
+    pub fn capture<'t>(&self, text: &'t str, segment: usize) -> Option<&'t str> {
+        if !self.matches(text) {
+            return None;
+        }
+        self.split(text)?.nth(segment)
+    }
+
+    fn split<'t>(&self, text: &'t str) -> Option<std::str::Split<'t, char>> {
+        let rest = if self.rooted {
+            text.strip_prefix('/')?
+        } else {
+            text
+        };
+        Some(rest.split('/'))
     }
 
     pub fn source(&self) -> &str {
@@ -273,10 +344,9 @@ impl PathTemplate {
     }
 
     pub fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else {
+        let Some(mut parts) = self.split(path) else {
             return false;
         };
-        let mut parts = rest.split('/');
         for segment in &self.segments {
             match segment {
                 TemplateSegment::Rest => return true,
@@ -424,6 +494,7 @@ mod tests {
                 ("x-env".into(), "blue".into()),
             ],
             route_name: Some("admin".into()),
+            ..Request::default()
         }
     }
 
@@ -482,6 +553,44 @@ mod tests {
             let t = PathTemplate::parse(template).unwrap();
             assert_eq!(t.matches(path), want, "{template} on {path}");
         }
+    }
+
+    #[test]
+    fn identity_templates_capture_their_variables() {
+        let t =
+            PathTemplate::parse_identity("spiffe://{trust_domain}/ns/{namespace}/sa/{sa}").unwrap();
+        let id = "spiffe://cluster.local/ns/shop/sa/orders";
+        assert!(t.matches(id));
+        let capture = |name: &str| t.capture(id, t.variable(name).unwrap());
+        assert_eq!(capture("trust_domain"), Some("cluster.local"));
+        assert_eq!(capture("namespace"), Some("shop"));
+        assert_eq!(capture("sa"), Some("orders"));
+        assert_eq!(t.variable("pod"), None);
+        assert_eq!(
+            t.variable_names().collect::<Vec<_>>(),
+            ["trust_domain", "namespace", "sa"]
+        );
+        for other in [
+            "spiffe://cluster.local/ns/shop/sa/orders/x",
+            "spiffe://cluster.local/ns/shop/sa/",
+            "spiffe://cluster.local/ns//sa/orders",
+            "spiffe:/cluster.local/ns/shop/sa/orders",
+            "https://cluster.local/ns/shop/sa/orders",
+            "/ns/shop/sa/orders",
+        ] {
+            assert!(!t.matches(other), "{other}");
+            assert_eq!(t.capture(other, 2), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn path_templates_capture_relative_to_the_root() {
+        let t = PathTemplate::parse("/admin/{tenant}/**").unwrap();
+        assert_eq!(
+            t.capture("/admin/t1/x/y", t.variable("tenant").unwrap()),
+            Some("t1")
+        );
+        assert_eq!(t.capture("/other/t1", 1), None);
     }
 
     #[test]
@@ -582,6 +691,7 @@ mod tests {
                 test: HeaderTest::Exact("prod".into()),
             }],
             route_name: Some("admin".into()),
+            peer: None,
         };
         assert!(matches(&m, &req("POST", "/admin/x", "api.example.com")));
         assert!(!matches(&m, &req("GET", "/admin/x", "api.example.com")));

@@ -9,6 +9,7 @@
 mod condition;
 mod matcher;
 mod output;
+mod peer;
 pub mod shadow;
 
 pub use condition::{
@@ -23,10 +24,12 @@ pub use output::{
     output_plan, render_claim, HeaderOutput, HeaderSkipReason, OutputPlan, SkippedHeader,
     MAX_HEADER_VALUE_LEN,
 };
+pub use peer::{IdentityMatcher, PeerContext, PeerExpr, PeerExprError, PeerMatch, PeerMismatch};
 
 use std::sync::Arc;
 
 use crate::claims::ClaimsObject;
+use crate::peer::Peer;
 use crate::provider_id::ProviderId;
 use crate::request::{Request, Target};
 
@@ -62,6 +65,12 @@ pub struct Requirement {
     /// The oldest `iat` accepted, in seconds before now (with the provider's skew), for
     /// every accepted token: a sensitive route can demand a recent sign-in.
     pub max_token_age_s: Option<u64>,
+    /// The peer the request must come from, checked before any token
+    /// (`peer_certificate_missing`, `peer_not_allowed`).
+    pub peer: Option<Box<PeerMatch>>,
+    /// The rule's peer URI SAN template (from `match.peer` or `require.peer`), whose
+    /// variables `equals_peer` conditions name.
+    pub peer_template: Option<Box<PathTemplate>>,
 }
 
 /// Which providers must vouch for the request.
@@ -83,18 +92,42 @@ impl ProviderSet {
 
 impl Requirement {
     /// The condition tree with each node's result, for explain; `None` without conditions.
-    pub fn trace_claims<C: ClaimsObject + ?Sized>(&self, claims: &C) -> Option<ConditionTrace> {
-        self.claims.as_ref().map(|c| c.trace(claims))
+    pub fn trace_claims<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+        peer: &Peer,
+    ) -> Option<ConditionTrace> {
+        self.claims
+            .as_ref()
+            .map(|c| c.trace_in(claims, &self.peer_context(peer)))
     }
 
-    /// Checks the rule's claim conditions on a verified token's claims.
+    /// Checks the rule's claim conditions on a verified token's claims, for a request
+    /// without a peer.
     pub fn check_claims<C: ClaimsObject + ?Sized>(
         &self,
         claims: &C,
     ) -> Result<(), ConditionFailure> {
+        self.check_claims_in(claims, &Peer::default())
+    }
+
+    /// Checks the rule's claim conditions on a verified token's claims, for a request
+    /// from `peer`.
+    pub fn check_claims_in<C: ClaimsObject + ?Sized>(
+        &self,
+        claims: &C,
+        peer: &Peer,
+    ) -> Result<(), ConditionFailure> {
         match &self.claims {
-            Some(condition) => condition.check(claims),
+            Some(condition) => condition.check_in(claims, &self.peer_context(peer)),
             None => Ok(()),
+        }
+    }
+
+    fn peer_context<'a>(&'a self, peer: &'a Peer) -> PeerContext<'a> {
+        PeerContext {
+            peer: Some(peer),
+            template: self.peer_template.as_deref(),
         }
     }
 }

@@ -56,7 +56,8 @@ pub fn covers(outer: &RequestMatch, inner: &RequestMatch) -> bool {
         (Some(o), Some(i)) => path_covers(o, i),
         (Some(_), None) => false,
     };
-    outer.headers.is_empty() && methods && hosts && routes && paths
+    // A peer condition on `outer` may exclude the request: it covers nothing provably.
+    outer.headers.is_empty() && outer.peer.is_none() && methods && hosts && routes && paths
 }
 
 /// A `present: false` on one side and any positive test of the same header on the other
@@ -158,6 +159,7 @@ impl Effect<'_> {
                 providers_at_least(&a.providers, &b.providers)
                     && conditions_at_least(a.claims.as_ref(), b.claims.as_ref())
                     && age_at_least(a.max_token_age_s, b.max_token_age_s)
+                    && b.peer.is_none()
             }
             // Allow was handled above.
             _ => false,
@@ -254,6 +256,8 @@ mod tests {
             providers,
             claims,
             max_token_age_s: None,
+            peer: None,
+            peer_template: None,
         })
     }
     fn effect(action: &Action) -> Effect<'_> {

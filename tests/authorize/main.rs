@@ -18,6 +18,7 @@ mod identity;
 mod keys;
 mod observe;
 mod paths;
+mod peer;
 mod providers;
 mod rules;
 mod token_age;
@@ -392,6 +393,7 @@ pub fn request(method: &str, path: &str) -> Request {
         host: "api.example.com".to_owned(),
         headers: Vec::new(),
         route_name: None,
+        peer: Default::default(),
     }
 }
 

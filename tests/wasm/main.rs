@@ -23,6 +23,7 @@ mod idps;
 mod lifecycle;
 mod metrics;
 mod outputs;
+mod peer;
 mod refusals;
 mod rotation;
 mod smoke;

@@ -156,6 +156,7 @@ impl HostBuilder {
             host_properties: properties,
             rng: self.seed,
             host_calls: Default::default(),
+            property_reads: Default::default(),
         };
         let inner = Inner {
             module,
@@ -621,7 +622,16 @@ impl Host {
     }
 
     pub fn reset_host_calls(&self) {
-        self.inner.borrow().shared.borrow_mut().host_calls.clear();
+        let inner = self.inner.borrow();
+        let mut shared = inner.shared.borrow_mut();
+        shared.host_calls.clear();
+        shared.property_reads.clear();
+    }
+
+    /// Every property the modules read since the host was built or
+    /// [`Host::reset_host_calls`], dot-joined (`connection.mtls`), in order.
+    pub fn property_reads(&self) -> Vec<String> {
+        self.inner.borrow().shared.borrow().property_reads.clone()
     }
 
     /// Names of all defined metrics with their kind, sorted by name.

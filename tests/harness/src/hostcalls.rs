@@ -166,6 +166,11 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_get_property",
         |c, pp: i32, ps: i32, ptr: i32, size: i32| {
             let path = property_path(&read(c, pp, ps)?);
+            c.data()
+                .shared
+                .borrow_mut()
+                .property_reads
+                .push(path.join("."));
             let value = crate::properties::get(c.data(), &path).ok_or(Status::NotFound)?;
             copy_out(c, &value, ptr, size).map(|()| Status::Ok)
         }

@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     pub(crate) rng: u64,
     /// How often each `env` host function was called, by name (for cost measurements).
     pub(crate) host_calls: std::collections::BTreeMap<&'static str, u64>,
+    /// Every property path the modules read, dot-joined, in order (cleared with the counts).
+    pub(crate) property_reads: Vec<String>,
 }
 
 impl Shared {
