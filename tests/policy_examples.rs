@@ -88,12 +88,13 @@ fn forbidden(scopes: &[&str]) -> PolicyAnswer {
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
-const EXERCISED: [&str; 5] = [
+const EXERCISED: [&str; 6] = [
     "api-gateway.json",
     "multi-tenant-admin.json",
     "public-site.json",
     "partner-and-internal.json",
     "dry-run-rollout.json",
+    "mesh-workloads.json",
 ];
 
 #[test]
@@ -652,4 +653,32 @@ fn multi_tenant_admin_forwards_the_payload_segment_when_configured() {
     assert!(c
         .identity_header_names()
         .contains(&"x-jwt-payload".to_owned()));
+}
+
+#[test]
+fn mesh_workloads_tie_the_token_to_the_calling_service_account() {
+    let c = load("mesh-workloads.json");
+    let from = |uri: &str| {
+        let mut r = req("GET", "/orders/1", "orders", &[]);
+        r.peer = claimcheck::peer::Peer {
+            mtls: true,
+            uri_san: Some(uri.to_owned()),
+            ..Default::default()
+        };
+        r
+    };
+    let orders = from("spiffe://cluster.local/ns/shop/sa/checkout");
+    let target = orders.target(&c.paths).unwrap();
+    let rule = c.select_rule(&orders, &target);
+    assert_eq!(&**rule.name, "shop-callers");
+    let Action::Require(require) = rule.action else {
+        panic!("shop-callers requires a token");
+    };
+    let own = json!({"sub": "system:serviceaccount:shop:checkout"});
+    let other = json!({"sub": "system:serviceaccount:shop:billing"});
+    assert_eq!(require.check_claims_in(&own, &orders.peer), Ok(()));
+    assert!(require.check_claims_in(&other, &orders.peer).is_err());
+    let outside = from("spiffe://other.domain/ns/shop/sa/checkout");
+    let target = outside.target(&c.paths).unwrap();
+    assert_eq!(&**c.select_rule(&outside, &target).name, "default");
 }
