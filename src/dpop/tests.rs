@@ -40,6 +40,7 @@ fn request(method: &str, uri_path: &str, host: &str, proofs: &[&str]) -> Request
         host: host.into(),
         headers,
         route_name: None,
+        peer: Default::default(),
     }
 }
 
