@@ -411,6 +411,7 @@ fn condition_errors_name_their_path() {
                 "gte",
                 "lt",
                 "lte",
+                "equals_peer",
             ]),
         ),
         (
