@@ -55,6 +55,7 @@ use crate::claims;
 use crate::config::{Config, Provider};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
+use crate::dpop::{self, Presentation, Presented, ReplayAnswer, ReplayEntry, ReplayStore};
 use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
@@ -100,6 +101,8 @@ pub struct Inputs<'a> {
     pub verifier: &'a dyn SignatureVerifier,
     pub now_ms: u64,
     pub waiting: Waiting,
+    /// Where DPoP proofs are recorded, so each is used once ([`dpop::replay`]).
+    pub replay: &'a dyn ReplayStore,
 }
 
 /// Where the request stands with respect to waiting for keys.
@@ -256,6 +259,7 @@ pub fn authorize<O: Observer>(
             cache_hit: None,
             decoded: Vec::new(),
             identity: None,
+            proofs: Vec::new(),
         };
         let result = pipeline.run(rule.action, rule.index.is_none());
         let seen = Seen {
@@ -336,7 +340,7 @@ fn verdict(
 pub fn dry_run_allow(config: &Config, request: &Request, denial: Denial) -> Allow {
     Allow {
         would_deny: Some(denial),
-        ..stripped(config, request, &[])
+        ..stripped(config, request, &[], false)
     }
 }
 
@@ -369,7 +373,13 @@ fn refused_request(config: &Config, request: &Request, error: PathError) -> Verd
 /// keeps a second, unverified token — say a `session` cookie another provider reads — from
 /// riding upstream next to the one that was verified. The lists come from the compiled
 /// configuration; only an all-of requirement with two forwarding providers builds its own.
-pub fn stripped(config: &Config, request: &Request, forwarding: &[&Provider]) -> Allow {
+/// The `DPoP` header goes too, unless `keep_proof` (an accepted provider forwards it).
+pub fn stripped(
+    config: &Config,
+    request: &Request,
+    forwarding: &[&Provider],
+    keep_proof: bool,
+) -> Allow {
     // The configured names are removed even when absent from the copy: the host's map
     // is the one that counts. Other spellings are removed where the request uses them.
     let mut allow = Allow {
@@ -403,6 +413,9 @@ pub fn stripped(config: &Config, request: &Request, forwarding: &[&Provider]) ->
     };
     if !sources.is_empty() {
         allow.apply_edits(extract::removal_edits(sources, request));
+    }
+    if !keep_proof && !config.proof_sources().is_empty() {
+        allow.apply_edits(extract::removal_edits(config.proof_sources(), request));
     }
     allow
 }
@@ -459,15 +472,97 @@ struct Pipeline<'a, 'c, O> {
     decoded: Vec<Decoded<'a>>,
     /// The first accepted token's identity, once one verified.
     identity: Option<Box<Identity>>,
+    /// Verified DPoP proofs, recorded once the request is otherwise allowed.
+    proofs: Vec<ReplayEntry>,
 }
 
 impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     fn run(&mut self, action: &'c Action, is_default: bool) -> Result<Allow, Stop> {
-        match action {
+        let allow = match action {
             Action::Deny if is_default => Err(Stop::deny(DenyReason::NoRuleMatched, None)),
             Action::Deny => Err(Stop::deny(DenyReason::RouteDenied, None)),
             Action::Allow => self.allow_optional_token(),
             Action::Require(requirement) => self.require(requirement),
+        }?;
+        self.record_proofs()?;
+        Ok(allow)
+    }
+
+    /// Records each verified DPoP proof, once the request is allowed otherwise: a refused
+    /// request spends no replay entry, and a request that waits for keys records nothing
+    /// before it is decided. A proof already recorded, or one that could not be, refuses.
+    fn record_proofs(&mut self) -> Result<(), Stop> {
+        let mut recorded: Vec<[u8; 16]> = Vec::new();
+        for entry in std::mem::take(&mut self.proofs) {
+            if recorded.contains(&entry.digest) {
+                continue;
+            }
+            recorded.push(entry.digest);
+            let Some(provider) = self.config.provider(entry.provider) else {
+                continue;
+            };
+            let answer = self
+                .inputs
+                .replay
+                .record(&provider.name, &entry, self.inputs.now_ms);
+            self.observer.replay(provider.id, answer);
+            let reason = match answer {
+                ReplayAnswer::Fresh | ReplayAnswer::Unchecked => continue,
+                ReplayAnswer::Replayed => DenyReason::DpopProofReplayed,
+                ReplayAnswer::Unavailable => DenyReason::DpopReplayUnavailable,
+            };
+            let mut denial = Denial::new(reason);
+            if let Some(policy) = &provider.dpop {
+                denial = denial.with_dpop_algs(std::sync::Arc::clone(&policy.challenge_algs));
+            }
+            return Err(Stop::Deny(denial, Some(provider.id)));
+        }
+        Ok(())
+    }
+
+    /// RFC 9449 for `provider`'s verified token, when it has DPoP on.
+    fn check_dpop(
+        &mut self,
+        provider: &Provider,
+        found: &FoundToken<'a>,
+        jwt: &DecodedJwt,
+    ) -> Result<(), Miss> {
+        let Some(policy) = &provider.dpop else {
+            return Ok(());
+        };
+        let presentation = if provider.dpop_source == Some(found.location.source) {
+            Presentation::DpopScheme
+        } else {
+            Presentation::Other
+        };
+        let presented = Presented {
+            request: self.request,
+            access_token: &found.token,
+            presentation,
+            now_s: self.now_s(),
+        };
+        let result = dpop::check(policy, &presented, jwt.claims(), self.inputs.verifier);
+        self.observer.dpop(
+            provider.id,
+            result.as_ref().map(Option::is_some).map_err(|e| *e),
+        );
+        match result {
+            Ok(Some(proof)) => {
+                self.proofs.push(ReplayEntry::new(
+                    provider.id,
+                    &proof.jkt,
+                    &proof.jti,
+                    policy.replay_slots,
+                    proof.expires_at_ms,
+                ));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(error) => {
+                let denial = Denial::new(DenyReason::from(error))
+                    .with_dpop_algs(std::sync::Arc::clone(&policy.challenge_algs));
+                Err(Miss::Stop(Stop::Deny(denial, Some(provider.id))))
+            }
         }
     }
 
@@ -642,6 +737,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         if let Some(generation) = fresh {
             self.remember(provider, &found.token, &jwt, generation);
         }
+        self.check_dpop(provider, &found, &jwt)?;
         Ok(Accepted { provider, jwt })
     }
 
@@ -770,7 +866,13 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             .filter(|one| one.provider.forward_token)
             .map(|one| one.provider)
             .collect();
-        let mut allow = stripped(self.config, self.request, &forwarding);
+        let keep_proof = accepted.iter().any(|one| {
+            one.provider
+                .dpop
+                .as_ref()
+                .is_some_and(|policy| policy.forward_proof)
+        });
+        let mut allow = stripped(self.config, self.request, &forwarding, keep_proof);
         allow.provider = accepted.first().map(|one| one.provider.id);
         let mut skipped = Vec::new();
         for one in accepted {

@@ -45,6 +45,23 @@
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
 //! | `keys_wait_timeout` | 503 | none; `Retry-After` (cold start, `on_timeout: "unavailable"`) |
 //! | `not_configured` | 503 | none; `Retry-After` (the filter has no valid configuration: it fails closed) |
+//! | `dpop_proof_missing` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_proof_multiple` | 400 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_proof_too_large` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_proof_malformed` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_proof_type_invalid` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_algorithm_not_allowed` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_key_invalid` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_signature_invalid` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_method_mismatch` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_uri_mismatch` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_iat_out_of_window` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_ath_mismatch` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_key_mismatch` | 401 | `DPoP realm=".."`, `error="invalid_token"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_token_not_bound` | 401 | `DPoP realm=".."`, `error="invalid_token"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_bound_token_as_bearer` | 401 | `DPoP realm=".."`, `error="invalid_token"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_proof_replayed` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
+//! | `dpop_replay_unavailable` | 503 | none; `Retry-After` (the replay cache could not record the proof: fails closed) |
 //!
 //! The body is `{"status":401,"reason":"token_expired","message":"the token has expired"}`.
 //! Messages are fixed text: nothing from the token (or the request) is ever echoed, so
@@ -135,6 +152,9 @@ pub struct Denial {
     pub required_scopes: Vec<String>,
     /// Seconds for `Retry-After` on 503; [`DEFAULT_RETRY_AFTER_S`] when `None`.
     pub retry_after_s: Option<u32>,
+    /// `algs=".."` of a DPoP challenge: the provider's proof algorithms, built once with
+    /// the configuration.
+    pub dpop_algs: Option<Arc<str>>,
 }
 
 impl Denial {
@@ -143,7 +163,13 @@ impl Denial {
             reason,
             required_scopes: Vec::new(),
             retry_after_s: None,
+            dpop_algs: None,
         }
+    }
+
+    pub fn with_dpop_algs(mut self, algs: Arc<str>) -> Self {
+        self.dpop_algs = Some(algs);
+        self
     }
 
     pub fn with_scopes(mut self, scopes: Vec<String>) -> Self {
@@ -172,6 +198,18 @@ impl Denial {
                 if error == "insufficient_scope" && !scopes.is_empty() {
                     value.push_str(", scope=\"");
                     value.push_str(&scopes);
+                    value.push('"');
+                }
+                Some(value)
+            }
+            Challenge::Dpop(error) => {
+                let mut value = format!(
+                    "DPoP realm=\"{realm}\", error=\"{error}\", error_description=\"{}\"",
+                    spec.message
+                );
+                if let Some(algs) = &self.dpop_algs {
+                    value.push_str(", algs=\"");
+                    value.push_str(algs);
                     value.push('"');
                 }
                 Some(value)
@@ -249,6 +287,23 @@ pub enum DenyReason {
     CertificateBindingMismatch,
     CertificateBindingRequired,
     CertificateBindingMalformed,
+    DpopProofMissing,
+    DpopProofMultiple,
+    DpopProofTooLarge,
+    DpopProofMalformed,
+    DpopProofTypeInvalid,
+    DpopAlgorithmNotAllowed,
+    DpopKeyInvalid,
+    DpopSignatureInvalid,
+    DpopMethodMismatch,
+    DpopUriMismatch,
+    DpopIatOutOfWindow,
+    DpopAthMismatch,
+    DpopKeyMismatch,
+    DpopTokenNotBound,
+    DpopBoundTokenAsBearer,
+    DpopProofReplayed,
+    DpopReplayUnavailable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +311,8 @@ enum Challenge {
     None,
     Bare,
     Error(&'static str),
+    /// RFC 9449 §7.1: `DPoP realm=.., error=.., algs=".."` (the provider's proof algorithms).
+    Dpop(&'static str),
 }
 
 struct Spec {
@@ -268,7 +325,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 38] = [
+    pub const ALL: [DenyReason; 55] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -307,6 +364,23 @@ impl DenyReason {
         DenyReason::CertificateBindingMismatch,
         DenyReason::CertificateBindingRequired,
         DenyReason::CertificateBindingMalformed,
+        DenyReason::DpopProofMissing,
+        DenyReason::DpopProofMultiple,
+        DenyReason::DpopProofTooLarge,
+        DenyReason::DpopProofMalformed,
+        DenyReason::DpopProofTypeInvalid,
+        DenyReason::DpopAlgorithmNotAllowed,
+        DenyReason::DpopKeyInvalid,
+        DenyReason::DpopSignatureInvalid,
+        DenyReason::DpopMethodMismatch,
+        DenyReason::DpopUriMismatch,
+        DenyReason::DpopIatOutOfWindow,
+        DenyReason::DpopAthMismatch,
+        DenyReason::DpopKeyMismatch,
+        DenyReason::DpopTokenNotBound,
+        DenyReason::DpopBoundTokenAsBearer,
+        DenyReason::DpopProofReplayed,
+        DenyReason::DpopReplayUnavailable,
     ];
 
     /// The stable reason code (body `reason`, metric tag, log field).
@@ -540,6 +614,108 @@ impl DenyReason {
                 INVALID_TOKEN,
                 "the token certificate binding is malformed",
             ),
+            R::DpopProofMissing => (
+                401,
+                "dpop_proof_missing",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "a DPoP proof is required",
+            ),
+            R::DpopProofMultiple => (
+                400,
+                "dpop_proof_multiple",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the request carries more than one DPoP proof",
+            ),
+            R::DpopProofTooLarge => (
+                401,
+                "dpop_proof_too_large",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is too large",
+            ),
+            R::DpopProofMalformed => (
+                401,
+                "dpop_proof_malformed",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is malformed",
+            ),
+            R::DpopProofTypeInvalid => (
+                401,
+                "dpop_proof_type_invalid",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof type is not dpop+jwt",
+            ),
+            R::DpopAlgorithmNotAllowed => (
+                401,
+                "dpop_algorithm_not_allowed",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof algorithm is not allowed",
+            ),
+            R::DpopKeyInvalid => (
+                401,
+                "dpop_key_invalid",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof key is missing or unusable",
+            ),
+            R::DpopSignatureInvalid => (
+                401,
+                "dpop_signature_invalid",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof signature is invalid",
+            ),
+            R::DpopMethodMismatch => (
+                401,
+                "dpop_method_mismatch",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is for another method",
+            ),
+            R::DpopUriMismatch => (
+                401,
+                "dpop_uri_mismatch",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is for another URI",
+            ),
+            R::DpopIatOutOfWindow => (
+                401,
+                "dpop_iat_out_of_window",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is too old or from the future",
+            ),
+            R::DpopAthMismatch => (
+                401,
+                "dpop_ath_mismatch",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof is for another access token",
+            ),
+            R::DpopKeyMismatch => (
+                401,
+                "dpop_key_mismatch",
+                Challenge::Dpop("invalid_token"),
+                "the token is bound to another key",
+            ),
+            R::DpopTokenNotBound => (
+                401,
+                "dpop_token_not_bound",
+                Challenge::Dpop("invalid_token"),
+                "the token is not bound to a DPoP key",
+            ),
+            R::DpopBoundTokenAsBearer => (
+                401,
+                "dpop_bound_token_as_bearer",
+                Challenge::Dpop("invalid_token"),
+                "a DPoP-bound token must use the DPoP scheme",
+            ),
+            R::DpopProofReplayed => (
+                401,
+                "dpop_proof_replayed",
+                Challenge::Dpop("invalid_dpop_proof"),
+                "the DPoP proof was used before",
+            ),
+            R::DpopReplayUnavailable => (
+                503,
+                "dpop_replay_unavailable",
+                Challenge::None,
+                "the DPoP proof could not be recorded",
+            ),
         };
         Spec {
             status,
@@ -617,6 +793,29 @@ impl From<crate::jwt::VerifyError> for DenyReason {
     }
 }
 
+impl From<crate::dpop::DpopError> for DenyReason {
+    fn from(error: crate::dpop::DpopError) -> Self {
+        use crate::dpop::DpopError as E;
+        match error {
+            E::ProofMissing => DenyReason::DpopProofMissing,
+            E::ProofMultiple => DenyReason::DpopProofMultiple,
+            E::ProofTooLarge => DenyReason::DpopProofTooLarge,
+            E::ProofMalformed => DenyReason::DpopProofMalformed,
+            E::ProofTypeInvalid => DenyReason::DpopProofTypeInvalid,
+            E::AlgorithmNotAllowed => DenyReason::DpopAlgorithmNotAllowed,
+            E::KeyInvalid => DenyReason::DpopKeyInvalid,
+            E::SignatureInvalid => DenyReason::DpopSignatureInvalid,
+            E::MethodMismatch => DenyReason::DpopMethodMismatch,
+            E::UriMismatch => DenyReason::DpopUriMismatch,
+            E::IatOutOfWindow => DenyReason::DpopIatOutOfWindow,
+            E::AthMismatch => DenyReason::DpopAthMismatch,
+            E::KeyMismatch => DenyReason::DpopKeyMismatch,
+            E::TokenNotBound => DenyReason::DpopTokenNotBound,
+            E::BoundTokenAsBearer => DenyReason::DpopBoundTokenAsBearer,
+        }
+    }
+}
+
 impl From<crate::extract::ExtractError> for DenyReason {
     fn from(error: crate::extract::ExtractError) -> Self {
         match error {
@@ -652,7 +851,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 38] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 55] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -846,6 +1045,108 @@ mod tests {
                 "certificate_binding_malformed",
                 Some("invalid_token"),
             ),
+            (
+                DenyReason::DpopProofMissing,
+                401,
+                "dpop_proof_missing",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopProofMultiple,
+                400,
+                "dpop_proof_multiple",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopProofTooLarge,
+                401,
+                "dpop_proof_too_large",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopProofMalformed,
+                401,
+                "dpop_proof_malformed",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopProofTypeInvalid,
+                401,
+                "dpop_proof_type_invalid",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopAlgorithmNotAllowed,
+                401,
+                "dpop_algorithm_not_allowed",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopKeyInvalid,
+                401,
+                "dpop_key_invalid",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopSignatureInvalid,
+                401,
+                "dpop_signature_invalid",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopMethodMismatch,
+                401,
+                "dpop_method_mismatch",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopUriMismatch,
+                401,
+                "dpop_uri_mismatch",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopIatOutOfWindow,
+                401,
+                "dpop_iat_out_of_window",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopAthMismatch,
+                401,
+                "dpop_ath_mismatch",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopKeyMismatch,
+                401,
+                "dpop_key_mismatch",
+                Some("dpop:invalid_token"),
+            ),
+            (
+                DenyReason::DpopTokenNotBound,
+                401,
+                "dpop_token_not_bound",
+                Some("dpop:invalid_token"),
+            ),
+            (
+                DenyReason::DpopBoundTokenAsBearer,
+                401,
+                "dpop_bound_token_as_bearer",
+                Some("dpop:invalid_token"),
+            ),
+            (
+                DenyReason::DpopProofReplayed,
+                401,
+                "dpop_proof_replayed",
+                Some("dpop:invalid_dpop_proof"),
+            ),
+            (
+                DenyReason::DpopReplayUnavailable,
+                503,
+                "dpop_replay_unavailable",
+                None,
+            ),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, code, error) in table {
@@ -855,6 +1156,12 @@ mod tests {
             match error {
                 None => assert_eq!(r.www_authenticate, None, "{reason:?}"),
                 Some("") => assert_eq!(r.www_authenticate.as_deref(), Some("Bearer realm=\"api\"")),
+                Some(dpop) if dpop.starts_with("dpop:") => {
+                    let h = r.www_authenticate.unwrap();
+                    let error = dpop.trim_start_matches("dpop:");
+                    assert!(h.starts_with("DPoP realm=\"api\", "), "{h}");
+                    assert!(h.contains(&format!("error=\"{error}\"")), "{h}");
+                }
                 Some(error) => {
                     let h = r.www_authenticate.unwrap();
                     assert!(h.starts_with("Bearer realm=\"api\", "), "{h}");
@@ -868,6 +1175,45 @@ mod tests {
             assert_eq!(body["reason"], code, "{reason:?}");
             assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
+    }
+
+    #[test]
+    fn a_dpop_challenge_lists_the_proof_algorithms() {
+        let h = Denial::new(DenyReason::DpopProofMissing)
+            .with_dpop_algs(Arc::from("ES256 EdDSA"))
+            .response("api")
+            .www_authenticate
+            .unwrap();
+        assert!(
+            h.starts_with("DPoP realm=\"api\", error=\"invalid_dpop_proof\""),
+            "{h}"
+        );
+        assert!(h.ends_with(", algs=\"ES256 EdDSA\""), "{h}");
+    }
+
+    #[test]
+    fn dpop_errors_map_to_their_own_reasons() {
+        use crate::dpop::DpopError as E;
+        let errors = [
+            E::ProofMissing,
+            E::ProofMultiple,
+            E::ProofTooLarge,
+            E::ProofMalformed,
+            E::ProofTypeInvalid,
+            E::AlgorithmNotAllowed,
+            E::KeyInvalid,
+            E::SignatureInvalid,
+            E::MethodMismatch,
+            E::UriMismatch,
+            E::IatOutOfWindow,
+            E::AthMismatch,
+            E::KeyMismatch,
+            E::TokenNotBound,
+            E::BoundTokenAsBearer,
+        ];
+        let reasons: HashSet<DenyReason> = errors.iter().map(|e| DenyReason::from(*e)).collect();
+        assert_eq!(reasons.len(), errors.len());
+        assert!(reasons.iter().all(|r| r.code().starts_with("dpop_")));
     }
 
     #[test]

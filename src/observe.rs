@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::claims::ClaimError;
+use crate::dpop::{DpopError, ReplayAnswer};
 use crate::extract::ExtractError;
 use crate::jwa::Algorithm;
 use crate::jwks::VerifyingKey;
@@ -42,6 +43,11 @@ pub trait Observer {
     fn conditions(&mut self, _trace: ConditionTrace) {}
     /// The rule's `require.peer`: held, or why not (only with `RECORDS`).
     fn peer(&mut self, _result: Result<(), String>) {}
+    /// The DPoP checks of `provider`'s token: none applied (`Ok(false)`), the proof
+    /// verified (`Ok(true)`), or why it was refused.
+    fn dpop(&mut self, _provider: ProviderId, _result: Result<bool, DpopError>) {}
+    /// The verified proof's replay check.
+    fn replay(&mut self, _provider: ProviderId, _answer: ReplayAnswer) {}
 }
 
 /// The filter's observer: sees nothing, costs nothing.
@@ -72,6 +78,9 @@ pub struct ProviderRecord {
     pub cached: bool,
     pub signature: Option<Result<KeyUsed, VerifyError>>,
     pub claims: Option<Result<(), ClaimError>>,
+    /// `Ok(true)`: a DPoP proof verified; `Ok(false)`: no DPoP check applied.
+    pub dpop: Option<Result<bool, DpopError>>,
+    pub replay: Option<ReplayAnswer>,
 }
 
 /// A decoded token's header and claims.
@@ -100,6 +109,8 @@ impl Record {
                 cached: false,
                 signature: None,
                 claims: None,
+                dpop: None,
+                replay: None,
             });
         }
         self.providers.iter_mut().find(|p| p.provider == provider)
@@ -169,5 +180,17 @@ impl Observer for Record {
 
     fn peer(&mut self, result: Result<(), String>) {
         self.peer = Some(result);
+    }
+
+    fn dpop(&mut self, provider: ProviderId, result: Result<bool, DpopError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.dpop = Some(result);
+        }
+    }
+
+    fn replay(&mut self, provider: ProviderId, answer: ReplayAnswer) {
+        if let Some(entry) = self.entry(provider) {
+            entry.replay = Some(answer);
+        }
     }
 }

@@ -1124,3 +1124,56 @@ fn peer_errors_name_their_path() {
         )]
     );
 }
+#[test]
+fn dpop_is_off_unless_a_mode_turns_it_on() {
+    let c = load(&base()).unwrap();
+    assert!(c.providers[0].dpop.is_none());
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] = json!({ "mode": "off", "max_age_s": 30 });
+    assert!(load(&v).unwrap().providers[0].dpop.is_none());
+}
+
+#[test]
+fn dpop_defaults_to_every_asymmetric_algorithm_and_adds_the_dpop_scheme() {
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] = json!({ "mode": "required" });
+    let c = load(&v).unwrap();
+    let provider = &c.providers[0];
+    let policy = provider.dpop.as_ref().unwrap();
+    assert!(policy.algorithms.iter().all(|a| !a.is_symmetric()));
+    assert_eq!(policy.max_age_s, 60);
+    assert_eq!(policy.replay_slots, 4096);
+    let index = provider.dpop_source.unwrap();
+    assert_eq!(
+        provider.sources[index],
+        claimcheck::extract::TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "DPoP ".into()
+        }
+    );
+}
+
+#[test]
+fn a_mac_algorithm_for_dpop_proofs_is_refused() {
+    let (path, kind) = one_error(|v| {
+        v["providers"]["corp"]["dpop"] =
+            json!({ "mode": "allowed", "algorithms": ["ES256", "HS256"] })
+    });
+    assert_eq!(path, "providers.corp.dpop.algorithms[1]");
+    assert_eq!(kind, K::DpopSymmetricAlgorithm("HS256".into()));
+}
+
+#[test]
+fn a_dpop_origin_with_a_path_is_refused() {
+    for origin in [
+        "https://api.example.com/v1",
+        "ftp://api.example.com",
+        "api.example.com",
+    ] {
+        let (path, kind) = one_error(|v| {
+            v["providers"]["corp"]["dpop"] = json!({ "mode": "allowed", "origin": origin })
+        });
+        assert_eq!(path, "providers.corp.dpop.origin");
+        assert_eq!(kind, K::InvalidDpopOrigin(origin.into()));
+    }
+}

@@ -93,6 +93,7 @@ fn run(idp: &str) {
             verifier: &RingVerifier,
             now_ms: now * 1000,
             waiting: Waiting::New { room: false },
+            replay: &claimcheck::dpop::replay::Unchecked,
         };
         let mut cache = VerifiedCache::new(0);
         let outcome = authorize(&config, &request, &inputs, &mut cache, &mut Unobserved);

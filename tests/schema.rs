@@ -79,7 +79,8 @@ fn base() -> Value {
         "providers": { "corp": {
             "issuer": "https://idp.example.com",
             "audiences": ["orders-api"],
-            "jwks": { "oidc_discovery": { "cluster": "idp" } }
+            "jwks": { "oidc_discovery": { "cluster": "idp" } },
+            "dpop": { "mode": "allowed" }
         } },
         "rules": [ { "name": "health", "match": { "path": { "exact": "/healthz" } }, "action": "allow" } ],
         "default": { "action": "deny" }
@@ -92,6 +93,7 @@ fn pointer(definition: &str) -> &'static str {
         "Provider" => "/providers/corp",
         "Refresh" => "/providers/corp/refresh",
         "ColdStart" => "/providers/corp/cold_start",
+        "Dpop" => "/providers/corp/dpop",
         "Discovery" => "/providers/corp/jwks/oidc_discovery",
         "Remote" => "/providers/corp/jwks/remote",
         "TokenCache" => "/token_cache",
@@ -215,6 +217,9 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
         ("Provider", "clock_skew_s") => provider.claims.clock_skew_s,
         ("Provider", "max_lifetime_s") => return provider.claims.max_lifetime_s,
         ("Provider", "max_token_bytes") => provider.max_token_bytes as u64,
+        ("Dpop", "max_age_s") => provider.dpop.as_ref()?.max_age_s,
+        ("Dpop", "clock_skew_s") => provider.dpop.as_ref()?.clock_skew_s,
+        ("Dpop", "replay_slots") => u64::from(provider.dpop.as_ref()?.replay_slots),
         ("TokenCache", "max_entries") => config.token_cache.max_entries as u64,
         ("Require", "max_token_age_s") => {
             return match &config.default {

@@ -21,6 +21,7 @@ use claimcheck::authorize::{
 use claimcheck::config::{Config, JwksSource, Provider, ProviderId};
 use claimcheck::crypto::{RingVerifier, SignatureError, SignatureVerifier};
 use claimcheck::decision::{Decision, DenyReason};
+use claimcheck::dpop::ReplayAnswer;
 use claimcheck::extract::{self, ExtractError, TokenSource};
 use claimcheck::jwks::{
     EcCurve, EcPublicKey, JwksError, KeyMaterial, KeyPolicy, KeySet, RsaPublicKey, VerifyingKey,
@@ -175,6 +176,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         verifier: &verifier,
         now_ms: now_s.saturating_mul(1000),
         waiting: Waiting::New { room: false },
+        replay: &claimcheck::dpop::replay::Unchecked,
     };
     let mut record = Record::default();
     let mut cache = VerifiedCache::new(0);
@@ -430,6 +432,15 @@ impl KeyLookup for Keys<'_> {
 // Every step has a stable code in `--json`: reason codes (`DenyReason::code`) for failures,
 // fixed words for the other outcomes.
 
+fn replay_code(answer: ReplayAnswer) -> &'static str {
+    match answer {
+        ReplayAnswer::Fresh => "fresh",
+        ReplayAnswer::Replayed => "replayed",
+        ReplayAnswer::Unavailable => "unavailable",
+        ReplayAnswer::Unchecked => "unchecked",
+    }
+}
+
 fn token_code(step: &Option<Result<Option<usize>, ExtractError>>) -> &'static str {
     match step {
         None => "not_checked",
@@ -637,6 +648,13 @@ impl Explanation {
                 _ => None,
             },
             "claims": claims_code(p),
+            "dpop": match &p.dpop {
+                None => Value::Null,
+                Some(Ok(false)) => json!("not_applied"),
+                Some(Ok(true)) => json!("verified"),
+                Some(Err(error)) => json!(DenyReason::from(*error).code()),
+            },
+            "dpop_replay": p.replay.map(replay_code),
         })
     }
 
@@ -892,6 +910,29 @@ impl Explanation {
         match &p.claims {
             Some(Ok(())) => writeln!(out, "    claims   {}", paint(OK, checked)),
             Some(Err(error)) => writeln!(out, "    claims   {}", paint(BAD, error)),
+            None => Ok(()),
+        }?;
+        match &p.dpop {
+            Some(Ok(true)) => writeln!(out, "    dpop     {}", paint(OK, "proof verified"))?,
+            Some(Ok(false)) => writeln!(
+                out,
+                "    dpop     {}",
+                paint(DIM, "not bound: bearer token accepted")
+            )?,
+            Some(Err(error)) => writeln!(
+                out,
+                "    dpop     {}",
+                paint(BAD, DenyReason::from(*error).code())
+            )?,
+            None => {}
+        }
+        match p.replay {
+            Some(ReplayAnswer::Unchecked) => writeln!(
+                out,
+                "    replay   {}",
+                paint(WARN, "not checked (explain keeps no replay cache)")
+            ),
+            Some(answer) => writeln!(out, "    replay   {}", replay_code(answer)),
             None => Ok(()),
         }
     }

@@ -5,10 +5,11 @@
 //! inside and outside every bound load or fail in the loader exactly as the schema says.
 
 use super::compile::{
-    CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
-    MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
-    MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS,
-    RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
+    CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, DPOP_CLOCK_SKEW_S, DPOP_MAX_AGE_S, DPOP_REPLAY_SLOTS,
+    MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST, MAX_PROVIDERS, MAX_PROVIDER_ID_LEN,
+    MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S, MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES,
+    REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS, TIMEOUT_MS,
+    TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -42,7 +43,7 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 14] = [
+pub const NUMERIC: [Numeric; 17] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
@@ -51,6 +52,9 @@ pub const NUMERIC: [Numeric; 14] = [
     numeric("Refresh", "retry_initial_ms", RETRY_INITIAL_MS, "First retry delay after a failed fetch, in milliseconds; doubles up to `retry_max_ms`."),
     numeric("Refresh", "retry_max_ms", RETRY_MAX_MS, "Longest retry delay after failed fetches, in milliseconds; at least `retry_initial_ms`."),
     numeric("Refresh", "unknown_kid_min_interval_s", UNKNOWN_KID_MIN_INTERVAL_S, "Least time, in seconds, between two refetches an unknown `kid` triggers (per Envoy process)."),
+    numeric("Dpop", "max_age_s", DPOP_MAX_AGE_S, "How old a DPoP proof's `iat` may be, in seconds (`dpop_iat_out_of_window` beyond)."),
+    numeric("Dpop", "clock_skew_s", DPOP_CLOCK_SKEW_S, "Leeway for a DPoP proof's `iat`, in seconds, both ways."),
+    numeric("Dpop", "replay_slots", DPOP_REPLAY_SLOTS, "Slots of the cross-worker DPoP replay cache; each holds 8 live proofs, and a proof landing in a full slot is refused (`dpop_replay_unavailable`)."),
     numeric("ColdStart", "max_wait_ms", COLD_START_MAX_WAIT_MS, "How long a request waits for the provider's first keys, in milliseconds; 0 refuses at once (`keys_unavailable`)."),
     numeric("Provider", "clock_skew_s", CLOCK_SKEW_S, "Leeway for `exp`, `nbf` and `iat`, in seconds."),
     Numeric {

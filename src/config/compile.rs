@@ -51,6 +51,13 @@ pub const CLOCK_SKEW_S: (u64, u64, u64) = (DEFAULT_CLOCK_SKEW_S, 0, 600);
 pub const MAX_LIFETIME_S: (u64, u64, u64) = (0, 1, 365 * 86_400);
 /// A day is the longest age bound that still means "signed in recently".
 pub const MAX_TOKEN_AGE_S: (u64, u64, u64) = (0, 1, 86_400);
+/// A proof is made for one request, right before it: a minute covers client clocks and
+/// retries; ten minutes is the most a replay cache entry is kept.
+pub const DPOP_MAX_AGE_S: (u64, u64, u64) = (60, 1, 600);
+pub const DPOP_CLOCK_SKEW_S: (u64, u64, u64) = (5, 0, 300);
+/// 4096 slots of 8 hold 32,768 live proofs; 65,536 slots (about 13 MB of shared data) the
+/// most a provider may use.
+pub const DPOP_REPLAY_SLOTS: (u64, u64, u64) = (4_096, 16, 65_536);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 /// A provider may only lower the filter-wide token limit; 128 bytes is below any signed JWT.
 pub const MAX_TOKEN_BYTES: (u64, u64, u64) = (MAX_TOKEN_LEN_U64, 128, MAX_TOKEN_LEN_U64);
@@ -552,6 +559,25 @@ impl Compiler {
             Some(h)
         });
 
+        let dpop = p
+            .dpop
+            .as_ref()
+            .and_then(|d| self.dpop(&format!("{base}.dpop"), d));
+        let mut sources = sources;
+        let dpop_source = dpop.as_ref().map(|_| {
+            let scheme = TokenSource::Header {
+                name: "authorization".to_owned(),
+                prefix: crate::dpop::SCHEME_PREFIX.to_owned(),
+            };
+            match sources.iter().position(|s| *s == scheme) {
+                Some(index) => index,
+                None => {
+                    sources.push(scheme);
+                    sources.len() - 1
+                }
+            }
+        });
+
         if self.errors.len() != before {
             return None;
         }
@@ -572,6 +598,80 @@ impl Compiler {
             claims_to_headers: outputs,
             payload_header,
             max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
+            dpop,
+            dpop_source,
+        })
+    }
+
+    /// A provider's `dpop` block; `None` when off (or invalid: the error is recorded).
+    fn dpop(&mut self, base: &str, d: &RawDpop) -> Option<crate::dpop::DpopPolicy> {
+        use crate::dpop::{htu, DpopMode, DpopPolicy};
+        let before = self.errors.len();
+        let mode = match d.mode {
+            None | Some(RawDpopMode::Off) => None,
+            Some(RawDpopMode::Allowed) => Some(DpopMode::Allowed),
+            Some(RawDpopMode::Required) => Some(DpopMode::Required),
+        };
+        let algorithms: Vec<Algorithm> = match &d.algorithms {
+            None => Algorithm::ALL
+                .into_iter()
+                .filter(|a| !a.is_symmetric())
+                .collect(),
+            Some(list) => {
+                self.list_len(&format!("{base}.algorithms"), list, false);
+                let mut algs: Vec<Algorithm> = Vec::new();
+                for (i, alg) in list.iter().enumerate() {
+                    let at = format!("{base}.algorithms[{i}]");
+                    if alg.is_symmetric() {
+                        self.err(at, K::DpopSymmetricAlgorithm(alg.as_str().to_owned()));
+                    } else if algs.contains(alg) {
+                        self.err(at, K::DuplicateAlgorithm(alg.as_str().to_owned()));
+                    } else {
+                        algs.push(*alg);
+                    }
+                }
+                algs
+            }
+        };
+        let max_age_s = self.range(&format!("{base}.max_age_s"), d.max_age_s, DPOP_MAX_AGE_S);
+        let clock_skew_s = self.range(
+            &format!("{base}.clock_skew_s"),
+            d.clock_skew_s,
+            DPOP_CLOCK_SKEW_S,
+        );
+        let replay_slots = self.range(
+            &format!("{base}.replay_slots"),
+            d.replay_slots,
+            DPOP_REPLAY_SLOTS,
+        );
+        let origin = d.origin.as_ref().and_then(|origin| {
+            let normal = htu::normalize_origin(origin);
+            if normal.is_none() {
+                self.err(
+                    format!("{base}.origin"),
+                    K::InvalidDpopOrigin(origin.clone()),
+                );
+            }
+            normal
+        });
+        if self.errors.len() != before {
+            return None;
+        }
+        let challenge_algs: Arc<str> = algorithms
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .into();
+        Some(DpopPolicy {
+            mode: mode?,
+            algorithms,
+            challenge_algs,
+            max_age_s,
+            clock_skew_s,
+            origin,
+            forward_proof: d.forward_proof,
+            replay_slots: u32::try_from(replay_slots).unwrap_or(u32::MAX),
         })
     }
 

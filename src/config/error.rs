@@ -109,6 +109,10 @@ pub enum ConfigErrorKind {
     AudiencesRequired,
     /// `token_type` must be a media type: printable ASCII, no spaces.
     InvalidTokenType(String),
+    /// A DPoP proof algorithm must be asymmetric (RFC 9449 §4.2).
+    DpopSymmetricAlgorithm(String),
+    /// `dpop.origin` must be `http(s)://host[:port]` with no path, userinfo, query.
+    InvalidDpopOrigin(String),
     /// `space_delimited` only applies to `contains`, `contains_all` and `contains_any`.
     SpaceDelimitedWithoutContains,
     /// A `template` on a peer value other than `uri_san`.
@@ -213,6 +217,13 @@ impl fmt::Display for ConfigErrorKind {
             ),
             K::AudiencesRequired => f.write_str(
                 "list the audiences this provider's tokens must name, or write \"any\" to accept every audience",
+            ),
+            K::DpopSymmetricAlgorithm(alg) => {
+                write!(f, "{alg} is a MAC algorithm; DPoP proofs are signed with asymmetric keys")
+            }
+            K::InvalidDpopOrigin(origin) => write!(
+                f,
+                "origin {origin:?} is not an http or https origin (scheme://host[:port], no path)"
             ),
             K::InvalidTokenType(typ) => {
                 write!(f, "token type {typ:?} is not a media type (printable ASCII, no spaces)")

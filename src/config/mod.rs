@@ -87,6 +87,9 @@ pub struct Routes {
     /// By provider: the sources to strip when that provider accepted the token and forwards
     /// it (all but its own); `None` for providers that do not forward.
     sources_kept_for: Vec<Option<Vec<TokenSource>>>,
+    /// The `DPoP` header as a source to strip, when some provider has DPoP on: a proof
+    /// never reaches the upstream unless the accepting provider forwards it.
+    proof_sources: Vec<TokenSource>,
 }
 
 impl Routes {
@@ -108,6 +111,12 @@ impl Routes {
                     routes.sources.push(source.clone());
                 }
             }
+        }
+        if providers.iter().any(|p| p.dpop.is_some()) {
+            routes.proof_sources.push(TokenSource::Header {
+                name: crate::dpop::PROOF_HEADER.to_owned(),
+                prefix: String::new(),
+            });
         }
         routes.sources_kept_for = providers
             .iter()
@@ -216,6 +225,11 @@ impl Config {
         }
     }
 
+    /// The `DPoP` header as a source, when some provider has DPoP on (else empty).
+    pub fn proof_sources(&self) -> &[TokenSource] {
+        &self.routes.proof_sources
+    }
+
     /// Whether some rule matches on Envoy's route name, which costs a property lookup per
     /// request to read.
     pub fn uses_route_name(&self) -> bool {
@@ -259,6 +273,10 @@ pub struct Provider {
     pub payload_header: Option<String>,
     /// Longest token this provider accepts (at most [`crate::jwt::MAX_TOKEN_LEN`]).
     pub max_token_bytes: usize,
+    /// DPoP (RFC 9449), when not `off`.
+    pub dpop: Option<crate::dpop::DpopPolicy>,
+    /// The index in `sources` of `Authorization: DPoP`, present exactly when `dpop` is.
+    pub dpop_source: Option<usize>,
 }
 
 impl Provider {

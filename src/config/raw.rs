@@ -114,6 +114,42 @@ pub struct RawProvider {
     pub token_type: Option<String>,
     /// Longest token this provider accepts, in bytes (at most the filter-wide limit).
     pub max_token_bytes: Option<u64>,
+    /// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
+    pub dpop: Option<RawDpop>,
+}
+
+/// A provider's DPoP settings (see the README's "DPoP" and `docs/dpop.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Dpop")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawDpop {
+    /// `off` (default), `allowed` (a token with `cnf.jkt` needs its proof; bearer tokens
+    /// without `cnf` still pass) or `required` (only DPoP-bound tokens, with their proof).
+    pub mode: Option<RawDpopMode>,
+    /// Algorithms a proof may be signed with (asymmetric only). Default: every asymmetric one.
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// How old a proof's `iat` may be, in seconds.
+    pub max_age_s: Option<u64>,
+    /// Leeway for the proof's `iat`, in seconds, both ways.
+    pub clock_skew_s: Option<u64>,
+    /// The origin clients address (`https://api.example.com`), when Envoy sits behind a
+    /// proxy that changes the scheme or authority. Default: the request's `:scheme` and
+    /// `:authority`.
+    pub origin: Option<String>,
+    /// Keep the `DPoP` header on the request sent upstream (default false: removed).
+    #[serde(default)]
+    pub forward_proof: bool,
+    /// Slots of the cross-worker replay cache (each holds 8 live proofs).
+    pub replay_slots: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", rename = "DpopMode")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawDpopMode {
+    Off,
+    Allowed,
+    Required,
 }
 
 /// `audiences`: a list of accepted values, or the string `"any"`. Any other string is an

@@ -44,8 +44,10 @@ pub const MAX_CAS_ATTEMPTS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayEntry {
     pub provider: ProviderId,
-    /// Index of the slot, below the provider's slot count.
+    /// Index of the slot, below `slots`.
     pub slot: u32,
+    /// The provider's slot count (part of the slot's key).
+    pub slots: u32,
     /// SHA-256 of the proof key's thumbprint and the `jti`, truncated: two clients cannot
     /// collide on purpose (each names its own key), so one cannot fill another's entries.
     pub digest: [u8; 16],
@@ -73,6 +75,7 @@ impl ReplayEntry {
         ReplayEntry {
             provider,
             slot,
+            slots,
             digest,
             expires_at_ms,
         }
@@ -164,7 +167,8 @@ pub enum ReplayAnswer {
 /// in `explain`. Called once per allowed request that carried a proof, after every other
 /// check passed, so a refused request never spends a slot entry.
 pub trait ReplayStore {
-    fn record(&self, entry: &ReplayEntry, now_ms: u64) -> ReplayAnswer;
+    /// `provider` is the provider's name (part of the slot's key).
+    fn record(&self, provider: &str, entry: &ReplayEntry, now_ms: u64) -> ReplayAnswer;
 }
 
 /// For callers with no shared state: every proof is taken as first use, reported so.
@@ -172,8 +176,45 @@ pub trait ReplayStore {
 pub struct Unchecked;
 
 impl ReplayStore for Unchecked {
-    fn record(&self, _entry: &ReplayEntry, _now_ms: u64) -> ReplayAnswer {
+    fn record(&self, _provider: &str, _entry: &ReplayEntry, _now_ms: u64) -> ReplayAnswer {
         ReplayAnswer::Unchecked
+    }
+}
+
+/// A replay cache in memory with the shared-data semantics: one process's worth of slots
+/// for native tests and tools that run the pipeline more than once.
+#[derive(Debug, Default)]
+pub struct InMemory {
+    slots: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>>,
+    next_cas: std::cell::Cell<u32>,
+}
+
+impl SlotStore for InMemory {
+    fn read(&self, key: &str) -> Option<(Option<Vec<u8>>, u32)> {
+        self.slots
+            .borrow()
+            .get(key)
+            .map(|(bytes, cas)| (Some(bytes.clone()), *cas))
+    }
+
+    fn write(&self, key: &str, value: &[u8], cas: Option<u32>) -> WriteResult {
+        let current = self.slots.borrow().get(key).map(|(_, cas)| *cas);
+        if cas.is_some() && cas != current {
+            return WriteResult::CasLost;
+        }
+        let next = self.next_cas.get().wrapping_add(1);
+        self.next_cas.set(next);
+        self.slots
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), next));
+        WriteResult::Written
+    }
+}
+
+impl ReplayStore for InMemory {
+    fn record(&self, provider: &str, entry: &ReplayEntry, now_ms: u64) -> ReplayAnswer {
+        let key = slot_key(provider, entry.slots, entry.slot);
+        record(self, &key, entry, now_ms).answer
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `claimcheck.crypto.host` | gauge | 1 when RSA/ECDSA signatures are verified by the host's crypto |
 //! | `claimcheck.crypto.host_verify` | counter | signatures the host verified (added on each tick) |
 //! | `claimcheck.crypto.host_rejected.<failure>` | counter | start-up probes the host failed (`auto` then verifies in the VM) |
+//! | `claimcheck.dpop.replay_cas_lost` | counter | DPoP replay-cache writes that lost a CAS race to another VM and were retried |
 //! | `claimcheck.vm.memory_bytes` | gauge | the VM's linear memory (refreshed on each tick) |
 //!
 //! Probe failure codes (`crate::crypto::ProbeFailure`): `unavailable` (no `verify_signature`),
@@ -78,6 +79,7 @@ pub const CACHE_MISS: &str = "claimcheck.cache.miss";
 pub const CRYPTO_HOST: &str = "claimcheck.crypto.host";
 pub const CRYPTO_HOST_VERIFY: &str = "claimcheck.crypto.host_verify";
 pub const VM_MEMORY_BYTES: &str = "claimcheck.vm.memory_bytes";
+pub const DPOP_REPLAY_CAS_LOST: &str = "claimcheck.dpop.replay_cas_lost";
 
 pub fn crypto_host_rejected(failure: &str) -> String {
     format!("claimcheck.crypto.host_rejected.{failure}")

@@ -15,6 +15,7 @@ mod crypto;
 mod fetch;
 mod http;
 mod metrics;
+mod replay;
 mod root;
 mod state;
 

@@ -16,6 +16,7 @@ use crate::keys::{Event, KeyMachine, KidAnswer};
 use super::crypto::Verifier;
 use super::fetch::Host;
 use super::metrics::Metrics;
+use super::replay::SharedReplay;
 
 pub struct VmState {
     pub config: Rc<Config>,
@@ -52,11 +53,15 @@ impl VmState {
             now_ms,
             asked: RefCell::new(Vec::new()),
         };
+        let replay = SharedReplay {
+            metrics: &self.metrics,
+        };
         let inputs = Inputs {
             keys: &lookup,
             verifier: &*self.verifier.verifier,
             now_ms,
             waiting,
+            replay: &replay,
         };
         let outcome = authorize::authorize(
             &self.config,

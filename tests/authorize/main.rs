@@ -13,6 +13,7 @@
 )]
 
 mod cache;
+mod dpop;
 mod edits;
 mod identity;
 mod keys;
@@ -261,6 +262,8 @@ pub struct Env {
     pub config: Config,
     pub lookup: FakeKeys,
     pub cache: VerifiedCache,
+    /// The process's DPoP replay cache.
+    pub replay: claimcheck::dpop::replay::InMemory,
 }
 
 impl Env {
@@ -285,6 +288,7 @@ impl Env {
             config,
             lookup,
             cache: VerifiedCache::new(64),
+            replay: Default::default(),
         }
     }
 
@@ -314,6 +318,7 @@ impl Env {
             verifier: &RingVerifier,
             now_ms: now_s * 1000,
             waiting,
+            replay: &self.replay,
         };
         authorize(&self.config, request, &inputs, &mut self.cache, observer)
     }
