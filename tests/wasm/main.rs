@@ -16,6 +16,7 @@ mod cold_start;
 mod configure;
 mod costs;
 mod crypto;
+mod dpop;
 mod dry_run;
 mod fetch;
 mod freshness;
