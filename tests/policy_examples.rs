@@ -88,13 +88,14 @@ fn forbidden(scopes: &[&str]) -> PolicyAnswer {
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
-const EXERCISED: [&str; 6] = [
+const EXERCISED: [&str; 7] = [
     "api-gateway.json",
     "multi-tenant-admin.json",
     "public-site.json",
     "partner-and-internal.json",
     "dry-run-rollout.json",
     "mesh-workloads.json",
+    "dpop-payments.json",
 ];
 
 #[test]
@@ -681,4 +682,23 @@ fn mesh_workloads_tie_the_token_to_the_calling_service_account() {
     let outside = from("spiffe://other.domain/ns/shop/sa/checkout");
     let target = outside.target(&c.paths).unwrap();
     assert_eq!(&**c.select_rule(&outside, &target).name, "default");
+}
+
+#[test]
+fn dpop_payments_requires_a_dpop_bound_token_behind_the_public_origin() {
+    let c = load("dpop-payments.json");
+    let bank = c.provider_by_name("bank").unwrap();
+    let policy = bank.dpop.as_ref().unwrap();
+    assert_eq!(policy.mode, claimcheck::dpop::DpopMode::Required);
+    assert_eq!(policy.origin.as_deref(), Some("https://api.bank.example"));
+    assert_eq!(&*policy.challenge_algs, "ES256 EdDSA");
+    // The token is read under the DPoP scheme besides the default Bearer one.
+    let dpop_source = bank.dpop_source.unwrap();
+    assert_eq!(
+        bank.sources[dpop_source],
+        claimcheck::extract::TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "DPoP ".into()
+        }
+    );
 }
