@@ -261,6 +261,16 @@ pub struct TokenArgs {
     /// The current time (iat, and the base of exp and nbf); default: the system clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Bind the token to this asymmetric private key (DPoP, RFC 9449): `cnf.jkt` is its
+    /// thumbprint. With --dpop-htu, a proof signed by it is printed on a second line.
+    #[arg(long, value_name = "FILE")]
+    pub dpop_key: Option<PathBuf>,
+    /// The request URI of the DPoP proof (htu), e.g. https://api.example.com/orders.
+    #[arg(long, value_name = "URL", requires = "dpop_key")]
+    pub dpop_htu: Option<String>,
+    /// The request method of the DPoP proof (htm).
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    pub dpop_htm: String,
 }
 
 const ISSUER_AFTER_HELP: &str = "\

@@ -477,6 +477,32 @@ fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
         (false, Some(kid)) => mint::KidChoice::Explicit(kid),
         (false, None) => mint::KidChoice::FromKey,
     };
+    let dpop_key = match &args.dpop_key {
+        Some(path) => {
+            let text = read_text(path, keyfile::MAX_KEY_FILE_BYTES)?;
+            let file = keyfile::parse(&text).map_err(|error| CliError::KeyFile {
+                path: path.clone(),
+                error,
+            })?;
+            Some((
+                path.clone(),
+                signing::SigningKey::from_material(&file.material).map_err(|error| {
+                    CliError::Signing {
+                        path: path.clone(),
+                        error,
+                    }
+                })?,
+            ))
+        }
+        None => None,
+    };
+    let mut claims = claims;
+    if let Some((_, dpop)) = &dpop_key {
+        claims.push((
+            "cnf".to_owned(),
+            serde_json::json!({ "jkt": dpop.thumbprint() }),
+        ));
+    }
     let spec = mint::TokenSpec {
         alg: args.alg,
         kid,
@@ -497,7 +523,48 @@ fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
     let token = mint::mint(&key, &hints, &spec).map_err(CliError::Token)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{token}").map_err(CliError::Output)?;
+    if let (Some((path, dpop)), Some(htu)) = (&dpop_key, &args.dpop_htu) {
+        let proof = dpop_proof(dpop, &args.dpop_htm, htu, &token, now).map_err(|error| {
+            CliError::Signing {
+                path: path.clone(),
+                error,
+            }
+        })?;
+        writeln!(stdout, "{proof}").map_err(CliError::Output)?;
+    }
     Ok(ExitOutcome::Success)
+}
+
+/// A DPoP proof (RFC 9449 §4.2) for one request with `token`, signed by `key` with its
+/// default algorithm, with a random `jti`.
+fn dpop_proof(
+    key: &signing::SigningKey,
+    htm: &str,
+    htu: &str,
+    token: &str,
+    now: u64,
+) -> Result<String, signing::SigningError> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let alg = key.default_algorithm();
+    let mut jwk = serde_json::Map::new();
+    for (name, value) in key.jwk_members() {
+        jwk.insert(name.to_owned(), value.into());
+    }
+    let mut random = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": alg.as_str(), "jwk": jwk });
+    let claims = serde_json::json!({
+        "jti": b64(&random), "htm": htm, "htu": htu, "iat": now,
+        "ath": claimcheck::dpop::thumbprint::sha256_b64(token.as_bytes()),
+    });
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = key.sign(alg, input.as_bytes())?;
+    Ok(format!("{input}.{}", b64(&signature)))
 }
 
 fn run_issuer(args: IssuerArgs) -> Result<ExitOutcome, CliError> {

@@ -438,3 +438,63 @@ fn rsa_der(jwk: &Value) -> Vec<u8> {
     out.extend(body);
     out
 }
+
+#[test]
+fn token_binds_to_a_dpop_key_and_mints_a_proof_the_filter_accepts() {
+    use claimcheck::dpop::{check, DpopMode, DpopPolicy, Presentation, Presented};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keys(dir.path(), "ES256", "k");
+    let client_dir = tempfile::tempdir().unwrap();
+    let (client_key, _) = keys(client_dir.path(), "ES256", "c");
+    let output = token(&[
+        "--key",
+        &key,
+        "--sub",
+        "alice",
+        "--now",
+        "2026-01-01T00:00:00Z",
+        "--dpop-key",
+        &client_key,
+        "--dpop-htu",
+        "https://api.example.com/orders",
+    ]);
+    let mut lines = output.lines();
+    let (access_token, proof) = (lines.next().unwrap(), lines.next().unwrap());
+    let claims = jws_part(access_token, 1);
+    assert!(claims["cnf"]["jkt"].is_string(), "{claims}");
+    let policy = DpopPolicy {
+        mode: DpopMode::Required,
+        algorithms: vec![claimcheck::jwt::Algorithm::ES256],
+        challenge_algs: "ES256".into(),
+        max_age_s: 60,
+        clock_skew_s: 5,
+        origin: None,
+        forward_proof: false,
+        replay_slots: 16,
+    };
+    let request = claimcheck::request::Request {
+        method: "GET".into(),
+        path: "/orders".into(),
+        host: "api.example.com".into(),
+        headers: vec![
+            (":scheme".into(), "https".into()),
+            ("dpop".into(), proof.into()),
+        ],
+        ..Default::default()
+    };
+    let presented = Presented {
+        request: &request,
+        access_token,
+        presentation: Presentation::DpopScheme,
+        now_s: 1_767_225_600,
+    };
+    let verified = check(
+        &policy,
+        &presented,
+        claims.as_object().unwrap(),
+        &claimcheck::crypto::RingVerifier,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(verified.jkt, claims["cnf"]["jkt"].as_str().unwrap());
+}
