@@ -51,6 +51,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::cache::TokenCache;
+use crate::certificate_binding;
 use crate::claims;
 use crate::config::{Config, Provider};
 use crate::crypto::SignatureVerifier;
@@ -60,6 +61,7 @@ use crate::extract::{self, FoundToken, TokenSource};
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
 use crate::observe::Observer;
+use crate::peer::PeerCertificate;
 use crate::policy::{Action, ConditionFailure, PeerMatch, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
 use crate::request::{PathError, Request};
@@ -98,6 +100,8 @@ pub trait KeyLookup {
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub keys: &'a dyn KeyLookup,
+    /// The client certificate's digest, asked for only when a token is bound to one.
+    pub peer_certificate: &'a dyn PeerCertificate,
     pub verifier: &'a dyn SignatureVerifier,
     pub now_ms: u64,
     pub waiting: Waiting,
@@ -731,6 +735,19 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         if let Err(error) = result {
             return Err(Miss::Stop(Stop::deny(
                 DenyReason::from(&error),
+                Some(provider.id),
+            )));
+        }
+        // Per request, cache hit or not: the certificate belongs to the connection.
+        let bound = certificate_binding::check(
+            jwt.claims(),
+            provider.certificate_binding,
+            self.inputs.peer_certificate,
+        );
+        self.observer.binding(provider.id, bound);
+        if let Err(error) = bound {
+            return Err(Miss::Stop(Stop::deny(
+                DenyReason::from(error),
                 Some(provider.id),
             )));
         }

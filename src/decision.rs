@@ -726,6 +726,18 @@ impl DenyReason {
     }
 }
 
+impl From<crate::certificate_binding::BindingError> for DenyReason {
+    fn from(error: crate::certificate_binding::BindingError) -> Self {
+        use crate::certificate_binding::BindingError as E;
+        match error {
+            E::NoCertificate => DenyReason::CertificateBindingNoCertificate,
+            E::Mismatch => DenyReason::CertificateBindingMismatch,
+            E::Required => DenyReason::CertificateBindingRequired,
+            E::Malformed => DenyReason::CertificateBindingMalformed,
+        }
+    }
+}
+
 impl From<crate::request::PathError> for DenyReason {
     fn from(error: crate::request::PathError) -> Self {
         match error {

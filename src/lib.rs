@@ -7,6 +7,7 @@
 
 pub mod authorize;
 pub mod cache;
+pub mod certificate_binding;
 pub mod claims;
 pub mod config;
 pub mod crypto;

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::certificate_binding::BindingError;
 use crate::claims::ClaimError;
 use crate::dpop::{DpopError, ReplayAnswer};
 use crate::extract::ExtractError;
@@ -48,6 +49,8 @@ pub trait Observer {
     fn dpop(&mut self, _provider: ProviderId, _result: Result<bool, DpopError>) {}
     /// The verified proof's replay check.
     fn replay(&mut self, _provider: ProviderId, _answer: ReplayAnswer) {}
+    /// The token's RFC 8705 certificate binding (`cnf.x5t#S256`) checked for this request.
+    fn binding(&mut self, _provider: ProviderId, _result: Result<(), BindingError>) {}
 }
 
 /// The filter's observer: sees nothing, costs nothing.
@@ -81,6 +84,8 @@ pub struct ProviderRecord {
     /// `Ok(true)`: a DPoP proof verified; `Ok(false)`: no DPoP check applied.
     pub dpop: Option<Result<bool, DpopError>>,
     pub replay: Option<ReplayAnswer>,
+    /// The certificate binding, once the registered claims passed.
+    pub binding: Option<Result<(), BindingError>>,
 }
 
 /// A decoded token's header and claims.
@@ -111,6 +116,7 @@ impl Record {
                 claims: None,
                 dpop: None,
                 replay: None,
+                binding: None,
             });
         }
         self.providers.iter_mut().find(|p| p.provider == provider)
@@ -176,6 +182,12 @@ impl Observer for Record {
 
     fn conditions(&mut self, trace: ConditionTrace) {
         self.conditions = Some(trace);
+    }
+
+    fn binding(&mut self, provider: ProviderId, result: Result<(), BindingError>) {
+        if let Some(entry) = self.entry(provider) {
+            entry.binding = Some(result);
+        }
     }
 
     fn peer(&mut self, result: Result<(), String>) {

@@ -163,6 +163,9 @@ pub trait PeerCertificate {
     fn sha256(&self) -> Option<CertificateDigest>;
 }
 
+/// No client certificate: for callers that have none to offer.
+pub static NO_CERTIFICATE: Option<CertificateDigest> = None;
+
 /// A digest known in advance (explain, tests, a parked request).
 impl PeerCertificate for Option<CertificateDigest> {
     fn sha256(&self) -> Option<CertificateDigest> {

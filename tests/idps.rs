@@ -89,6 +89,7 @@ fn run(idp: &str) {
         };
         let fetched = Fetched(keys.clone());
         let inputs = Inputs {
+            peer_certificate: &claimcheck::peer::NO_CERTIFICATE,
             keys: &fetched,
             verifier: &RingVerifier,
             now_ms: now * 1000,

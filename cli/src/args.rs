@@ -159,6 +159,12 @@ pub struct ExplainArgs {
     /// The client certificate's subject, as Envoy writes it (`CN=orders,O=shop`).
     #[arg(long, value_name = "DN")]
     pub peer_subject: Option<String>,
+    /// The client certificate (PEM), for RFC 8705 certificate-bound tokens (implies --mtls).
+    #[arg(long, value_name = "FILE", conflicts_with = "peer_cert_sha256")]
+    pub peer_cert: Option<PathBuf>,
+    /// The client certificate's SHA-256 as Envoy gives it: 64 hex digits (implies --mtls).
+    #[arg(long, value_name = "HEX")]
+    pub peer_cert_sha256: Option<String>,
     /// JWKS for providers without inline keys.
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,

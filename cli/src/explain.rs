@@ -43,6 +43,8 @@ pub struct ExplainInput {
     /// A JWKS document for providers without inline keys.
     pub jwks: Option<Vec<u8>>,
     pub now_s: u64,
+    /// The client certificate's digest (`--peer-cert`, `--peer-cert-sha256`).
+    pub peer_certificate: Option<claimcheck::peer::CertificateDigest>,
 }
 
 /// Why `--jwks` cannot be used at all.
@@ -142,6 +144,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         token,
         jwks,
         now_s,
+        peer_certificate,
     } = input;
     if let Some(bytes) = &jwks {
         // Refuse a file that is no key set at all; a set without keys usable by some
@@ -173,6 +176,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
     let lookup = Keys { sets: &key_sets };
     let inputs = Inputs {
         keys: &lookup,
+        peer_certificate: &peer_certificate,
         verifier: &verifier,
         now_ms: now_s.saturating_mul(1000),
         waiting: Waiting::New { room: false },
@@ -1178,6 +1182,7 @@ mod tests {
             token: None,
             jwks: Some(b"[1, 2]".to_vec()),
             now_s: 0,
+            peer_certificate: None,
         });
         assert_eq!(result.err(), Some(JwksFileError(JwksError::MissingKeys)));
     }
@@ -1202,6 +1207,7 @@ mod tests {
             token: None,
             jwks: None,
             now_s: 0,
+            peer_certificate: None,
         })
         .unwrap();
         assert!(has_conditions(&explanation.config, &explanation.rule));

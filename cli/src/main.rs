@@ -85,6 +85,8 @@ pub enum CliError {
     },
     /// `--header` without a colon, or with an empty name.
     HeaderArg(String),
+    /// `--peer-cert` is no PEM certificate, or `--peer-cert-sha256` no 64 hex digits.
+    PeerCertArg(String),
     EmptyToken {
         path: PathBuf,
     },
@@ -131,6 +133,10 @@ impl fmt::Display for CliError {
                 )
             }
             CliError::HeaderArg(text) => write!(f, "--header {text:?} is not NAME:VALUE"),
+            CliError::PeerCertArg(text) => write!(
+                f,
+                "{text:?} is not a PEM certificate or a 64-hex-digit SHA-256"
+            ),
             CliError::EmptyToken { path } => write!(f, "{}: no token in the file", path.display()),
             CliError::Jwks(error) => error.fmt(f),
         }
@@ -353,6 +359,20 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
             value.trim_start().to_owned(),
         ));
     }
+    let peer_certificate = match (&args.peer_cert, &args.peer_cert_sha256) {
+        (Some(path), _) => {
+            let pem = read_text(path, manifest::MAX_CONFIG_FILE_BYTES)?;
+            Some(
+                pem_digest(&pem)
+                    .ok_or_else(|| CliError::PeerCertArg(path.display().to_string()))?,
+            )
+        }
+        (None, Some(hex)) => Some(
+            claimcheck::peer::CertificateDigest::from_hex(hex)
+                .ok_or_else(|| CliError::PeerCertArg(hex.clone()))?,
+        ),
+        (None, None) => None,
+    };
     let request = claimcheck::request::Request {
         method: args.method,
         path: args.path,
@@ -361,6 +381,7 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         route_name: args.route_name,
         peer: claimcheck::peer::Peer {
             mtls: args.mtls
+                || peer_certificate.is_some()
                 || args.peer_uri_san.is_some()
                 || args.peer_dns_san.is_some()
                 || args.peer_subject.is_some(),
@@ -375,6 +396,7 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         token,
         jwks,
         now_s,
+        peer_certificate,
     })
     .map_err(CliError::Jwks)?;
     if args.json {
@@ -602,4 +624,19 @@ fn run_issuer(args: IssuerArgs) -> Result<ExitOutcome, CliError> {
     drop(stdout);
     server.serve().map_err(CliError::Output)?;
     Ok(ExitOutcome::Success)
+}
+
+/// The SHA-256 of the DER inside the first `CERTIFICATE` block of a PEM file.
+fn pem_digest(pem: &str) -> Option<claimcheck::peer::CertificateDigest> {
+    use base64::Engine;
+    let body = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)?
+        .split("-----END CERTIFICATE-----")
+        .next()?;
+    let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    Some(claimcheck::peer::CertificateDigest::of_der(&der))
 }

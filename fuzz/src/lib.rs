@@ -248,6 +248,7 @@ impl KeyLookup for InlineKeys {
 /// Runs the pipeline on `request` under `config`, as the filter would on a fresh worker.
 fn decide(config: &Config, lookup: &InlineKeys, request: &Request) -> Outcome {
     let inputs = Inputs {
+        peer_certificate: &claimcheck::peer::NO_CERTIFICATE,
         keys: lookup,
         verifier: &RingVerifier,
         now_ms: NOW_S * 1000,

@@ -6,6 +6,7 @@ use super::{
     ColdStart, Config, FetchPlan, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
     Routes, TokenCacheSettings,
 };
+use crate::certificate_binding::CertificateBinding;
 use crate::claims::{Audiences, ClaimPath, ClaimRequirements, TokenType, DEFAULT_CLOCK_SKEW_S};
 use crate::extract::TokenSource;
 use crate::issuer::{AllowedTenants, Issuers, Tenants, DEFAULT_TENANT_CLAIM, TENANT_PLACEHOLDER};
@@ -600,6 +601,11 @@ impl Compiler {
             max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
             dpop,
             dpop_source,
+            certificate_binding: match p.certificate_binding {
+                None | Some(RawCertificateBinding::IfPresent) => CertificateBinding::IfPresent,
+                Some(RawCertificateBinding::Off) => CertificateBinding::Off,
+                Some(RawCertificateBinding::Required) => CertificateBinding::Required,
+            },
         })
     }
 

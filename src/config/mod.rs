@@ -277,6 +277,8 @@ pub struct Provider {
     pub dpop: Option<crate::dpop::DpopPolicy>,
     /// The index in `sources` of `Authorization: DPoP`, present exactly when `dpop` is.
     pub dpop_source: Option<usize>,
+    /// RFC 8705: whether `cnf.x5t#S256` must match the client certificate.
+    pub certificate_binding: crate::certificate_binding::CertificateBinding,
 }
 
 impl Provider {

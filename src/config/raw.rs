@@ -116,6 +116,10 @@ pub struct RawProvider {
     pub max_token_bytes: Option<u64>,
     /// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
     pub dpop: Option<RawDpop>,
+    /// RFC 8705 certificate-bound tokens: `if_present` (default: a token with
+    /// `cnf.x5t#S256` must come with that client certificate), `required` (every token must
+    /// be bound), `off` (ignore `cnf.x5t#S256`).
+    pub certificate_binding: Option<RawCertificateBinding>,
 }
 
 /// A provider's DPoP settings (see the README's "DPoP" and `docs/dpop.md`).
@@ -141,6 +145,15 @@ pub struct RawDpop {
     pub forward_proof: bool,
     /// Slots of the cross-worker replay cache (each holds 8 live proofs).
     pub replay_slots: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "CertificateBinding")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawCertificateBinding {
+    Off,
+    IfPresent,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -236,6 +236,10 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         let waiting = Waiting::Parked {
             deadline_ms: request.deadline_ms,
         };
+        // The stream first: evaluating may read its connection (a bound token's certificate).
+        if hostcalls::set_effective_context(request.context_id).is_err() {
+            continue;
+        }
         let verdict = match vm.evaluate(&request.request, now, waiting) {
             Outcome::Decided(verdict) => verdict,
             Outcome::Park { .. } => {
@@ -243,9 +247,6 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
                 continue;
             }
         };
-        if hostcalls::set_effective_context(request.context_id).is_err() {
-            continue;
-        }
         if apply(&vm, &request.request, &verdict) == Next::Continue {
             let _ = hostcalls::resume_http_request();
         }

@@ -58,6 +58,7 @@ impl VmState {
         };
         let inputs = Inputs {
             keys: &lookup,
+            peer_certificate: &HostCertificate,
             verifier: &*self.verifier.verifier,
             now_ms,
             waiting,
@@ -140,5 +141,20 @@ impl KeyLookup for Lookup<'_> {
             .borrow_mut()
             .push((provider, kid.to_owned(), answer));
         answer == KidAnswer::Wait
+    }
+}
+
+/// The client certificate's digest from the host (`connection.sha256_peer_certificate_digest`),
+/// read only when the core asks: when a token is bound to a certificate. The stream whose
+/// request is evaluated must be the effective context.
+struct HostCertificate;
+
+impl crate::peer::PeerCertificate for HostCertificate {
+    fn sha256(&self) -> Option<crate::peer::CertificateDigest> {
+        let bytes = proxy_wasm::hostcalls::get_property(crate::peer::DIGEST_ATTRIBUTE.to_vec())
+            .ok()
+            .flatten();
+        crate::peer::text_attribute(bytes)
+            .and_then(|hex| crate::peer::CertificateDigest::from_hex(&hex))
     }
 }

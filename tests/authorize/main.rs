@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+mod binding;
 mod cache;
 mod dpop;
 mod edits;
@@ -264,6 +265,8 @@ pub struct Env {
     pub cache: VerifiedCache,
     /// The process's DPoP replay cache.
     pub replay: claimcheck::dpop::replay::InMemory,
+    /// The client certificate's digest the requests come with.
+    pub certificate: Option<claimcheck::peer::CertificateDigest>,
 }
 
 impl Env {
@@ -289,6 +292,7 @@ impl Env {
             lookup,
             cache: VerifiedCache::new(64),
             replay: Default::default(),
+            certificate: None,
         }
     }
 
@@ -314,6 +318,7 @@ impl Env {
         observer: &mut O,
     ) -> Outcome {
         let inputs = Inputs {
+            peer_certificate: &self.certificate,
             keys: &self.lookup,
             verifier: &RingVerifier,
             now_ms: now_s * 1000,

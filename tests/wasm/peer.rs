@@ -166,3 +166,52 @@ fn require_peer_reads_mtls_as_one_byte_and_refuses_without_a_certificate() {
     let stream = get_from(&host, vm, "/api", &jwt, &[(MTLS, &[1])]);
     assert!(forwarded(&stream));
 }
+
+const DIGEST: &[&str] = &["connection", "sha256_peer_certificate_digest"];
+const CERT_HEX: &[u8] = b"0101010101010101010101010101010101010101010101010101010101010101";
+
+#[test]
+fn the_certificate_digest_is_read_only_for_a_bound_token_and_must_match() {
+    let key = SigningKey::generate("k1");
+    let (host, vm) = start_with_keys(&remote_config(), &[&key]);
+    let bearer = token(&host, &key, json!({}));
+    // 32 bytes of 0x01, base64url without padding.
+    let bound = token(
+        &host,
+        &key,
+        json!({"cnf": {"x5t#S256": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"}}),
+    );
+    host.reset_host_calls();
+    assert!(forwarded(&get_from(
+        &host,
+        vm,
+        "/api",
+        &bearer,
+        &[(DIGEST, CERT_HEX)]
+    )));
+    assert_eq!(host.property_reads(), Vec::<String>::new());
+    let stream = get_from(&host, vm, "/api", &bound, &[(DIGEST, CERT_HEX)]);
+    assert!(forwarded(&stream));
+    assert_eq!(
+        host.property_reads(),
+        ["connection.sha256_peer_certificate_digest"]
+    );
+    // The same (now cached) token from another certificate, and from none.
+    let other: &[u8] = b"0202020202020202020202020202020202020202020202020202020202020202";
+    let stream = get_from(&host, vm, "/api", &bound, &[(DIGEST, other)]);
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("certificate_binding_mismatch")
+    );
+    let stream = get_from(&host, vm, "/api", &bound, &[]);
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("certificate_binding_no_certificate")
+    );
+    let stream = get_from(&host, vm, "/api", &bound, &[(DIGEST, b"01:01")]);
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("certificate_binding_no_certificate")
+    );
+}
