@@ -88,7 +88,7 @@ fn forbidden(scopes: &[&str]) -> PolicyAnswer {
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
-const EXERCISED: [&str; 7] = [
+const EXERCISED: [&str; 8] = [
     "api-gateway.json",
     "multi-tenant-admin.json",
     "public-site.json",
@@ -96,6 +96,7 @@ const EXERCISED: [&str; 7] = [
     "dry-run-rollout.json",
     "mesh-workloads.json",
     "dpop-payments.json",
+    "certificate-bound.json",
 ];
 
 #[test]
@@ -701,4 +702,23 @@ fn dpop_payments_requires_a_dpop_bound_token_behind_the_public_origin() {
             prefix: "DPoP ".into()
         }
     );
+}
+
+#[test]
+fn certificate_bound_requires_bound_tokens_over_mtls() {
+    let c = load("certificate-bound.json");
+    let idp = c.provider_by_name("payments-idp").unwrap();
+    assert_eq!(
+        idp.certificate_binding,
+        claimcheck::certificate_binding::CertificateBinding::Required
+    );
+    let r = req("POST", "/ledger/entries", "ledger", &[]);
+    let target = r.target(&c.paths).unwrap();
+    let rule = c.select_rule(&r, &target);
+    assert_eq!(&**rule.name, "ledger");
+    let Action::Require(require) = rule.action else {
+        panic!("ledger requires a token");
+    };
+    assert!(require.peer.as_ref().is_some_and(|p| p.mtls == Some(true)));
+    assert!(c.peer_reads().mtls);
 }

@@ -652,6 +652,10 @@ impl Explanation {
                 _ => None,
             },
             "claims": claims_code(p),
+            "certificate_binding": p.binding.map(|b| match b {
+                Ok(()) => "pass",
+                Err(error) => DenyReason::from(error).code(),
+            }),
             "dpop": match &p.dpop {
                 None => Value::Null,
                 Some(Ok(false)) => json!("not_applied"),
@@ -916,6 +920,22 @@ impl Explanation {
             Some(Err(error)) => writeln!(out, "    claims   {}", paint(BAD, error)),
             None => Ok(()),
         }?;
+        match &p.binding {
+            Some(Ok(())) => writeln!(
+                out,
+                "    binding  {}",
+                paint(
+                    OK,
+                    "certificate binding (cnf.x5t#S256) holds or does not apply"
+                )
+            )?,
+            Some(Err(error)) => writeln!(
+                out,
+                "    binding  {}",
+                paint(BAD, DenyReason::from(*error).code())
+            )?,
+            None => {}
+        }
         match &p.dpop {
             Some(Ok(true)) => writeln!(out, "    dpop     {}", paint(OK, "proof verified"))?,
             Some(Ok(false)) => writeln!(
