@@ -65,6 +65,7 @@ use crate::peer::PeerCertificate;
 use crate::policy::{Action, ConditionFailure, PeerMatch, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
 use crate::request::{PathError, Request};
+use crate::revocation::RevocationList;
 
 /// Where a provider's keys stand, as the caller knows them.
 #[derive(Debug, Clone, Copy)]
@@ -84,9 +85,27 @@ pub enum KeyAvailability<'a> {
     Unavailable,
 }
 
+/// Where a provider's revocation list stands, as the caller knows it.
+#[derive(Debug, Clone, Copy)]
+pub enum ListAvailability<'a> {
+    /// The provider has no revocation list: nothing to check.
+    NotConfigured,
+    Ready(&'a RevocationList),
+    /// Not fetched yet; the request may wait like a cold start.
+    Loading,
+    /// Older than its `max_stale_s`, or not fetched within the wait: refused (503), never
+    /// let through unchecked.
+    Unavailable,
+}
+
 /// The caller's key sets, by provider.
 pub trait KeyLookup {
     fn keys(&self, provider: ProviderId) -> KeyAvailability<'_>;
+
+    /// `provider`'s revocation list; without one configured, nothing is checked.
+    fn revocations(&self, _provider: ProviderId) -> ListAvailability<'_> {
+        ListAvailability::NotConfigured
+    }
 
     /// Whether a token signed with `kid`, which `provider`'s set lacks, may wait for a
     /// refetch. The caller rate-limits refetches and remembers the `kid`s a refetch did not
@@ -125,6 +144,8 @@ pub enum WaitCause {
     ColdStart,
     /// The token names a `kid` the key set lacks; the provider may have rotated keys.
     UnknownKid,
+    /// The provider's revocation list has not been fetched yet.
+    RevocationList,
 }
 
 /// What the caller does with the request.
@@ -755,7 +776,34 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             self.remember(provider, &found.token, &jwt, generation);
         }
         self.check_dpop(provider, &found, &jwt)?;
+        self.not_revoked(provider, &jwt)?;
         Ok(Accepted { provider, jwt })
+    }
+
+    /// The provider's revocation list against the token, on every request: a token from
+    /// the verified-token cache is checked against the list as it is now. Before the first
+    /// list arrives the request waits like a cold start; a list that cannot be had (or is
+    /// older than its bound) refuses, so a revoked token never passes for want of a list.
+    fn not_revoked(&self, provider: &Provider, jwt: &DecodedJwt) -> Result<(), Miss> {
+        let deny = |reason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
+        match self.inputs.keys.revocations(provider.id) {
+            ListAvailability::NotConfigured => Ok(()),
+            ListAvailability::Ready(list) => match list.revokes(jwt.claims()) {
+                Some(_) => Err(deny(DenyReason::TokenRevoked)),
+                None => Ok(()),
+            },
+            ListAvailability::Loading
+                if !self.waited_out && provider.cold_start.max_wait_ms > 0 =>
+            {
+                Err(Miss::Stop(Stop::Wait(
+                    provider.id,
+                    WaitCause::RevocationList,
+                )))
+            }
+            ListAvailability::Loading | ListAvailability::Unavailable => {
+                Err(deny(DenyReason::RevocationListUnavailable))
+            }
+        }
     }
 
     /// Caches a token that verified and passed the provider's registered-claim checks. Only

@@ -22,6 +22,7 @@
 //! | `token_lifetime_too_long` | 401 | `error="invalid_token"` |
 //! | `iat_missing` | 401 | `error="invalid_token"` |
 //! | `token_too_old` | 401 | `error="invalid_token"` (older than the rule's `max_token_age_s`) |
+//! | `token_revoked` | 401 | `error="invalid_token"` (its `jti`, `sub` or `sid` is on the provider's revocation list) |
 //! | `time_claim_invalid` | 401 | `error="invalid_token"` |
 //! | `claim_type_invalid` | 401 | `error="invalid_token"` (`sub`, `jti`, `iss` not strings; `aud` not a string or array of strings) |
 //! | `token_type_not_allowed` | 401 | `error="invalid_token"` (the header `typ` is not the provider's `token_type`) |
@@ -43,6 +44,7 @@
 //! | `route_denied` | 403 | none: no credential would help |
 //! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
+//! | `revocation_list_unavailable` | 503 | none; `Retry-After` (no revocation list yet, or older than its `max_stale_s`) |
 //! | `keys_wait_timeout` | 503 | none; `Retry-After` (cold start, `on_timeout: "unavailable"`) |
 //! | `not_configured` | 503 | none; `Retry-After` (the filter has no valid configuration: it fails closed) |
 //! | `dpop_proof_missing` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
@@ -262,6 +264,8 @@ pub enum DenyReason {
     TokenLifetimeTooLong,
     IatMissing,
     TokenTooOld,
+    TokenRevoked,
+    RevocationListUnavailable,
     TimeClaimInvalid,
     ExpMissing,
     IssuerMismatch,
@@ -325,7 +329,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 55] = [
+    pub const ALL: [DenyReason; 57] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -339,6 +343,8 @@ impl DenyReason {
         DenyReason::TokenLifetimeTooLong,
         DenyReason::IatMissing,
         DenyReason::TokenTooOld,
+        DenyReason::TokenRevoked,
+        DenyReason::RevocationListUnavailable,
         DenyReason::TimeClaimInvalid,
         DenyReason::ExpMissing,
         DenyReason::IssuerMismatch,
@@ -468,6 +474,18 @@ impl DenyReason {
                 "token_too_old",
                 INVALID_TOKEN,
                 "the token was issued too long ago for this route",
+            ),
+            R::TokenRevoked => (
+                401,
+                "token_revoked",
+                INVALID_TOKEN,
+                "the token has been revoked",
+            ),
+            R::RevocationListUnavailable => (
+                503,
+                "revocation_list_unavailable",
+                Challenge::None,
+                "the revocation list is not available",
             ),
             R::TimeClaimInvalid => (
                 401,
@@ -863,7 +881,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 55] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 57] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -936,6 +954,18 @@ mod tests {
                 401,
                 "token_too_old",
                 Some("invalid_token"),
+            ),
+            (
+                DenyReason::TokenRevoked,
+                401,
+                "token_revoked",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::RevocationListUnavailable,
+                503,
+                "revocation_list_unavailable",
+                None,
             ),
             (
                 DenyReason::TimeClaimInvalid,

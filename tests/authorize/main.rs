@@ -22,6 +22,7 @@ mod observe;
 mod paths;
 mod peer;
 mod providers;
+mod revocation;
 mod rules;
 mod token_age;
 mod validation;
@@ -184,6 +185,16 @@ pub enum KeyState {
 #[derive(Debug, Clone)]
 pub struct FakeKeys {
     states: Vec<KeyState>,
+    /// Revocation lists by provider index; absent: none configured.
+    pub lists: Vec<(usize, ListState)>,
+}
+
+/// A provider's revocation list as the test sets it.
+#[derive(Debug, Clone)]
+pub enum ListState {
+    Ready(claimcheck::revocation::RevocationList),
+    Loading,
+    Unavailable,
 }
 
 impl FakeKeys {
@@ -201,7 +212,10 @@ impl FakeKeys {
                 _ => KeyState::Loading,
             })
             .collect();
-        FakeKeys { states }
+        FakeKeys {
+            states,
+            lists: Vec::new(),
+        }
     }
 
     pub fn set(&mut self, config: &Config, provider: &str, state: KeyState) {
@@ -243,6 +257,20 @@ impl KeyLookup for FakeKeys {
             },
             Some(KeyState::Loading) => KeyAvailability::Loading,
             Some(KeyState::Unavailable) | None => KeyAvailability::Unavailable,
+        }
+    }
+
+    fn revocations(&self, provider: ProviderId) -> claimcheck::authorize::ListAvailability<'_> {
+        use claimcheck::authorize::ListAvailability;
+        match self
+            .lists
+            .iter()
+            .find(|(index, _)| *index == provider.index())
+        {
+            None => ListAvailability::NotConfigured,
+            Some((_, ListState::Ready(list))) => ListAvailability::Ready(list),
+            Some((_, ListState::Loading)) => ListAvailability::Loading,
+            Some((_, ListState::Unavailable)) => ListAvailability::Unavailable,
         }
     }
 
