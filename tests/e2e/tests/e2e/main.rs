@@ -16,6 +16,7 @@
 mod attacks;
 mod config;
 mod differential;
+mod dpop;
 mod explain;
 mod infra;
 mod keys;

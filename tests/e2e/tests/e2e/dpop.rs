@@ -1,0 +1,82 @@
+//! DPoP (RFC 9449) through real Envoy on two workers: a bound token with its proof is allowed,
+//! the same proof sent again on new connections is refused whichever worker takes it (the
+//! replay cache lives in the process's shared data), a token bound to another key and a bound
+//! token under `Bearer` are refused.
+
+use claimcheck_testkit::{b64, sign_token, TestKey};
+use serde_json::json;
+
+use crate::support::*;
+
+/// The origin clients address; Envoy sees `http://127.0.0.1:<port>`.
+const ORIGIN: &str = "https://api.example.com";
+
+fn jkt(key: &TestKey) -> String {
+    let jwk = key.jwk();
+    let canonical = format!(
+        "{{\"crv\":\"{}\",\"kty\":\"EC\",\"x\":\"{}\",\"y\":\"{}\"}}",
+        jwk["crv"].as_str().unwrap(),
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+}
+
+fn proof(key: &TestKey, jti: &str, path: &str, token: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ath = b64(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk()});
+    let claims = json!({
+        "jti": jti, "htm": "GET", "htu": format!("{ORIGIN}{path}"), "iat": now, "ath": ath,
+    });
+    sign_token(&header, &claims, |input| key.sign("ES256", input))
+}
+
+fn world() -> World {
+    Setup::new("dpop_two_workers")
+        .concurrency(2)
+        .policy(|p| {
+            set(
+                p,
+                "/providers/idp/dpop",
+                json!({ "mode": "required", "algorithms": ["ES256"], "origin": ORIGIN }),
+            );
+        })
+        .start()
+}
+
+#[test]
+fn dpop_through_envoy_allows_a_proof_once_and_refuses_stolen_and_bearer_uses() {
+    let w = world();
+    let client = TestKey::for_alg("ES256");
+    let token = w.token(json!({ "scope": "api:read", "cnf": { "jkt": jkt(&client) } }));
+    let scheme = format!("DPoP {token}");
+    let path = "/api/orders";
+
+    let first = proof(&client, "first", path, &token);
+    let allowed = w.get(path, None, &[("authorization", &scheme), ("dpop", &first)]);
+    let upstream = echoed(&allowed);
+    assert!(upstream.header_all("dpop").is_empty(), "proof forwarded");
+
+    // The same proof on new connections, spread over both workers: refused every time.
+    for _ in 0..6 {
+        let again = w.get(path, None, &[("authorization", &scheme), ("dpop", &first)]);
+        assert_eq!(again.status, 401, "{}", again.body_text());
+        assert_eq!(reason_of(&again), "dpop_proof_replayed");
+        assert!(www_authenticate(&again).starts_with("DPoP "));
+    }
+
+    // A thief with the token but another key.
+    let thief = TestKey::for_alg("ES256");
+    let stolen = proof(&thief, "thief", path, &token);
+    let refused = w.get(path, None, &[("authorization", &scheme), ("dpop", &stolen)]);
+    assert_eq!(reason_of(&refused), "dpop_key_mismatch");
+
+    // The bound token as a bearer token.
+    let fresh = proof(&client, "bearer", path, &token);
+    let bearer = w.get(path, Some(&token), &[("dpop", &fresh)]);
+    assert_eq!(reason_of(&bearer), "dpop_bound_token_as_bearer");
+}
