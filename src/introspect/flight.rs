@@ -8,10 +8,10 @@
 
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::answer::{self, Answer, MAX_ANSWER_BYTES};
+pub use super::slot::CallFailure;
 use super::slot::{SlotEntry, SlotState, TokenDigest};
 
 /// How a provider's introspection answers are cached, in milliseconds (compiled from its
@@ -49,37 +49,6 @@ const LEASE_MARGIN_MS: u64 = 1_000;
 /// entries' CAS values count up from 1, so this one never matches in practice (should it,
 /// the cost is one extra call, never a wrong answer).
 pub const CREATE_ONLY_CAS: u32 = u32::MAX;
-
-/// Why a call gave no answer. Stable codes: metric labels and log fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallFailure {
-    /// The host refused to dispatch the call (unknown cluster).
-    DispatchFailed,
-    /// No answer within the timeout (Envoy's router answered with its own 504).
-    Timeout,
-    /// The connection was reset or refused.
-    Reset,
-    /// A status other than 200.
-    HttpStatus,
-    /// A body larger than [`MAX_ANSWER_BYTES`].
-    TooLarge,
-    /// A 200 whose body is not an introspection answer.
-    BadAnswer,
-}
-
-impl CallFailure {
-    pub fn code(self) -> &'static str {
-        match self {
-            CallFailure::DispatchFailed => "dispatch_failed",
-            CallFailure::Timeout => "timeout",
-            CallFailure::Reset => "reset",
-            CallFailure::HttpStatus => "http_status",
-            CallFailure::TooLarge => "too_large",
-            CallFailure::BadAnswer => "bad_answer",
-        }
-    }
-}
 
 /// What a request finds about its token.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::answer::MAX_ANSWER_BYTES;
-use super::flight::CallFailure;
+
+/// Why a call gave no answer (kept in a slot as a cached failure, hence defined here). Stable codes: metric labels and log fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallFailure {
+    /// The host refused to dispatch the call (unknown cluster).
+    DispatchFailed,
+    /// No answer within the timeout (Envoy's router answered with its own 504).
+    Timeout,
+    /// The connection was reset or refused.
+    Reset,
+    /// A status other than 200.
+    HttpStatus,
+    /// A body larger than [`MAX_ANSWER_BYTES`].
+    TooLarge,
+    /// A 200 whose body is not an introspection answer.
+    BadAnswer,
+}
+
+impl CallFailure {
+    pub fn code(self) -> &'static str {
+        match self {
+            CallFailure::DispatchFailed => "dispatch_failed",
+            CallFailure::Timeout => "timeout",
+            CallFailure::Reset => "reset",
+            CallFailure::HttpStatus => "http_status",
+            CallFailure::TooLarge => "too_large",
+            CallFailure::BadAnswer => "bad_answer",
+        }
+    }
+}
 
 /// The first line of every slot this version writes.
 const FORMAT_LINE: &[u8] = b"claimcheck-introspection 1\n";
