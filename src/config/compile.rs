@@ -327,6 +327,36 @@ impl Compiler {
         !value.is_empty()
     }
 
+    /// An `algorithms` list under `base`: every asymmetric algorithm when absent; otherwise
+    /// the list without duplicates (each one an error), and with `asymmetric_only` (DPoP
+    /// proofs carry public keys) an HMAC algorithm an error too.
+    fn algorithms(
+        &mut self,
+        base: &str,
+        list: Option<&[Algorithm]>,
+        asymmetric_only: bool,
+    ) -> Vec<Algorithm> {
+        let Some(list) = list else {
+            return Algorithm::ALL
+                .into_iter()
+                .filter(|a| !a.is_symmetric())
+                .collect();
+        };
+        self.list_len(&format!("{base}.algorithms"), list, false);
+        let mut algs: Vec<Algorithm> = Vec::new();
+        for (i, alg) in list.iter().enumerate() {
+            let at = format!("{base}.algorithms[{i}]");
+            if asymmetric_only && alg.is_symmetric() {
+                self.err(at, K::DpopSymmetricAlgorithm(alg.as_str().to_owned()));
+            } else if algs.contains(alg) {
+                self.err(at, K::DuplicateAlgorithm(alg.as_str().to_owned()));
+            } else {
+                algs.push(*alg);
+            }
+        }
+        algs
+    }
+
     fn list_len<T>(&mut self, path: &str, list: &[T], allow_empty: bool) {
         if list.is_empty() && !allow_empty {
             self.err(path, K::EmptyList);
@@ -372,27 +402,7 @@ impl Compiler {
             MAX_TOKEN_BYTES,
         );
 
-        let algorithms = match &p.algorithms {
-            None => Algorithm::ALL
-                .into_iter()
-                .filter(|a| !a.is_symmetric())
-                .collect(),
-            Some(list) => {
-                self.list_len(&format!("{base}.algorithms"), list, false);
-                let mut algs: Vec<Algorithm> = Vec::new();
-                for (i, alg) in list.iter().enumerate() {
-                    if algs.contains(alg) {
-                        self.err(
-                            format!("{base}.algorithms[{i}]"),
-                            K::DuplicateAlgorithm(alg.as_str().to_owned()),
-                        );
-                    } else {
-                        algs.push(*alg);
-                    }
-                }
-                algs
-            }
-        };
+        let algorithms = self.algorithms(&base, p.algorithms.as_deref(), false);
         let primary = issuers
             .as_ref()
             .map(|i| i.primary().to_owned())
@@ -618,27 +628,7 @@ impl Compiler {
             Some(RawDpopMode::Allowed) => Some(DpopMode::Allowed),
             Some(RawDpopMode::Required) => Some(DpopMode::Required),
         };
-        let algorithms: Vec<Algorithm> = match &d.algorithms {
-            None => Algorithm::ALL
-                .into_iter()
-                .filter(|a| !a.is_symmetric())
-                .collect(),
-            Some(list) => {
-                self.list_len(&format!("{base}.algorithms"), list, false);
-                let mut algs: Vec<Algorithm> = Vec::new();
-                for (i, alg) in list.iter().enumerate() {
-                    let at = format!("{base}.algorithms[{i}]");
-                    if alg.is_symmetric() {
-                        self.err(at, K::DpopSymmetricAlgorithm(alg.as_str().to_owned()));
-                    } else if algs.contains(alg) {
-                        self.err(at, K::DuplicateAlgorithm(alg.as_str().to_owned()));
-                    } else {
-                        algs.push(*alg);
-                    }
-                }
-                algs
-            }
-        };
+        let algorithms = self.algorithms(base, d.algorithms.as_deref(), true);
         let max_age_s = self.range(&format!("{base}.max_age_s"), d.max_age_s, DPOP_MAX_AGE_S);
         let clock_skew_s = self.range(
             &format!("{base}.clock_skew_s"),
