@@ -340,8 +340,15 @@ end
 """
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(envoy, duration_s, connections, cpu, script, extra_env):
     env = dict(os.environ, **extra_env)
+    cpu_before = cpu_seconds(envoy.process.pid)
     result = subprocess.run(
         ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s",
          "-s", script, f"http://{envoy.listener}/bench"],
@@ -354,9 +361,14 @@ def wrk(envoy, duration_s, connections, cpu, script, extra_env):
     total = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
+    requests = int(total.group(1)) if total else 0
+    cpu_used = cpu_seconds(envoy.process.pid) - cpu_before
     return {
         "rps": float(rps.group(1)) if rps else 0.0,
-        "requests": int(total.group(1)) if total else 0,
+        "requests": requests,
+        # Envoy's own CPU time per request: unlike req/s, barely moved by other load on the
+        # machine, so a second figure to check the first against.
+        "cpu_us_per_request": cpu_used * 1e6 / requests if requests else 0.0,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else None,
     }
@@ -468,7 +480,8 @@ def main():
                         bad = run["non2xx"]
                     run.update(round=round_index, case=case, config=config, wrong_status=bad)
                     results["runs"].append(run)
-                    say(f"  {case:8} {config:17} {run['rps']:10.0f} req/s")
+                    say(f"  {case:8} {config:17} {run['rps']:10.0f} req/s "
+                        f"{run['cpu_us_per_request']:7.1f} CPU µs/request")
 
         results["rss_kib"] = {config: envoy.rss_kib() for config, envoy in envoys.items()}
         if "claimcheck-cache" in envoys:
