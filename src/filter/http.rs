@@ -90,13 +90,15 @@ impl Http {
 ///
 /// Values are read as bytes: Envoy lets any byte but NUL, CR and LF through in a header
 /// value, and the SDK's string accessor panics (killing the VM) on one that is not UTF-8.
-/// Such bytes become U+FFFD here, so a token carrying them simply fails to verify.
+/// Such bytes become U+FFFD here, so a token carrying them simply fails to verify. The
+/// host's buffers become the request's strings as they are (no copy for UTF-8 values, names
+/// lowercased in place): a cached request does little else in the VM.
 fn read_request(with_route_name: bool) -> Request {
     let mut request = Request::default();
     let pairs = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut headers = Vec::with_capacity(pairs.len());
-    for (name, bytes) in pairs {
-        let value = String::from_utf8_lossy(&bytes).into_owned();
+    for (mut name, bytes) in pairs {
+        let value = into_string(bytes);
         match name.as_str() {
             ":method" => request.method = value,
             ":path" => request.path = value,
@@ -105,7 +107,10 @@ fn read_request(with_route_name: bool) -> Request {
                 request.host = value.clone();
                 headers.push((name, value));
             }
-            _ => headers.push((name.to_ascii_lowercase(), value)),
+            _ => {
+                name.make_ascii_lowercase();
+                headers.push((name, value));
+            }
         }
     }
     request.headers = headers;
@@ -116,6 +121,12 @@ fn read_request(with_route_name: bool) -> Request {
             .and_then(|bytes| String::from_utf8(bytes).ok());
     }
     request
+}
+
+/// A header value as text, reusing the host's buffer when it is UTF-8.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
 }
 
 /// The downstream peer, reading only the connection attributes the policy names: a policy

@@ -37,6 +37,12 @@ use proxy_wasm::types::MetricType;
 
 /// Lazily defined metrics of one VM. Defining is a host call, so each name is defined once
 /// and its id remembered.
+///
+/// Counters are not handed to the host on every increment: a host call costs more than the
+/// rest of a cached request's work in the VM (about 1.5 µs each in Envoy's V8, measured with
+/// `make bench`), and a request counts two or three things. Increments add up in the VM and
+/// reach the host on the root's next tick (at most a second later; Envoy's own stats sinks
+/// flush every 5 s), and when the VM stops.
 #[derive(Default)]
 pub struct Metrics {
     ids: RefCell<HashMap<String, u32>>,
@@ -44,14 +50,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn increment(&self, name: &str) {
-        if let Some(id) = self.id(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, 1);
-        }
+        self.add(name, 1);
     }
 
     pub fn add(&self, name: &str, count: u64) {
         if let Some(id) = self.id(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, i64::try_from(count).unwrap_or(i64::MAX));
+            UNREPORTED.with(|unreported| unreported.borrow_mut().add(id, count));
         }
     }
 
@@ -69,6 +73,43 @@ impl Metrics {
         self.ids.borrow_mut().insert(name.to_owned(), id);
         Some(id)
     }
+}
+
+thread_local! {
+    /// Counts not yet handed to the host, by metric id. One table per VM (a VM is one
+    /// thread), shared by every root context the VM hosts: the host's ids are the VM's.
+    static UNREPORTED: RefCell<Unreported> = RefCell::default();
+}
+
+/// Pending counter increments. A VM counts a handful of distinct counters between two
+/// ticks, so a short list beats a map.
+#[derive(Default)]
+struct Unreported {
+    counts: Vec<(u32, u64)>,
+}
+
+impl Unreported {
+    fn add(&mut self, id: u32, count: u64) {
+        match self.counts.iter_mut().find(|(known, _)| *known == id) {
+            Some((_, total)) => *total = total.saturating_add(count),
+            None => self.counts.push((id, count)),
+        }
+    }
+}
+
+/// Hands every pending increment to the host: once per tick, and when the VM stops.
+pub fn report() {
+    let counts = UNREPORTED.with(|unreported| std::mem::take(&mut unreported.borrow_mut().counts));
+    for (id, count) in counts {
+        let _ = hostcalls::increment_metric(id, i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
+
+/// The same, for whoever reads the counters without waiting for a tick. Envoy never calls
+/// it; the mock host does before it reads a metric, so a test sees a request's counts at once.
+#[no_mangle]
+pub extern "C" fn claimcheck_report_metrics() {
+    report();
 }
 
 pub const ALLOWED: &str = "claimcheck.requests.allowed";

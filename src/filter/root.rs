@@ -37,6 +37,12 @@ impl Root {
 }
 
 impl Context for Root {
+    /// The VM is stopping: the counts it held back until the next tick are reported now.
+    fn on_done(&mut self) -> bool {
+        metrics::report();
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -188,6 +194,7 @@ fn report_vm(state: &VmState) {
     state
         .metrics
         .set_gauge(metrics::VM_MEMORY_BYTES, linear_memory_bytes());
+    metrics::report();
 }
 
 /// The size of the VM's linear memory (64 KiB pages); 0 outside wasm.

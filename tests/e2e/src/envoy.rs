@@ -427,6 +427,10 @@ fn read_log(dir: &Path) -> String {
 }
 
 /// A running Envoy; stopped when dropped.
+/// How long a worker VM may hold claimcheck's counters before they reach Envoy: its slow
+/// tick period (one second), with room for a busy machine.
+pub const METRICS_REPORT_DELAY: Duration = Duration::from_millis(1500);
+
 pub struct Envoy {
     child: Child,
     dir: PathBuf,
@@ -573,6 +577,19 @@ impl Envoy {
     pub fn stat(&self, name: &str) -> Result<u64, EnvoyError> {
         let exact = format!("^{}$", regex_escape(name));
         Ok(self.stats(&exact)?.get(name).copied().unwrap_or(0))
+    }
+
+    /// [`Envoy::stats`] once every worker VM has reported the requests made so far:
+    /// claimcheck's counters reach Envoy on each VM's tick, not on each request.
+    pub fn reported_stats(&self, filter: &str) -> Result<BTreeMap<String, u64>, EnvoyError> {
+        thread::sleep(METRICS_REPORT_DELAY);
+        self.stats(filter)
+    }
+
+    /// [`Envoy::stat`] once every worker VM has reported the requests made so far.
+    pub fn reported_stat(&self, name: &str) -> Result<u64, EnvoyError> {
+        thread::sleep(METRICS_REPORT_DELAY);
+        self.stat(name)
     }
 
     /// Everything Envoy has logged so far.

@@ -267,6 +267,9 @@ impl Inner {
 
 /// A mock proxy-wasm host: one module, any number of VMs sharing one data store, one clock,
 /// one set of clusters, metrics and logs (Envoy: one process, one VM per worker thread).
+/// The module export that reports counts a VM holds back between ticks.
+const REPORT_METRICS_EXPORT: &str = "claimcheck_report_metrics";
+
 pub struct Host {
     pub(crate) inner: Rc<RefCell<Inner>>,
 }
@@ -583,6 +586,7 @@ impl Host {
 
     /// A metric by the name the module defined (Envoy shows it with a `wasmcustom.` prefix).
     pub fn metric(&self, name: &str) -> Option<MetricValue> {
+        self.collect_metrics();
         self.inner
             .borrow()
             .shared
@@ -606,6 +610,19 @@ impl Host {
             Some(MetricValue::Gauge(value)) => Some(value),
             _ => None,
         }
+    }
+
+    /// Has every VM hand over the counts it keeps until its next tick, through the module's
+    /// `claimcheck_report_metrics` export where it has one (Envoy never calls it; without it
+    /// a test would have to tick between a request and reading its counts). The host calls
+    /// this makes are not counted: they belong to no request.
+    fn collect_metrics(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let counted = inner.shared.borrow().host_calls.clone();
+        for vm in &mut inner.vms {
+            let _ = vm.call_in(0, REPORT_METRICS_EXPORT, &[]);
+        }
+        inner.shared.borrow_mut().host_calls = counted;
     }
 
     /// Calls an export of `vm` taking no arguments (e.g. a module's own measurement hook);
@@ -636,6 +653,7 @@ impl Host {
 
     /// Names of all defined metrics with their kind, sorted by name.
     pub fn metric_names(&self) -> Vec<(String, MetricKind)> {
+        self.collect_metrics();
         let inner = self.inner.borrow();
         let shared = inner.shared.borrow();
         let mut names: Vec<_> = shared

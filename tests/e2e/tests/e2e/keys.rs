@@ -314,7 +314,7 @@ fn a_provider_whose_cluster_envoy_lacks_counts_failed_fetches_and_answers_503() 
     assert_eq!(reason_of(&r), "keys_wait_timeout");
     let failed = w
         .envoy
-        .stats(r"^wasmcustom\.claimcheck\.jwks\.idp\.fetch_failed\.")
+        .reported_stats(r"^wasmcustom\.claimcheck\.jwks\.idp\.fetch_failed\.")
         .unwrap();
     assert!(
         failed.values().any(|&n| n >= 1),

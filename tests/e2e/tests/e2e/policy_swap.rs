@@ -117,7 +117,7 @@ fn until_reports_allowed(platform: &Platform, since: Instant) -> Duration {
 }
 
 fn stat(platform: &Platform, name: &str) -> u64 {
-    platform.envoy.stat(name).unwrap()
+    platform.envoy.reported_stat(name).unwrap()
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn a_policy_the_filter_refuses_is_rejected_and_the_previous_one_keeps_serving() 
     let token = platform.token(json!({ "scope": "orders:read" }));
     echoed(&platform.get("/orders/1", Some(&token)));
     let rejected = "extension_config_discovery.http_filter.claimcheck.config_fail";
-    let before = stat(&platform, rejected);
+    let before = platform.envoy.stat(rejected).unwrap();
 
     platform::replace_file(
         &ecds,
