@@ -13,6 +13,7 @@ pub mod bounds;
 mod compile;
 mod error;
 mod fetch_plan;
+mod json_path;
 pub mod raw;
 mod warning;
 
@@ -399,15 +400,12 @@ pub fn parse(json: &[u8]) -> Result<raw::RawConfig, ConfigErrors> {
         }
         return parse(inner.as_bytes());
     }
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        one(&path, ConfigErrorKind::Invalid(e.into_inner().to_string()))
-    })?;
-    de.end()
-        .map_err(|e| one("", ConfigErrorKind::Invalid(e.to_string())))?;
-    Ok(raw)
+    serde_json::from_slice(json).map_err(|error| {
+        let message = error.to_string();
+        let offset = json_path::offset_of(json, error.line(), error.column());
+        let path = json_path::at(json, offset, json_path::AtName::for_message(&message));
+        one(&path, ConfigErrorKind::Invalid(message))
+    })
 }
 
 /// The JSON Schema of the configuration: generated from the serde types, then given the
