@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -381,6 +381,31 @@ fn run_dir(name: &str) -> Result<PathBuf, EnvoyError> {
     Ok(dir)
 }
 
+/// The rendered template for `spec` as a JSON value, for tests that change more than the
+/// placeholders (a TLS listener, connection balancing); write it with
+/// `platform::write_json` and start it with [`Envoy::start_with`].
+pub fn bootstrap(spec: &EnvoySpec) -> Result<serde_json::Value, EnvoyError> {
+    let text = render(&template()?, spec)?;
+    serde_yaml_ng::from_str(&text)
+        .map_err(|e| EnvoyError::Template(format!("rendered template is not YAML: {e}")))
+}
+
+/// Places every new connection of listener `ingress` on the worker with the fewest open
+/// connections (`exact_balance`), instead of where the kernel's hash puts it, so that a test
+/// can choose the worker that takes its next connection: hold connections open on the others
+/// ([`Envoy::occupy_worker`]).
+pub fn exact_balance(config: &mut serde_json::Value) -> Result<(), EnvoyError> {
+    let listener = config
+        .pointer_mut("/static_resources/listeners/0")
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or_else(|| EnvoyError::Template("the bootstrap has no listener".into()))?;
+    listener.insert(
+        "connection_balance_config".into(),
+        serde_json::json!({ "exact_balance": {} }),
+    );
+    Ok(())
+}
+
 /// Writes the rendered config for `spec` into a fresh run directory.
 fn prepare(spec: &EnvoySpec) -> Result<(PathBuf, PathBuf), EnvoyError> {
     let config = render(&template()?, spec)?;
@@ -609,6 +634,87 @@ impl Envoy {
             }
             thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Connections each worker has accepted on listener `ingress`, by worker index
+    /// (`listener.ingress.worker_<n>.downstream_cx_total`).
+    pub fn connections_per_worker(&self) -> Result<Vec<u64>, EnvoyError> {
+        self.per_worker("downstream_cx_total")
+    }
+
+    fn per_worker(&self, stat: &str) -> Result<Vec<u64>, EnvoyError> {
+        let stats = self.stats(&format!(r"^listener\.ingress\.worker_\d+\.{stat}$"))?;
+        let mut counts = Vec::new();
+        for worker in 0.. {
+            match stats.get(&format!("listener.ingress.worker_{worker}.{stat}")) {
+                Some(n) => counts.push(*n),
+                None => break,
+            }
+        }
+        if counts.is_empty() {
+            return Err(EnvoyError::Admin(format!("no per-worker {stat} on /stats")));
+        }
+        Ok(counts)
+    }
+
+    /// Runs `connect`, which opens exactly one connection to the listener, and returns its
+    /// result with the worker that accepted that connection (read from the per-worker
+    /// counters, so nothing else may connect meanwhile).
+    pub fn on_which_worker<T>(
+        &self,
+        connect: impl FnOnce() -> T,
+    ) -> Result<(T, usize), EnvoyError> {
+        let before = self.connections_per_worker()?;
+        let result = connect();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let after = self.connections_per_worker()?;
+            let grown: Vec<usize> = (0..after.len())
+                .filter(|&w| after.get(w) > before.get(w))
+                .collect();
+            match grown.as_slice() {
+                [worker] => return Ok((result, *worker)),
+                [] if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    return Err(EnvoyError::Admin(format!(
+                    "one connection expected, per-worker totals went from {before:?} to {after:?}"
+                )))
+                }
+            }
+        }
+    }
+
+    /// Opens idle connections until one lands on `worker` and returns it (open). Connections
+    /// that land elsewhere are closed and waited out. Under [`exact_balance`] the next
+    /// connection then goes to another worker than `worker` (on two workers: the other one).
+    pub fn occupy_worker(&self, worker: usize) -> Result<TcpStream, EnvoyError> {
+        let workers = self.connections_per_worker()?.len();
+        for _ in 0..workers.saturating_mul(4) {
+            let (stream, landed) = self.on_which_worker(|| TcpStream::connect(self.listener))?;
+            let stream = stream.map_err(|e| EnvoyError::Io("connect to the listener".into(), e))?;
+            if landed == worker {
+                return Ok(stream);
+            }
+            drop(stream);
+            self.wait_until_closed(landed)?;
+        }
+        Err(EnvoyError::Admin(format!(
+            "no connection landed on worker {worker} of {workers}"
+        )))
+    }
+
+    /// Waits until `worker` has no open connection on listener `ingress`.
+    fn wait_until_closed(&self, worker: usize) -> Result<(), EnvoyError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while self.per_worker("downstream_cx_active")?.get(worker) != Some(&0) {
+            if Instant::now() >= deadline {
+                return Err(EnvoyError::Admin(format!(
+                    "worker {worker} kept a closed connection open"
+                )));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
     }
 
     /// Whether the process is still running.

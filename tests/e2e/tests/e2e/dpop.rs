@@ -1,7 +1,11 @@
 //! DPoP (RFC 9449) through real Envoy on two workers: a bound token with its proof is allowed,
-//! the same proof sent again on new connections is refused whichever worker takes it (the
-//! replay cache lives in the process's shared data), a token bound to another key and a bound
-//! token under `Bearer` are refused.
+//! the same proof sent again on a new connection is refused on the other worker (the replay
+//! cache lives in the process's shared data, not in one VM), a token bound to another key and
+//! a bound token under `Bearer` are refused.
+//!
+//! The listener balances connections exactly (`exact_balance`), and the per-worker connection
+//! counters show which worker VM took each request, so the replay is proven to reach another
+//! VM than the first use.
 
 use claimcheck_testkit::{b64, sign_token, TestKey};
 use serde_json::json;
@@ -38,6 +42,7 @@ fn proof(key: &TestKey, jti: &str, path: &str, token: &str) -> String {
 fn world() -> World {
     Setup::new("dpop_two_workers")
         .concurrency(2)
+        .exact_balance()
         .policy(|p| {
             set(
                 p,
@@ -57,17 +62,22 @@ fn dpop_through_envoy_allows_a_proof_once_and_refuses_stolen_and_bearer_uses() {
     let path = "/api/orders";
 
     let first = proof(&client, "first", path, &token);
-    let allowed = w.get(path, None, &[("authorization", &scheme), ("dpop", &first)]);
+    let send = |dpop: &str| w.get(path, None, &[("authorization", &scheme), ("dpop", dpop)]);
+    let (allowed, first_worker) = w.envoy.on_which_worker(|| send(&first)).unwrap();
     let upstream = echoed(&allowed);
     assert!(upstream.header_all("dpop").is_empty(), "proof forwarded");
 
-    // The same proof on new connections, spread over both workers: refused every time.
-    for _ in 0..6 {
-        let again = w.get(path, None, &[("authorization", &scheme), ("dpop", &first)]);
-        assert_eq!(again.status, 401, "{}", again.body_text());
-        assert_eq!(reason_of(&again), "dpop_proof_replayed");
-        assert!(www_authenticate(&again).starts_with("DPoP "));
-    }
+    // An idle connection held on the first worker sends the next one to the other worker.
+    let held = w.envoy.occupy_worker(first_worker).unwrap();
+    let (again, replay_worker) = w.envoy.on_which_worker(|| send(&first)).unwrap();
+    drop(held);
+    assert_ne!(
+        replay_worker, first_worker,
+        "the replay reached the same VM"
+    );
+    assert_eq!(again.status, 401, "{}", again.body_text());
+    assert_eq!(reason_of(&again), "dpop_proof_replayed");
+    assert!(www_authenticate(&again).starts_with("DPoP "));
 
     // A thief with the token but another key.
     let thief = TestKey::for_alg("ES256");

@@ -21,6 +21,7 @@ mod explain;
 mod infra;
 mod keys;
 mod metrics;
+mod mtls;
 mod platforms;
 mod policy;
 mod policy_swap;

@@ -4,9 +4,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use claimcheck_e2e::echo::{self, Echoed};
-use claimcheck_e2e::envoy::{Envoy, EnvoySpec};
+use claimcheck_e2e::envoy::{self, Envoy, EnvoySpec};
 use claimcheck_e2e::http::{Response, Server};
 use claimcheck_e2e::idp::Idp;
+use claimcheck_e2e::platform;
 use serde_json::{json, Value};
 
 /// Audience every test token carries and the test provider expects.
@@ -170,6 +171,8 @@ pub struct World {
 pub struct Setup {
     pub name: String,
     pub concurrency: u32,
+    /// New connections go to the worker with the fewest open ones (`envoy::exact_balance`).
+    pub exact_balance: bool,
     /// Applied to the IdP before Envoy starts (hold it, slow it down).
     pub before_envoy: Box<dyn FnOnce(&Idp)>,
     /// Applied to the standard policy.
@@ -181,6 +184,7 @@ impl Setup {
         Setup {
             name: name.to_owned(),
             concurrency: 1,
+            exact_balance: false,
             before_envoy: Box::new(|_| {}),
             policy: Box::new(|_| {}),
         }
@@ -188,6 +192,11 @@ impl Setup {
 
     pub fn concurrency(mut self, n: u32) -> Setup {
         self.concurrency = n;
+        self
+    }
+
+    pub fn exact_balance(mut self) -> Setup {
+        self.exact_balance = true;
         self
     }
 
@@ -211,7 +220,16 @@ impl Setup {
         (self.before_envoy)(&idp);
         let spec = EnvoySpec::claimcheck(&self.name, config.to_string(), echo.port(), idp.port())
             .concurrency(self.concurrency);
-        let envoy = Envoy::start(&spec).map_err(|e| e.to_string())?;
+        let envoy = if self.exact_balance {
+            Envoy::start_with(&spec.name, spec.concurrency, |dir| {
+                let mut bootstrap = envoy::bootstrap(&spec)?;
+                envoy::exact_balance(&mut bootstrap)?;
+                platform::write_json(dir, "envoy.yaml", &bootstrap)
+            })
+        } else {
+            Envoy::start(&spec)
+        }
+        .map_err(|e| e.to_string())?;
         Ok(World {
             envoy,
             idp,
