@@ -43,6 +43,13 @@
 //!   refetch is allowed) is parked until `cold_start.max_wait_ms` from now, when the provider
 //!   waits at all and the caller has room; otherwise it is decided at once, as if its wait
 //!   had run out. Once parked, it is decided at its deadline at the latest.
+//! - Introspection (RFC 7662): a provider without keys takes opaque tokens, and asks its
+//!   introspection endpoint about every one (the answer's claims then stand for a JWT's); a
+//!   rule with `require.introspect` asks it about every JWT it accepts, after every other
+//!   check of the token. `active: false` refuses (`token_inactive`); without an answer yet
+//!   the request waits for the call (at most its timeout plus a second), and without one at
+//!   all it is refused (`introspection_unavailable`), unless the rule's `on_outage: "allow"`
+//!   lets a verified JWT through (the verdict names it: [`Verdict::unintrospected`]).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -53,14 +60,15 @@ use serde_json::Value;
 use crate::cache::TokenCache;
 use crate::certificate_binding;
 use crate::claims;
-use crate::config::{Config, Provider};
+use crate::config::{Config, OnOutage, Provider};
 use crate::crypto::SignatureVerifier;
 use crate::decision::{Allow, Decision, Denial, DenyReason};
 use crate::dpop::{self, Presentation, Presented, ReplayAnswer, ReplayEntry, ReplayStore};
 use crate::extract::{self, FoundToken, TokenSource};
+use crate::introspect::Found;
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
-use crate::observe::Observer;
+use crate::observe::{Introspected, Observer};
 use crate::peer::PeerCertificate;
 use crate::policy::{Action, ConditionFailure, PeerMatch, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
@@ -115,6 +123,24 @@ pub trait KeyLookup {
     }
 }
 
+/// What the caller knows of the authorization server's answers (RFC 7662).
+pub trait IntrospectionLookup {
+    /// What `provider`'s answer cache holds for `token` now. [`Found::Pending`] when there is
+    /// no answer yet: the caller sees to the call, and the request may wait for it.
+    fn answer(&self, provider: ProviderId, token: &str) -> Found;
+}
+
+/// A caller with no introspection answers: every token is still pending, so a request that
+/// may not wait meets the outage behaviour.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIntrospection;
+
+impl IntrospectionLookup for NoIntrospection {
+    fn answer(&self, _provider: ProviderId, _token: &str) -> Found {
+        Found::Pending
+    }
+}
+
 /// Everything but the request and the configuration that a decision depends on.
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
@@ -126,6 +152,8 @@ pub struct Inputs<'a> {
     pub waiting: Waiting,
     /// Where DPoP proofs are recorded, so each is used once ([`dpop::replay`]).
     pub replay: &'a dyn ReplayStore,
+    /// The introspection answers of the providers that have an endpoint.
+    pub introspection: &'a dyn IntrospectionLookup,
 }
 
 /// Where the request stands with respect to waiting for keys.
@@ -146,6 +174,8 @@ pub enum WaitCause {
     UnknownKid,
     /// The provider's revocation list has not been fetched yet.
     RevocationList,
+    /// The token's introspection call is in flight (in this VM or another).
+    Introspection,
 }
 
 /// What the caller does with the request.
@@ -197,6 +227,9 @@ pub struct Verdict {
     /// Who the accepted token speaks for, when one verified (also on a 403 for its claims).
     /// Boxed: most verdicts on a hot path carry one, but it should not grow every `Outcome`.
     pub identity: Option<Box<Identity>>,
+    /// A provider whose verified JWT was let through without its introspection answer
+    /// (`on_outage: "allow"`): logged and counted by the caller.
+    pub unintrospected: Option<ProviderId>,
 }
 
 /// The verified token's issuer and subject, for the access log. Never the token itself.
@@ -213,8 +246,8 @@ pub struct Identity {
 pub const MAX_SUBJECT_BYTES: usize = 256;
 
 impl Identity {
-    fn of(provider: &Provider, jwt: &DecodedJwt) -> Identity {
-        let subject = jwt.claims().get("sub").and_then(Value::as_str).map(|sub| {
+    fn of(provider: &Provider, claims: &serde_json::Map<String, Value>) -> Identity {
+        let subject = claims.get("sub").and_then(Value::as_str).map(|sub| {
             let mut end = sub.len().min(MAX_SUBJECT_BYTES);
             while !sub.is_char_boundary(end) {
                 end -= 1;
@@ -285,11 +318,14 @@ pub fn authorize<O: Observer>(
             decoded: Vec::new(),
             identity: None,
             proofs: Vec::new(),
+            introspect: None,
+            unintrospected: None,
         };
         let result = pipeline.run(rule.action, rule.index.is_none());
         let seen = Seen {
             cache_hit: pipeline.cache_hit,
             identity: pipeline.identity.take(),
+            unintrospected: pipeline.unintrospected,
         };
         (result, seen)
     };
@@ -304,7 +340,7 @@ pub fn authorize<O: Observer>(
         Waiting::Parked { deadline_ms } => Some(deadline_ms),
         Waiting::New { room } => config
             .provider(provider)
-            .map(|p| p.cold_start.max_wait_ms)
+            .map(|p| wait_bound_ms(p, cause))
             .filter(|wait_ms| room && *wait_ms > 0)
             .map(|wait_ms| inputs.now_ms.saturating_add(wait_ms)),
     };
@@ -320,6 +356,15 @@ pub fn authorize<O: Observer>(
     let (result, cache_hit) = run(cache, observer, true);
     let refetch = (cause == WaitCause::UnknownKid).then_some(provider);
     Outcome::Decided(verdict(config, request, &rule, result, cache_hit, refetch))
+}
+
+/// How long a request may wait for `provider`: its keys or revocation list, as long as its
+/// `cold_start` says; an introspection answer, as long as the call may take (its lease).
+fn wait_bound_ms(provider: &Provider, cause: WaitCause) -> u64 {
+    match (cause, &provider.introspection) {
+        (WaitCause::Introspection, Some(introspection)) => introspection.policy.lease_ms(),
+        _ => provider.cold_start.max_wait_ms,
+    }
 }
 
 /// The verdict for a pipeline that stopped short of waiting.
@@ -355,6 +400,7 @@ fn verdict(
         cache_hit: seen.cache_hit,
         refetch,
         identity: seen.identity,
+        unintrospected: seen.unintrospected,
     }
 }
 
@@ -385,6 +431,7 @@ fn refused_request(config: &Config, request: &Request, error: PathError) -> Verd
         cache_hit: None,
         refetch: None,
         identity: None,
+        unintrospected: None,
     }
 }
 
@@ -460,7 +507,33 @@ impl Stop {
 /// One provider's verified token.
 struct Accepted<'c> {
     provider: &'c Provider,
-    jwt: Rc<DecodedJwt>,
+    token: AcceptedToken,
+}
+
+/// What vouches for an accepted token's claims.
+enum AcceptedToken {
+    /// A JWT whose signature verified.
+    Jwt(Rc<DecodedJwt>),
+    /// An opaque token: the authorization server's active answer (RFC 7662 §2.2) holds the
+    /// claims conditions and identity headers read.
+    Introspected(Rc<serde_json::Map<String, Value>>),
+}
+
+impl AcceptedToken {
+    fn claims(&self) -> &serde_json::Map<String, Value> {
+        match self {
+            AcceptedToken::Jwt(jwt) => jwt.claims(),
+            AcceptedToken::Introspected(claims) => claims,
+        }
+    }
+
+    /// The JWT's payload segment, for `payload_header`; an opaque token has none.
+    fn payload_b64(&self) -> Option<&str> {
+        match self {
+            AcceptedToken::Jwt(jwt) => Some(jwt.payload_b64()),
+            AcceptedToken::Introspected(_) => None,
+        }
+    }
 }
 
 /// How one provider's check of the request ended, short of success.
@@ -476,6 +549,7 @@ enum Miss {
 struct Seen {
     cache_hit: Option<bool>,
     identity: Option<Box<Identity>>,
+    unintrospected: Option<ProviderId>,
 }
 
 /// A token found on the request and what decoding it gave.
@@ -499,6 +573,10 @@ struct Pipeline<'a, 'c, O> {
     identity: Option<Box<Identity>>,
     /// Verified DPoP proofs, recorded once the request is otherwise allowed.
     proofs: Vec<ReplayEntry>,
+    /// The selected rule's `require.introspect`.
+    introspect: Option<OnOutage>,
+    /// A provider whose JWT passed without an introspection answer (`on_outage: "allow"`).
+    unintrospected: Option<ProviderId>,
 }
 
 impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
@@ -593,6 +671,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
 
     fn require(&mut self, requirement: &'c Requirement) -> Result<Allow, Stop> {
         self.max_token_age_s = requirement.max_token_age_s;
+        self.introspect = requirement.introspect;
         if let Some(peer) = &requirement.peer {
             self.check_peer(peer)?;
         }
@@ -603,13 +682,14 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let Some(first) = accepted.first() else {
             return Err(Stop::deny(DenyReason::TokenMissing, None));
         };
-        self.identity = Some(Box::new(Identity::of(first.provider, &first.jwt)));
+        self.identity = Some(Box::new(Identity::of(first.provider, first.token.claims())));
         if O::RECORDS {
-            if let Some(trace) = requirement.trace_claims(first.jwt.claims(), &self.request.peer) {
+            if let Some(trace) = requirement.trace_claims(first.token.claims(), &self.request.peer)
+            {
                 self.observer.conditions(trace);
             }
         }
-        match requirement.check_claims_in(first.jwt.claims(), &self.request.peer) {
+        match requirement.check_claims_in(first.token.claims(), &self.request.peer) {
             Ok(()) => {}
             Err(ConditionFailure::Unmet { required_scopes }) => {
                 let denial =
@@ -695,7 +775,10 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     fn allow_optional_token(&mut self) -> Result<Allow, Stop> {
         match self.any_of(self.config.all_providers()) {
             Ok(accepted) => {
-                self.identity = Some(Box::new(Identity::of(accepted.provider, &accepted.jwt)));
+                self.identity = Some(Box::new(Identity::of(
+                    accepted.provider,
+                    accepted.token.claims(),
+                )));
                 Ok(self.allowed(&[accepted]))
             }
             Err(Stop::Deny(denial, _)) if denial.reason == DenyReason::TokenMissing => {
@@ -741,6 +824,9 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         let Some(found) = found else {
             return Err(Miss::NoToken);
         };
+        if provider.is_opaque() {
+            return self.check_opaque(provider, &found);
+        }
         let (jwt, fresh) = self.verified(provider, &found.token)?;
         let now_s = self.now_s();
         let result = claims::validate_type(jwt.header().typ.as_deref(), &provider.claims)
@@ -777,7 +863,89 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         }
         self.check_dpop(provider, &found, &jwt)?;
         self.not_revoked(provider, &jwt)?;
-        Ok(Accepted { provider, jwt })
+        if let Some(on_outage) = self.introspect {
+            self.introspected(provider, &found.token, on_outage)?;
+        }
+        Ok(Accepted {
+            provider,
+            token: AcceptedToken::Jwt(jwt),
+        })
+    }
+
+    /// An opaque token: the authorization server's answer is the only check, on every
+    /// request; its stated claims are checked as a JWT's would be, then stand for them.
+    fn check_opaque(
+        &mut self,
+        provider: &'c Provider,
+        found: &FoundToken<'a>,
+    ) -> Result<Accepted<'c>, Miss> {
+        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
+        if found.token.len() > provider.max_token_bytes {
+            return Err(deny(DenyReason::TokenTooLarge));
+        }
+        // No verified JWT to fall back on: an outage refuses whatever the rule says.
+        let Some(claims) = self.introspected(provider, &found.token, OnOutage::Deny)? else {
+            return Err(deny(DenyReason::IntrospectionUnavailable));
+        };
+        let checked = claims::validate_introspected(&claims, &provider.claims, self.now_s());
+        self.observer.claims(provider.id, checked.as_ref().copied());
+        if let Err(error) = checked {
+            return Err(deny(DenyReason::from(&error)));
+        }
+        if let Some(max_age_s) = self.max_token_age_s {
+            let skew_s = provider.claims.clock_skew_s;
+            if let Err(error) = claims::validate_age(&claims, max_age_s, skew_s, self.now_s()) {
+                return Err(deny(DenyReason::from(&error)));
+            }
+        }
+        let bound = certificate_binding::check(
+            &claims,
+            provider.certificate_binding,
+            self.inputs.peer_certificate,
+        );
+        self.observer.binding(provider.id, bound);
+        if let Err(error) = bound {
+            return Err(deny(DenyReason::from(error)));
+        }
+        Ok(Accepted {
+            provider,
+            token: AcceptedToken::Introspected(claims),
+        })
+    }
+
+    /// The authorization server's word on `token` (RFC 7662): its active answer's claims, or
+    /// `None` when there is no answer and `on_outage` lets the token through. Without an
+    /// answer yet the request waits for the call. For a JWT the answer says only whether it
+    /// is active: the claims that count are the JWT's, checked already.
+    fn introspected(
+        &mut self,
+        provider: &Provider,
+        token: &str,
+        on_outage: OnOutage,
+    ) -> Result<Option<Rc<serde_json::Map<String, Value>>>, Miss> {
+        let deny = |reason: DenyReason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
+        let (step, result) = match self.inputs.introspection.answer(provider.id, token) {
+            Found::Active(claims) => (Introspected::Active, Ok(Some(claims))),
+            Found::Inactive => (Introspected::Inactive, Err(deny(DenyReason::TokenInactive))),
+            Found::Pending if !self.waited_out => {
+                return Err(Miss::Stop(Stop::Wait(
+                    provider.id,
+                    WaitCause::Introspection,
+                )))
+            }
+            Found::Failed(_) | Found::Pending => match on_outage {
+                OnOutage::Deny => (
+                    Introspected::Unavailable,
+                    Err(deny(DenyReason::IntrospectionUnavailable)),
+                ),
+                OnOutage::Allow => {
+                    self.unintrospected.get_or_insert(provider.id);
+                    (Introspected::OutageAllowed, Ok(None))
+                }
+            },
+        };
+        self.observer.introspection(provider.id, step);
+        result
     }
 
     /// The provider's revocation list against the token, on every request: a token from
@@ -945,8 +1113,8 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
                 .provider
                 .payload_header
                 .as_ref()
-                .map(|_| one.jwt.payload_b64());
-            let plan = one.provider.output_plan(one.jwt.claims(), payload);
+                .and_then(|_| one.token.payload_b64());
+            let plan = one.provider.output_plan(one.token.claims(), payload);
             allow.headers_to_set.extend(plan.set);
             skipped.extend(plan.skipped);
         }

@@ -23,6 +23,7 @@
 //! | `iat_missing` | 401 | `error="invalid_token"` |
 //! | `token_too_old` | 401 | `error="invalid_token"` (older than the rule's `max_token_age_s`) |
 //! | `token_revoked` | 401 | `error="invalid_token"` (its `jti`, `sub` or `sid` is on the provider's revocation list) |
+//! | `token_inactive` | 401 | `error="invalid_token"` (the provider's introspection endpoint answered `active: false`) |
 //! | `time_claim_invalid` | 401 | `error="invalid_token"` |
 //! | `claim_type_invalid` | 401 | `error="invalid_token"` (`sub`, `jti`, `iss` not strings; `aud` not a string or array of strings) |
 //! | `token_type_not_allowed` | 401 | `error="invalid_token"` (the header `typ` is not the provider's `token_type`) |
@@ -45,6 +46,7 @@
 //! | `no_rule_matched` | 403 | none: the explicit default is `deny` |
 //! | `keys_unavailable` | 503 | none; `Retry-After` |
 //! | `revocation_list_unavailable` | 503 | none; `Retry-After` (no revocation list yet, or older than its `max_stale_s`) |
+//! | `introspection_unavailable` | 503 | none; `Retry-After` (no introspection answer: the call failed or timed out, under `on_outage: "deny"` or for an opaque token) |
 //! | `keys_wait_timeout` | 503 | none; `Retry-After` (cold start, `on_timeout: "unavailable"`) |
 //! | `not_configured` | 503 | none; `Retry-After` (the filter has no valid configuration: it fails closed) |
 //! | `dpop_proof_missing` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
@@ -266,6 +268,8 @@ pub enum DenyReason {
     TokenTooOld,
     TokenRevoked,
     RevocationListUnavailable,
+    TokenInactive,
+    IntrospectionUnavailable,
     TimeClaimInvalid,
     ExpMissing,
     IssuerMismatch,
@@ -329,7 +333,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 57] = [
+    pub const ALL: [DenyReason; 59] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -345,6 +349,8 @@ impl DenyReason {
         DenyReason::TokenTooOld,
         DenyReason::TokenRevoked,
         DenyReason::RevocationListUnavailable,
+        DenyReason::TokenInactive,
+        DenyReason::IntrospectionUnavailable,
         DenyReason::TimeClaimInvalid,
         DenyReason::ExpMissing,
         DenyReason::IssuerMismatch,
@@ -486,6 +492,18 @@ impl DenyReason {
                 "revocation_list_unavailable",
                 Challenge::None,
                 "the revocation list is not available",
+            ),
+            R::TokenInactive => (
+                401,
+                "token_inactive",
+                INVALID_TOKEN,
+                "the authorization server says the token is not active",
+            ),
+            R::IntrospectionUnavailable => (
+                503,
+                "introspection_unavailable",
+                Challenge::None,
+                "the authorization server could not be asked about the token",
             ),
             R::TimeClaimInvalid => (
                 401,
@@ -881,7 +899,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 57] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 59] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -965,6 +983,18 @@ mod tests {
                 DenyReason::RevocationListUnavailable,
                 503,
                 "revocation_list_unavailable",
+                None,
+            ),
+            (
+                DenyReason::TokenInactive,
+                401,
+                "token_inactive",
+                Some("invalid_token"),
+            ),
+            (
+                DenyReason::IntrospectionUnavailable,
+                503,
+                "introspection_unavailable",
                 None,
             ),
             (

@@ -51,6 +51,33 @@ pub trait Observer {
     fn replay(&mut self, _provider: ProviderId, _answer: ReplayAnswer) {}
     /// The token's RFC 8705 certificate binding (`cnf.x5t#S256`) checked for this request.
     fn binding(&mut self, _provider: ProviderId, _result: Result<(), BindingError>) {}
+    /// What `provider`'s introspection endpoint said of the token (RFC 7662).
+    fn introspection(&mut self, _provider: ProviderId, _step: Introspected) {}
+}
+
+/// The introspection step of one provider's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Introspected {
+    /// `active: true`; the answer's registered claims were then checked.
+    Active,
+    /// `active: false`.
+    Inactive,
+    /// No answer (the call failed, timed out, or none was supplied), refused.
+    Unavailable,
+    /// No answer, and the rule's `on_outage: "allow"` let the verified JWT through.
+    OutageAllowed,
+}
+
+impl Introspected {
+    /// The stable code `explain --json` prints.
+    pub fn code(self) -> &'static str {
+        match self {
+            Introspected::Active => "active",
+            Introspected::Inactive => "inactive",
+            Introspected::Unavailable => "unavailable",
+            Introspected::OutageAllowed => "outage_allowed",
+        }
+    }
 }
 
 /// The filter's observer: sees nothing, costs nothing.
@@ -86,6 +113,8 @@ pub struct ProviderRecord {
     pub replay: Option<ReplayAnswer>,
     /// The certificate binding, once the registered claims passed.
     pub binding: Option<Result<(), BindingError>>,
+    /// The introspection endpoint's word, when asked.
+    pub introspection: Option<Introspected>,
 }
 
 /// A decoded token's header and claims.
@@ -117,6 +146,7 @@ impl Record {
                 dpop: None,
                 replay: None,
                 binding: None,
+                introspection: None,
             });
         }
         self.providers.iter_mut().find(|p| p.provider == provider)
@@ -203,6 +233,12 @@ impl Observer for Record {
     fn replay(&mut self, provider: ProviderId, answer: ReplayAnswer) {
         if let Some(entry) = self.entry(provider) {
             entry.replay = Some(answer);
+        }
+    }
+
+    fn introspection(&mut self, provider: ProviderId, step: Introspected) {
+        if let Some(entry) = self.entry(provider) {
+            entry.introspection = Some(step);
         }
     }
 }

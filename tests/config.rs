@@ -1177,3 +1177,294 @@ fn a_dpop_origin_with_a_path_is_refused() {
         assert_eq!(kind, K::InvalidDpopOrigin(origin.into()));
     }
 }
+
+/// `introspection` for `partners`, the provider the default rule lists second.
+fn with_introspection(v: &mut Value) {
+    v["providers"]["partners"]["introspection"] = json!({
+        "cluster": "partner-idp",
+        "uri": "https://login.partner.example/oauth2/introspect",
+        "client_auth": { "basic": { "client_id": "gateway", "client_secret": "s3cret" } }
+    });
+}
+
+/// An introspection-only provider: no keys, opaque tokens.
+fn with_opaque(v: &mut Value) {
+    v["providers"]["opaque"] = json!({
+        "issuer": "https://as.example.com",
+        "audiences": "any",
+        "introspection": {
+            "cluster": "as",
+            "uri": "https://as.example.com/introspect",
+            "client_auth": { "bearer": "caller-token" }
+        }
+    });
+}
+
+#[test]
+fn introspection_compiles_with_its_defaults() {
+    let mut v = base();
+    with_introspection(&mut v);
+    let c = load(&v).unwrap();
+    let introspection = c.providers[1].introspection.as_ref().unwrap();
+    assert_eq!(introspection.endpoint.cluster, "partner-idp");
+    assert_eq!(introspection.endpoint.authority, "login.partner.example");
+    assert_eq!(introspection.endpoint.path, "/oauth2/introspect");
+    assert_eq!(introspection.policy.timeout_ms, 2_000);
+    assert_eq!(introspection.policy.max_ttl_ms, 60_000);
+    assert_eq!(introspection.policy.negative_ttl_ms, 30_000);
+    assert_eq!(introspection.policy.failure_ttl_ms, 1_000);
+    assert_eq!(introspection.policy.slots, 4_096);
+    assert!(introspection.auth_header.starts_with("Basic "));
+    assert!(introspection
+        .slot_key(7)
+        .starts_with("claimcheck/v2/introspection/partners/"));
+    assert!(!c.providers[1].is_opaque());
+}
+
+#[test]
+fn a_provider_with_introspection_and_no_keys_takes_opaque_tokens() {
+    let mut v = base();
+    with_opaque(&mut v);
+    let c = load(&v).unwrap();
+    let opaque = c.provider_by_name("opaque").unwrap();
+    assert!(opaque.is_opaque());
+    assert!(matches!(opaque.jwks, JwksSource::None));
+    assert!(opaque.fetch.is_none());
+    assert_eq!(
+        opaque.introspection.as_ref().unwrap().auth_header,
+        "Bearer caller-token"
+    );
+}
+
+#[test]
+fn require_introspect_defaults_to_failing_closed() {
+    use claimcheck::config::OnOutage;
+    let mut v = base();
+    with_introspection(&mut v);
+    v["default"]["require"] = json!({ "providers": { "any": ["partners"] }, "introspect": {} });
+    v["rules"][0] = json!({ "name": "relaxed", "match": { "path": { "prefix": "/healthz" } },
+        "action": "require",
+        "require": { "providers": { "any": ["partners"] }, "introspect": { "on_outage": "allow" } } });
+    let c = load(&v).unwrap();
+    let introspect = |action: &Action| match action {
+        Action::Require(r) => r.introspect,
+        _ => None,
+    };
+    assert_eq!(introspect(&c.default), Some(OnOutage::Deny));
+    assert_eq!(introspect(&c.rules[0].action), Some(OnOutage::Allow));
+}
+
+#[test]
+fn introspection_errors_name_their_path() {
+    let intro = "providers.partners.introspection";
+    check_cases(vec![
+        (
+            "relative uri",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["uri"] = json!("/introspect");
+            }),
+            format!("{intro}.uri"),
+            K::NotAbsoluteUrl("/introspect".into()),
+        ),
+        (
+            "empty cluster",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["cluster"] = json!("");
+            }),
+            format!("{intro}.cluster"),
+            K::EmptyString,
+        ),
+        (
+            "timeout out of range",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["timeout_ms"] = json!(10_001);
+            }),
+            format!("{intro}.timeout_ms"),
+            K::OutOfRange {
+                value: 10_001,
+                min: 1,
+                max: 10_000,
+            },
+        ),
+        (
+            "max ttl zero",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["max_ttl_s"] = json!(0);
+            }),
+            format!("{intro}.max_ttl_s"),
+            K::OutOfRange {
+                value: 0,
+                min: 1,
+                max: 3_600,
+            },
+        ),
+        (
+            "negative ttl too long",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["negative_ttl_s"] = json!(3_601);
+            }),
+            format!("{intro}.negative_ttl_s"),
+            K::OutOfRange {
+                value: 3_601,
+                min: 1,
+                max: 3_600,
+            },
+        ),
+        (
+            "failure ttl too long",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["failure_ttl_ms"] = json!(60_001);
+            }),
+            format!("{intro}.failure_ttl_ms"),
+            K::OutOfRange {
+                value: 60_001,
+                min: 0,
+                max: 60_000,
+            },
+        ),
+        (
+            "too few slots",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["slots"] = json!(15);
+            }),
+            format!("{intro}.slots"),
+            K::OutOfRange {
+                value: 15,
+                min: 16,
+                max: 65_536,
+            },
+        ),
+        (
+            "basic and bearer",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"]["bearer"] = json!("t");
+            }),
+            format!("{intro}.client_auth"),
+            K::ExactlyOneOf(&["basic", "bearer"]),
+        ),
+        (
+            "neither basic nor bearer",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"] = json!({});
+            }),
+            format!("{intro}.client_auth"),
+            K::ExactlyOneOf(&["basic", "bearer"]),
+        ),
+        (
+            "empty client id",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"]["basic"]["client_id"] =
+                    json!("");
+            }),
+            format!("{intro}.client_auth.basic.client_id"),
+            K::EmptyString,
+        ),
+        (
+            "empty client secret",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"]["basic"]
+                    ["client_secret"] = json!("");
+            }),
+            format!("{intro}.client_auth.basic.client_secret"),
+            K::EmptyString,
+        ),
+        (
+            "bearer token with a space",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"] =
+                    json!({ "bearer": "two words" });
+            }),
+            format!("{intro}.client_auth.bearer"),
+            K::InvalidHeaderValue,
+        ),
+        (
+            "empty bearer token",
+            Box::new(|v| {
+                with_introspection(v);
+                v["providers"]["partners"]["introspection"]["client_auth"] =
+                    json!({ "bearer": "" });
+            }),
+            format!("{intro}.client_auth.bearer"),
+            K::EmptyString,
+        ),
+        (
+            "no keys and no introspection",
+            Box::new(|v| {
+                v["providers"]["partners"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("jwks");
+            }),
+            "providers.partners.jwks".into(),
+            K::ExactlyOneOf(&["remote", "oidc_discovery", "inline"]),
+        ),
+        (
+            "algorithms without keys",
+            Box::new(|v| {
+                with_opaque(v);
+                v["providers"]["opaque"]["algorithms"] = json!(["RS256"]);
+            }),
+            "providers.opaque.algorithms".into(),
+            K::NeedsKeys,
+        ),
+        (
+            "token type without keys",
+            Box::new(|v| {
+                with_opaque(v);
+                v["providers"]["opaque"]["token_type"] = json!("at+jwt");
+            }),
+            "providers.opaque.token_type".into(),
+            K::NeedsKeys,
+        ),
+        (
+            "payload header without keys",
+            Box::new(|v| {
+                with_opaque(v);
+                v["providers"]["opaque"]["payload_header"] = json!("x-payload");
+            }),
+            "providers.opaque.payload_header".into(),
+            K::NeedsKeys,
+        ),
+        (
+            "dpop without keys",
+            Box::new(|v| {
+                with_opaque(v);
+                v["providers"]["opaque"]["dpop"] = json!({ "mode": "allowed" });
+            }),
+            "providers.opaque.dpop".into(),
+            K::NeedsKeys,
+        ),
+        (
+            "introspect on a provider without an endpoint",
+            Box::new(|v| {
+                with_introspection(v);
+                v["default"]["require"]["introspect"] = json!({});
+            }),
+            "default.require.introspect".into(),
+            K::IntrospectionNotConfigured("corp".into()),
+        ),
+    ]);
+}
+
+#[test]
+fn an_unknown_outage_behaviour_is_a_type_error_at_its_path() {
+    let (path, kind) = one_error(|v| {
+        with_introspection(v);
+        v["default"]["require"] =
+            json!({ "providers": { "any": ["partners"] }, "introspect": { "on_outage": "maybe" } });
+    });
+    assert_eq!(path, "default.require.introspect.on_outage");
+    assert!(matches!(kind, K::Invalid(_)), "{kind:?}");
+}

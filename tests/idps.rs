@@ -95,6 +95,7 @@ fn run(idp: &str) {
             now_ms: now * 1000,
             waiting: Waiting::New { room: false },
             replay: &claimcheck::dpop::replay::Unchecked,
+            introspection: &claimcheck::authorize::NoIntrospection,
         };
         let mut cache = VerifiedCache::new(0);
         let outcome = authorize(&config, &request, &inputs, &mut cache, &mut Unobserved);

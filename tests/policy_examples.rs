@@ -88,7 +88,7 @@ fn forbidden(scopes: &[&str]) -> PolicyAnswer {
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
-const EXERCISED: [&str; 8] = [
+const EXERCISED: [&str; 9] = [
     "api-gateway.json",
     "multi-tenant-admin.json",
     "public-site.json",
@@ -97,6 +97,7 @@ const EXERCISED: [&str; 8] = [
     "mesh-workloads.json",
     "dpop-payments.json",
     "certificate-bound.json",
+    "introspected-wallet.json",
 ];
 
 #[test]
@@ -721,4 +722,42 @@ fn certificate_bound_requires_bound_tokens_over_mtls() {
     };
     assert!(require.peer.as_ref().is_some_and(|p| p.mtls == Some(true)));
     assert!(c.peer_reads().mtls);
+}
+
+#[test]
+fn introspected_wallet_asks_the_server_about_opaque_tokens_and_staff_writes() {
+    use claimcheck::config::OnOutage;
+    let c = load("introspected-wallet.json");
+    let wallet = c.provider_by_name("wallet-as").unwrap();
+    assert!(wallet.is_opaque());
+    let introspection = wallet.introspection.as_ref().unwrap();
+    assert_eq!(introspection.endpoint.path, "/oauth2/introspect");
+    assert_eq!(introspection.policy.max_ttl_ms, 30_000);
+    assert!(!c.provider_by_name("staff").unwrap().is_opaque());
+    let h = "wallet.example";
+    let introspect = |r: &Request| {
+        let rule = c.select_rule(r, &r.target(&c.paths).unwrap());
+        match rule.action {
+            Action::Require(require) => (rule.name.to_string(), require.introspect),
+            _ => (rule.name.to_string(), None),
+        }
+    };
+    assert_eq!(
+        introspect(&req("POST", "/backoffice/refunds/7", h, &[])),
+        ("refunds".to_owned(), Some(OnOutage::Deny))
+    );
+    assert_eq!(
+        introspect(&req("GET", "/backoffice/customers", h, &[])),
+        ("backoffice".to_owned(), Some(OnOutage::Allow))
+    );
+    let customer = json!({"sub": "c-1", "client_id": "mobile", "scope": "wallet profile"});
+    assert_eq!(
+        outcome(&c, &req("GET", "/wallet/balance", h, &[]), &customer),
+        ("wallet".to_owned(), granted(&["wallet-as"]))
+    );
+    let refunder = json!({"sub": "s-1", "groups": ["support"]});
+    assert_eq!(
+        outcome(&c, &req("POST", "/backoffice/refunds/7", h, &[]), &refunder).1,
+        forbidden(&[])
+    );
 }

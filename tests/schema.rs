@@ -80,7 +80,12 @@ fn base() -> Value {
             "issuer": "https://idp.example.com",
             "audiences": ["orders-api"],
             "jwks": { "oidc_discovery": { "cluster": "idp" } },
-            "dpop": { "mode": "allowed" }
+            "dpop": { "mode": "allowed" },
+            "introspection": {
+                "cluster": "idp",
+                "uri": "https://idp.example.com/introspect",
+                "client_auth": { "bearer": "claimcheck-caller" }
+            }
         } },
         "rules": [ { "name": "health", "match": { "path": { "exact": "/healthz" } }, "action": "allow" } ],
         "default": { "action": "deny" }
@@ -94,6 +99,7 @@ fn pointer(definition: &str) -> &'static str {
         "Refresh" => "/providers/corp/refresh",
         "ColdStart" => "/providers/corp/cold_start",
         "Dpop" => "/providers/corp/dpop",
+        "Introspection" => "/providers/corp/introspection",
         "Discovery" => "/providers/corp/jwks/oidc_discovery",
         "Remote" => "/providers/corp/jwks/remote",
         "TokenCache" => "/token_cache",
@@ -203,7 +209,7 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
     let provider = &config.providers[0];
     let timeout = match &provider.jwks {
         JwksSource::OidcDiscovery(target) | JwksSource::Remote(target) => target.timeout_ms,
-        JwksSource::Inline(_) => 0,
+        JwksSource::Inline(_) | JwksSource::None => 0,
     };
     Some(match (n.definition, n.field) {
         ("Remote" | "Discovery", "timeout_ms") => timeout,
@@ -220,6 +226,15 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
         ("Dpop", "max_age_s") => provider.dpop.as_ref()?.max_age_s,
         ("Dpop", "clock_skew_s") => provider.dpop.as_ref()?.clock_skew_s,
         ("Dpop", "replay_slots") => u64::from(provider.dpop.as_ref()?.replay_slots),
+        ("Introspection", "timeout_ms") => provider.introspection.as_ref()?.policy.timeout_ms,
+        ("Introspection", "max_ttl_s") => provider.introspection.as_ref()?.policy.max_ttl_ms / 1000,
+        ("Introspection", "negative_ttl_s") => {
+            provider.introspection.as_ref()?.policy.negative_ttl_ms / 1000
+        }
+        ("Introspection", "failure_ttl_ms") => {
+            provider.introspection.as_ref()?.policy.failure_ttl_ms
+        }
+        ("Introspection", "slots") => u64::from(provider.introspection.as_ref()?.policy.slots),
         ("TokenCache", "max_entries") => config.token_cache.max_entries as u64,
         ("Require", "max_token_age_s") => {
             return match &config.default {

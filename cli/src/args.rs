@@ -168,6 +168,10 @@ pub struct ExplainArgs {
     /// JWKS for providers without inline keys.
     #[arg(long, value_name = "FILE")]
     pub jwks: Option<PathBuf>,
+    /// The introspection endpoint's answer for the token (RFC 7662 JSON, e.g.
+    /// `{"active": true, "scope": "..."}`); without it, introspection has no answer.
+    #[arg(long, value_name = "FILE")]
+    pub introspection: Option<PathBuf>,
     /// The current time (Unix seconds or RFC 3339); default: the system clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,

@@ -27,7 +27,7 @@ use claimcheck::jwks::{
     EcCurve, EcPublicKey, JwksError, KeyMaterial, KeyPolicy, KeySet, RsaPublicKey, VerifyingKey,
 };
 use claimcheck::jwt::{Algorithm, KeyFamily};
-use claimcheck::observe::{DecodedToken, ProviderRecord, Record};
+use claimcheck::observe::{DecodedToken, Introspected, ProviderRecord, Record};
 use claimcheck::policy::{Action, ConditionTrace, ProviderSet, Truth};
 use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
@@ -45,6 +45,20 @@ pub struct ExplainInput {
     pub now_s: u64,
     /// The client certificate's digest (`--peer-cert`, `--peer-cert-sha256`).
     pub peer_certificate: Option<claimcheck::peer::CertificateDigest>,
+    /// The introspection endpoint's answer for the token (`--introspection`); without it a
+    /// provider that asks gets no answer, as in an outage.
+    pub introspection: Option<claimcheck::introspect::Answer>,
+}
+
+/// The one answer `--introspection` supplies, for whichever provider asks.
+struct SuppliedAnswer(Option<claimcheck::introspect::Found>);
+
+impl claimcheck::authorize::IntrospectionLookup for SuppliedAnswer {
+    fn answer(&self, _provider: ProviderId, _token: &str) -> claimcheck::introspect::Found {
+        self.0
+            .clone()
+            .unwrap_or(claimcheck::introspect::Found::Pending)
+    }
 }
 
 /// Why `--jwks` cannot be used at all.
@@ -145,7 +159,14 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         jwks,
         now_s,
         peer_certificate,
+        introspection,
     } = input;
+    let supplied = SuppliedAnswer(introspection.map(|answer| match answer {
+        claimcheck::introspect::Answer::Active(claims) => {
+            claimcheck::introspect::Found::Active(std::rc::Rc::new(claims))
+        }
+        claimcheck::introspect::Answer::Inactive => claimcheck::introspect::Found::Inactive,
+    }));
     if let Some(bytes) = &jwks {
         // Refuse a file that is no key set at all; a set without keys usable by some
         // provider is reported on that provider instead.
@@ -181,6 +202,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         now_ms: now_s.saturating_mul(1000),
         waiting: Waiting::New { room: false },
         replay: &claimcheck::dpop::replay::Unchecked,
+        introspection: &supplied,
     };
     let mut record = Record::default();
     let mut cache = VerifiedCache::new(0);
@@ -663,6 +685,7 @@ impl Explanation {
                 Some(Err(error)) => json!(DenyReason::from(*error).code()),
             },
             "dpop_replay": p.replay.map(replay_code),
+            "introspection": p.introspection.map(|step| step.code()),
         })
     }
 
@@ -950,6 +973,35 @@ impl Explanation {
             )?,
             None => {}
         }
+        match p.introspection {
+            Some(Introspected::Active) => writeln!(
+                out,
+                "    introspection {}",
+                paint(OK, "active (the server's answer)")
+            )?,
+            Some(Introspected::Inactive) => writeln!(
+                out,
+                "    introspection {}",
+                paint(BAD, "inactive: token_inactive")
+            )?,
+            Some(Introspected::Unavailable) => writeln!(
+                out,
+                "    introspection {}",
+                paint(
+                    BAD,
+                    "no answer (give one with --introspection): introspection_unavailable"
+                )
+            )?,
+            Some(Introspected::OutageAllowed) => writeln!(
+                out,
+                "    introspection {}",
+                paint(
+                    WARN,
+                    "no answer; the rule's on_outage \"allow\" lets the JWT through"
+                )
+            )?,
+            None => {}
+        }
         match p.replay {
             Some(ReplayAnswer::Unchecked) => writeln!(
                 out,
@@ -1203,6 +1255,7 @@ mod tests {
             jwks: Some(b"[1, 2]".to_vec()),
             now_s: 0,
             peer_certificate: None,
+            introspection: None,
         });
         assert_eq!(result.err(), Some(JwksFileError(JwksError::MissingKeys)));
     }
@@ -1228,6 +1281,7 @@ mod tests {
             jwks: None,
             now_s: 0,
             peer_certificate: None,
+            introspection: None,
         })
         .unwrap();
         assert!(has_conditions(&explanation.config, &explanation.rule));

@@ -87,6 +87,11 @@ pub enum CliError {
     HeaderArg(String),
     /// `--peer-cert` is no PEM certificate, or `--peer-cert-sha256` no 64 hex digits.
     PeerCertArg(String),
+    /// `--introspection` holds no introspection answer.
+    IntrospectionArg {
+        path: PathBuf,
+        error: claimcheck::introspect::AnswerError,
+    },
     EmptyToken {
         path: PathBuf,
     },
@@ -138,6 +143,11 @@ impl fmt::Display for CliError {
                 "{text:?} is not a PEM certificate or a 64-hex-digit SHA-256"
             ),
             CliError::EmptyToken { path } => write!(f, "{}: no token in the file", path.display()),
+            CliError::IntrospectionArg { path, error } => write!(
+                f,
+                "{}: not an introspection answer ({error:?})",
+                path.display()
+            ),
             CliError::Jwks(error) => error.fmt(f),
         }
     }
@@ -373,6 +383,20 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         ),
         (None, None) => None,
     };
+    let introspection = match &args.introspection {
+        Some(path) => {
+            let text = read_text(path, claimcheck::introspect::MAX_ANSWER_BYTES as u64)?;
+            let answer =
+                claimcheck::introspect::answer::parse(text.as_bytes()).map_err(|error| {
+                    CliError::IntrospectionArg {
+                        path: path.clone(),
+                        error,
+                    }
+                })?;
+            Some(answer)
+        }
+        None => None,
+    };
     let request = claimcheck::request::Request {
         method: args.method,
         path: args.path,
@@ -397,6 +421,7 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         jwks,
         now_s,
         peer_certificate,
+        introspection,
     })
     .map_err(CliError::Jwks)?;
     if args.json {

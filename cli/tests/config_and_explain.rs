@@ -650,3 +650,83 @@ fn tokens_for_every_algorithm_verify_in_the_filter_core() {
         assert_eq!(out["providers"][0]["signature"], "verified", "{alg}");
     }
 }
+
+/// The `introspected-wallet` example's opaque-token provider, with `answer` (if any) as the
+/// introspection answer: (exit code, `--json` output).
+fn explain_opaque(answer: Option<Value>) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy-examples/introspected-wallet.json"
+    );
+    let answer_file = dir.path().join("answer.json");
+    let mut args = vec![
+        config.to_owned(),
+        "--now".into(),
+        "1700000000".into(),
+        "--path".into(),
+        "/wallet/balance".into(),
+        "--token".into(),
+        "2YotnFZFEjr1zCsicMWpAA".into(),
+    ];
+    if let Some(answer) = answer {
+        std::fs::write(&answer_file, answer.to_string()).unwrap();
+        args.push("--introspection".into());
+        args.push(answer_file.to_str().unwrap().to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    explain_json(&args)
+}
+
+#[test]
+fn explain_takes_an_introspection_answer_for_an_opaque_token() {
+    let (code, out) = explain_opaque(Some(json!({
+        "active": true, "sub": "c-1", "client_id": "mobile", "aud": "wallet-api",
+        "scope": "wallet", "exp": 1_700_000_600
+    })));
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["decision"]["allowed"], true);
+    let provider = &out["providers"][0];
+    assert_eq!(provider["introspection"], "active");
+}
+
+#[test]
+fn explain_shows_an_inactive_answer_as_token_inactive() {
+    let (code, out) = explain_opaque(Some(json!({ "active": false })));
+    assert_eq!(code, 1);
+    assert_eq!(out["decision"]["reason"], "token_inactive");
+    assert_eq!(out["providers"][0]["introspection"], "inactive");
+}
+
+#[test]
+fn explain_without_an_introspection_answer_is_introspection_unavailable() {
+    let (code, out) = explain_opaque(None);
+    assert_eq!(code, 1);
+    assert_eq!(out["decision"]["status"], 503);
+    assert_eq!(out["decision"]["reason"], "introspection_unavailable");
+}
+
+#[test]
+fn explain_refuses_a_file_that_is_no_introspection_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let answer = dir.path().join("answer.json");
+    std::fs::write(&answer, r#"{"active": "true"}"#).unwrap();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy-examples/introspected-wallet.json"
+    );
+    let run = claimcheck(&[
+        "explain",
+        config,
+        "--path",
+        "/wallet",
+        "--introspection",
+        answer.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not an introspection answer"),
+        "{}",
+        run.stderr
+    );
+}

@@ -276,6 +276,15 @@ fn filter(host: &Host, vm: claimcheck_harness::VmId, request: &Request) -> Decis
             .map(|(n, v)| (n.as_str(), v.as_str())),
     );
     stream.send_request_headers(&headers, true).unwrap();
+    if stream.is_request_paused() {
+        // Waiting for an introspection answer: the examples' endpoints are clusters the host
+        // lacks, so the call fails at once and the next tick decides (explain has no answer
+        // either).
+        host.advance(std::time::Duration::from_millis(200)).unwrap();
+        if stream.local_response().is_none() && !stream.was_request_resumed() {
+            panic!("{} {} still waits", request.method, request.path);
+        }
+    }
     match stream.local_response() {
         None => Decision::Allowed,
         Some(response) => {

@@ -254,6 +254,7 @@ fn decide(config: &Config, lookup: &InlineKeys, request: &Request) -> Outcome {
         now_ms: NOW_S * 1000,
         waiting: Waiting::New { room: true },
         replay: &claimcheck::dpop::replay::Unchecked,
+        introspection: &claimcheck::authorize::NoIntrospection,
     };
     let mut cache = VerifiedCache::new(16);
     let first = authorize(config, request, &inputs, &mut cache, &mut Unobserved);

@@ -6,10 +6,11 @@
 
 use super::compile::{
     CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, DPOP_CLOCK_SKEW_S, DPOP_MAX_AGE_S, DPOP_REPLAY_SLOTS,
-    MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST, MAX_PROVIDERS, MAX_PROVIDER_ID_LEN,
-    MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S, MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES,
-    REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS, TIMEOUT_MS,
-    TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
+    INTROSPECTION_FAILURE_TTL_MS, INTROSPECTION_MAX_TTL_S, INTROSPECTION_NEGATIVE_TTL_S,
+    INTROSPECTION_SLOTS, INTROSPECTION_TIMEOUT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
+    MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
+    MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS,
+    RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -43,7 +44,7 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 17] = [
+pub const NUMERIC: [Numeric; 22] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
@@ -55,6 +56,11 @@ pub const NUMERIC: [Numeric; 17] = [
     numeric("Dpop", "max_age_s", DPOP_MAX_AGE_S, "How old a DPoP proof's `iat` may be, in seconds (`dpop_iat_out_of_window` beyond)."),
     numeric("Dpop", "clock_skew_s", DPOP_CLOCK_SKEW_S, "Leeway for a DPoP proof's `iat`, in seconds, both ways."),
     numeric("Dpop", "replay_slots", DPOP_REPLAY_SLOTS, "Slots of the cross-worker DPoP replay cache; each holds 8 live proofs, and a proof landing in a full slot is refused (`dpop_replay_unavailable`)."),
+    numeric("Introspection", "timeout_ms", INTROSPECTION_TIMEOUT_MS, "How long one introspection call may take, in milliseconds; requests wait for it that long plus a second at most."),
+    numeric("Introspection", "max_ttl_s", INTROSPECTION_MAX_TTL_S, "How long an active answer is used, in seconds (never past the answer's `exp`): how late a revocation at the server takes effect."),
+    numeric("Introspection", "negative_ttl_s", INTROSPECTION_NEGATIVE_TTL_S, "How long `active: false` is remembered, in seconds (`token_inactive` meanwhile, without a call)."),
+    numeric("Introspection", "failure_ttl_ms", INTROSPECTION_FAILURE_TTL_MS, "How long a failed call is remembered, in milliseconds: requests meanwhile get the outage behaviour without a call."),
+    numeric("Introspection", "slots", INTROSPECTION_SLOTS, "Slots of the answer cache shared by every worker (one token each, the newest evicting another's answer)."),
     numeric("ColdStart", "max_wait_ms", COLD_START_MAX_WAIT_MS, "How long a request waits for the provider's first keys, in milliseconds; 0 refuses at once (`keys_unavailable`)."),
     numeric("Provider", "clock_skew_s", CLOCK_SKEW_S, "Leeway for `exp`, `nbf` and `iat`, in seconds."),
     Numeric {
@@ -91,7 +97,7 @@ pub enum DefaultValue {
     BearerHeader,
 }
 
-pub const DEFAULTS: [Default; 7] = [
+pub const DEFAULTS: [Default; 8] = [
     Default {
         definition: "Configuration",
         field: "dry_run",
@@ -121,6 +127,11 @@ pub const DEFAULTS: [Default; 7] = [
         definition: "ColdStart",
         field: "on_timeout",
         value: DefaultValue::Str("unavailable"),
+    },
+    Default {
+        definition: "Introspect",
+        field: "on_outage",
+        value: DefaultValue::Str("deny"),
     },
     Default {
         definition: "ClaimToHeader",

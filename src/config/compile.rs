@@ -3,8 +3,8 @@
 use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
-    ColdStart, Config, FetchPlan, HttpTarget, JwksSource, OnTimeout, Provider, ProviderId, Refresh,
-    Routes, TokenCacheSettings,
+    ColdStart, Config, FetchPlan, HttpTarget, Introspection, JwksSource, OnOutage, OnTimeout,
+    Provider, ProviderId, Refresh, Routes, TokenCacheSettings,
 };
 use crate::certificate_binding::CertificateBinding;
 use crate::claims::{Audiences, ClaimPath, ClaimRequirements, TokenType, DEFAULT_CLOCK_SKEW_S};
@@ -60,6 +60,16 @@ pub const DPOP_CLOCK_SKEW_S: (u64, u64, u64) = (5, 0, 300);
 /// most a provider may use.
 pub const DPOP_REPLAY_SLOTS: (u64, u64, u64) = (4_096, 16, 65_536);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
+/// An introspection call is on the request path: two seconds by default, ten at most.
+pub const INTROSPECTION_TIMEOUT_MS: (u64, u64, u64) = (2_000, 1, 10_000);
+/// A minute bounds how late a revocation at the server takes effect; an hour at most.
+pub const INTROSPECTION_MAX_TTL_S: (u64, u64, u64) = (60, 1, 3_600);
+pub const INTROSPECTION_NEGATIVE_TTL_S: (u64, u64, u64) = (30, 1, 3_600);
+/// A second spares a failing server one call per request; a minute at most of outage
+/// behaviour without asking again.
+pub const INTROSPECTION_FAILURE_TTL_MS: (u64, u64, u64) = (1_000, 0, 60_000);
+/// 4096 slots of at most 17 KiB; 65,536 the most a provider may use.
+pub const INTROSPECTION_SLOTS: (u64, u64, u64) = (4_096, 16, 65_536);
 /// A provider may only lower the filter-wide token limit; 128 bytes is below any signed JWT.
 pub const MAX_TOKEN_BYTES: (u64, u64, u64) = (MAX_TOKEN_LEN_U64, 128, MAX_TOKEN_LEN_U64);
 /// The filter-wide limit as a setting's bound (16 KiB fits any target's `u64`).
@@ -88,6 +98,7 @@ const PATH_CHOICES: &[&str] = &["exact", "prefix", "template", "regex"];
 const HEADER_CHOICES: &[&str] = &["exact", "prefix", "regex", "present"];
 const IDENTITY_CHOICES: &[&str] = &["exact", "prefix", "suffix", "regex", "template"];
 const JWKS_CHOICES: &[&str] = &["remote", "oidc_discovery", "inline"];
+const CLIENT_AUTH_CHOICES: &[&str] = &["basic", "bearer"];
 const ISSUER_CHOICES: &[&str] = &["issuer", "issuers"];
 const TENANT_CHOICES: &[&str] = &["allowed", "pattern"];
 const SOURCE_CHOICES: &[&str] = &["header", "query", "cookie"];
@@ -113,6 +124,8 @@ const OPERATORS: &[&str] = &[
 struct Compiler {
     errors: Vec<ConfigError>,
     provider_names: Vec<String>,
+    /// By provider index: whether it configures `introspection` (rules may demand it).
+    introspecting: Vec<bool>,
     paths: PathPolicy,
     /// The URI SAN template of the rule being compiled, whose variables `equals_peer` names.
     peer_template: Option<PathTemplate>,
@@ -128,6 +141,12 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
             .0
             .iter()
             .map(|(name, _)| name.clone())
+            .collect(),
+        introspecting: raw
+            .providers
+            .0
+            .iter()
+            .map(|(_, p)| p.introspection.is_some())
             .collect(),
         paths: path_policy(raw.paths.as_ref()),
         peer_template: None,
@@ -408,6 +427,13 @@ impl Compiler {
             .map(|i| i.primary().to_owned())
             .unwrap_or_default();
         let jwks = self.jwks(&base, p, &primary, &algorithms);
+        let introspection = p
+            .introspection
+            .as_ref()
+            .and_then(|i| self.introspection(&format!("{base}.introspection"), name, &primary, i));
+        if matches!(jwks, Some(JwksSource::None)) {
+            self.opaque_provider(&base, p);
+        }
 
         let r = p.refresh.as_ref();
         let rp = format!("{base}.refresh");
@@ -594,6 +620,9 @@ impl Compiler {
         }
         let jwks = jwks?;
         let fetch = FetchPlan::compile(name, &primary, &algorithms, &jwks, &refresh);
+        if p.introspection.is_some() && introspection.is_none() {
+            return None;
+        }
         Some(Provider {
             id,
             name: name.to_owned(),
@@ -616,7 +645,107 @@ impl Compiler {
                 Some(RawCertificateBinding::Off) => CertificateBinding::Off,
                 Some(RawCertificateBinding::Required) => CertificateBinding::Required,
             },
+            introspection,
         })
+    }
+
+    /// A provider's `introspection` block; `None` when invalid (the errors are recorded).
+    fn introspection(
+        &mut self,
+        base: &str,
+        name: &str,
+        issuer: &str,
+        raw: &RawIntrospection,
+    ) -> Option<Introspection> {
+        use crate::introspect::{ClientAuth, IntrospectionPolicy};
+        let before = self.errors.len();
+        let endpoint = self.target(base, &raw.cluster, &raw.uri, None);
+        let timeout_ms = self.range(
+            &format!("{base}.timeout_ms"),
+            raw.timeout_ms,
+            INTROSPECTION_TIMEOUT_MS,
+        );
+        let max_ttl_s = self.range(
+            &format!("{base}.max_ttl_s"),
+            raw.max_ttl_s,
+            INTROSPECTION_MAX_TTL_S,
+        );
+        let negative_ttl_s = self.range(
+            &format!("{base}.negative_ttl_s"),
+            raw.negative_ttl_s,
+            INTROSPECTION_NEGATIVE_TTL_S,
+        );
+        let failure_ttl_ms = self.range(
+            &format!("{base}.failure_ttl_ms"),
+            raw.failure_ttl_ms,
+            INTROSPECTION_FAILURE_TTL_MS,
+        );
+        let slots = self.range(&format!("{base}.slots"), raw.slots, INTROSPECTION_SLOTS);
+        let ap = format!("{base}.client_auth");
+        let auth = match (&raw.client_auth.basic, &raw.client_auth.bearer) {
+            (Some(basic), None) => {
+                let id_ok = self.non_empty(&format!("{ap}.basic.client_id"), &basic.client_id);
+                let secret_ok =
+                    self.non_empty(&format!("{ap}.basic.client_secret"), &basic.client_secret);
+                (id_ok && secret_ok).then(|| ClientAuth::Basic {
+                    client_id: basic.client_id.clone(),
+                    client_secret: basic.client_secret.clone(),
+                })
+            }
+            (None, Some(token)) => {
+                let at = format!("{ap}.bearer");
+                if !self.non_empty(&at, token) {
+                    None
+                } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    // It becomes a header value: no spaces or control characters.
+                    self.err(at, K::InvalidHeaderValue);
+                    None
+                } else {
+                    Some(ClientAuth::Bearer {
+                        token: token.clone(),
+                    })
+                }
+            }
+            _ => {
+                self.err(ap, K::ExactlyOneOf(CLIENT_AUTH_CHOICES));
+                None
+            }
+        };
+        if self.errors.len() != before {
+            return None;
+        }
+        let (mut endpoint, auth) = (endpoint?, auth?);
+        endpoint.timeout_ms = timeout_ms;
+        let auth_header = auth.header_value();
+        let key_prefix = introspection_key_prefix(name, issuer, &endpoint, &auth_header);
+        Some(Introspection {
+            endpoint,
+            auth_header,
+            policy: IntrospectionPolicy {
+                slots: u32::try_from(slots).unwrap_or(u32::MAX),
+                max_ttl_ms: max_ttl_s.saturating_mul(1000),
+                negative_ttl_ms: negative_ttl_s.saturating_mul(1000),
+                failure_ttl_ms,
+                timeout_ms,
+            },
+            key_prefix,
+        })
+    }
+
+    /// A provider without keys takes opaque tokens: the settings that read a JWT's header
+    /// or payload have nothing to apply to, and are refused rather than ignored.
+    fn opaque_provider(&mut self, base: &str, p: &RawProvider) {
+        let jwt_only = [
+            ("algorithms", p.algorithms.is_some()),
+            ("token_type", p.token_type.is_some()),
+            ("payload_header", p.payload_header.is_some()),
+            ("dpop", p.dpop.is_some()),
+        ];
+        for (field, given) in jwt_only {
+            if given {
+                self.err(format!("{base}.{field}"), K::NeedsKeys);
+            }
+        }
     }
 
     /// A provider's `dpop` block; `None` when off (or invalid: the error is recorded).
@@ -788,7 +917,11 @@ impl Compiler {
     ) -> Option<JwksSource> {
         let path = format!("{base}.jwks");
         let j = &p.jwks;
-        if count_some!(j.remote, j.oidc_discovery, j.inline) != 1 {
+        let given = count_some!(j.remote, j.oidc_discovery, j.inline);
+        if given == 0 && p.introspection.is_some() {
+            return Some(JwksSource::None);
+        }
+        if given != 1 {
             self.err(path, K::ExactlyOneOf(JWKS_CHOICES));
             return None;
         }
@@ -1044,15 +1177,45 @@ impl Compiler {
                 if r.claims.is_some() && claims.is_none() {
                     return None;
                 }
+                let introspect = match &r.introspect {
+                    Some(i) => {
+                        Some(self.introspect(&format!("{rp}.introspect"), &r.providers, i)?)
+                    }
+                    None => None,
+                };
                 Some(Action::Require(Requirement {
                     providers: providers?,
                     claims,
                     max_token_age_s,
                     peer: peer.map(Box::new),
                     peer_template: peer_template.map(Box::new),
+                    introspect,
                 }))
             }
         }
+    }
+
+    /// `require.introspect`: every provider of the rule must have an endpoint to ask.
+    fn introspect(
+        &mut self,
+        path: &str,
+        set: &RawProviderSet,
+        raw: &RawIntrospect,
+    ) -> Option<OnOutage> {
+        let names = set.any.iter().chain(set.all.iter()).flatten();
+        let mut ok = true;
+        for name in names {
+            let index = self.provider_names.iter().position(|n| n == name);
+            let introspecting = index.and_then(|i| self.introspecting.get(i)).copied();
+            if introspecting == Some(false) {
+                self.err(path, K::IntrospectionNotConfigured(name.clone()));
+                ok = false;
+            }
+        }
+        ok.then_some(match raw.on_outage {
+            None | Some(RawOnOutage::Deny) => OnOutage::Deny,
+            Some(RawOnOutage::Allow) => OnOutage::Allow,
+        })
     }
 
     fn provider_set(&mut self, path: &str, set: &RawProviderSet) -> Option<ProviderSet> {
@@ -1498,6 +1661,23 @@ impl Compiler {
 /// RFC 9110 §5.6.2 `tchar`: the characters of a header name (and method, cookie name).
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The shared-data key prefix of a provider's introspection slots: layout version, provider
+/// name and a digest of what decides its answers (issuer, cluster, URL, client).
+fn introspection_key_prefix(
+    name: &str,
+    issuer: &str,
+    endpoint: &HttpTarget,
+    auth_header: &str,
+) -> String {
+    let source = [issuer, &endpoint.cluster, &endpoint.uri, auth_header].join("\n");
+    let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
+    let mut short = String::with_capacity(16);
+    for byte in digest.as_ref().iter().take(8) {
+        short.push_str(&format!("{byte:02x}"));
+    }
+    format!("claimcheck/v2/introspection/{name}/{short}/")
 }
 
 /// `(authority, path)` of an absolute http(s) URL, by the same rules the filter applies to a

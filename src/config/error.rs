@@ -122,6 +122,10 @@ pub enum ConfigErrorKind {
     PeerTemplateTwice,
     /// An `equals_peer` expression that cannot be evaluated (unknown capture, ...).
     InvalidPeerExpression(crate::policy::PeerExprError),
+    /// A JWT setting on a provider without keys (opaque tokens have no header or payload).
+    NeedsKeys,
+    /// `require.introspect` names a provider without `introspection`.
+    IntrospectionNotConfigured(String),
 }
 
 impl ConfigError {
@@ -236,6 +240,13 @@ impl fmt::Display for ConfigErrorKind {
                 "match.peer already has a uri_san template; a rule's captures come from one template",
             ),
             K::InvalidPeerExpression(error) => write!(f, "invalid equals_peer: {error}"),
+            K::NeedsKeys => f.write_str(
+                "only applies to a provider with keys (jwks); without them the provider takes opaque tokens",
+            ),
+            K::IntrospectionNotConfigured(name) => write!(
+                f,
+                "provider {name:?} has no introspection endpoint to ask"
+            ),
         }
     }
 }

@@ -100,7 +100,7 @@ impl FetchPlan {
         refresh: &Refresh,
     ) -> Option<FetchPlan> {
         let (target, first_step) = match jwks {
-            JwksSource::Inline(_) => return None,
+            JwksSource::Inline(_) | JwksSource::None => return None,
             JwksSource::Remote(target) => (
                 target,
                 Step::Jwks {

@@ -29,6 +29,7 @@ use crate::decision::DenyReason;
 use crate::extract::TokenSource;
 use crate::jwa::Algorithm;
 use crate::jwks::ParsedKeySet;
+pub use crate::policy::OnOutage;
 use crate::policy::{self, Action, HeaderOutput, OutputPlan, Rule, RuleSelection, SelectedRule};
 pub use crate::provider_id::ProviderId;
 use crate::request::{PathPolicy, Request, Target};
@@ -280,6 +281,36 @@ pub struct Provider {
     pub dpop_source: Option<usize>,
     /// RFC 8705: whether `cnf.x5t#S256` must match the client certificate.
     pub certificate_binding: crate::certificate_binding::CertificateBinding,
+    /// Token introspection (RFC 7662), when configured.
+    pub introspection: Option<Introspection>,
+}
+
+impl Provider {
+    /// A provider without keys takes opaque tokens: introspection is its only check.
+    pub fn is_opaque(&self) -> bool {
+        matches!(self.jwks, JwksSource::None)
+    }
+}
+
+/// A provider's introspection endpoint, how claimcheck authenticates to it, and how its
+/// answers are cached, compiled once.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub endpoint: HttpTarget,
+    /// The `authorization` header value of every call (from `client_auth`).
+    pub auth_header: String,
+    pub policy: crate::introspect::IntrospectionPolicy,
+    /// The shared-data key of slot `n` is this prefix followed by `n`; the prefix holds a
+    /// digest of the issuer, cluster, URL and client, so two listeners configuring one
+    /// provider name differently never share answers.
+    pub key_prefix: String,
+}
+
+impl Introspection {
+    /// The shared-data key of `slot`.
+    pub fn slot_key(&self, slot: u32) -> String {
+        format!("{}{slot}", self.key_prefix)
+    }
 }
 
 impl Provider {
@@ -307,6 +338,8 @@ pub enum JwksSource {
     OidcDiscovery(HttpTarget),
     /// Parsed once at configuration time.
     Inline(ParsedKeySet),
+    /// No keys: the provider has `introspection` and takes opaque tokens.
+    None,
 }
 
 /// An HTTP resource reached through an Envoy cluster, pre-split for

@@ -90,6 +90,9 @@ pub struct RawProvider {
     pub audience_claim: Option<String>,
     /// Accepted algorithms. Default: every asymmetric algorithm; HS* only when listed.
     pub algorithms: Option<Vec<Algorithm>>,
+    /// Where the provider's keys come from. Absent only with `introspection`: the provider
+    /// then takes opaque tokens, judged by the authorization server alone.
+    #[serde(default)]
     pub jwks: RawJwks,
     pub refresh: Option<RawRefresh>,
     pub cold_start: Option<RawColdStart>,
@@ -120,6 +123,70 @@ pub struct RawProvider {
     /// `cnf.x5t#S256` must come with that client certificate), `required` (every token must
     /// be bound), `off` (ignore `cnf.x5t#S256`).
     pub certificate_binding: Option<RawCertificateBinding>,
+    /// Token introspection (RFC 7662): the authorization server's word on whether a token
+    /// is still active, asked once per token per Envoy process and cached. Rules demand it
+    /// with `require.introspect`; a provider without `jwks` asks it for every token.
+    pub introspection: Option<RawIntrospection>,
+}
+
+/// A provider's introspection endpoint and cache (see `docs/introspection.md`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Introspection")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawIntrospection {
+    /// Envoy cluster that reaches the introspection endpoint.
+    pub cluster: String,
+    /// Absolute http(s) URL of the introspection endpoint (its authority and path are sent).
+    pub uri: String,
+    pub timeout_ms: Option<u64>,
+    /// How claimcheck authenticates to the endpoint (RFC 7662 §2.1 requires it).
+    pub client_auth: RawClientAuth,
+    /// An active answer is used at most this long (never past its `exp`): how late a
+    /// revocation at the server takes effect.
+    pub max_ttl_s: Option<u64>,
+    /// How long `active: false` is remembered.
+    pub negative_ttl_s: Option<u64>,
+    /// How long a failed call is remembered (requests meanwhile get the outage behaviour).
+    pub failure_ttl_ms: Option<u64>,
+    /// Slots of the shared answer cache (one token per slot).
+    pub slots: Option<u64>,
+}
+
+/// Exactly one of `basic`, `bearer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ClientAuth")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawClientAuth {
+    /// `client_secret_basic` (RFC 6749 §2.3.1).
+    pub basic: Option<RawBasicAuth>,
+    /// A bearer token of claimcheck's own for the endpoint.
+    pub bearer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "BasicAuth")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawBasicAuth {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// `require.introspect`: the authorization server must call the token active.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Introspect")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawIntrospect {
+    /// When no answer can be had (the call fails or times out): `deny` (default: 503
+    /// `introspection_unavailable`) or `allow` (the verified JWT passes; logged and counted).
+    pub on_outage: Option<RawOnOutage>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case", rename = "OnOutage")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RawOnOutage {
+    Deny,
+    Allow,
 }
 
 /// A provider's DPoP settings (see the README's "DPoP" and `docs/dpop.md`).
@@ -240,7 +307,7 @@ pub struct RawTenants {
 }
 
 /// Exactly one of `remote`, `oidc_discovery`, `inline`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Jwks")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RawJwks {
@@ -446,6 +513,8 @@ pub struct RawRequire {
     /// `peer_certificate_missing` without a client certificate, `peer_not_allowed` with
     /// another one.
     pub peer: Option<RawPeerMatch>,
+    /// The providers' introspection endpoint must call the token active, on every request.
+    pub introspect: Option<RawIntrospect>,
 }
 
 /// Exactly one of `any`, `all`.

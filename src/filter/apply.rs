@@ -71,6 +71,20 @@ fn report_skipped(request: &Request, verdict: &Verdict, allow: &Allow) {
 
 fn count_allowed(state: &VmState, verdict: &Verdict) {
     state.metrics.increment(metrics::ALLOWED);
+    let unintrospected = verdict
+        .unintrospected
+        .and_then(|id| state.config.provider(id));
+    if let Some(provider) = unintrospected {
+        // `on_outage: "allow"`: the operator chose availability; it must show.
+        log::warn!(
+            "claimcheck: allowed without introspection (outage) rule={} provider={}",
+            verdict.rule,
+            provider.name
+        );
+        state
+            .metrics
+            .increment(&metrics::introspection(&provider.name, "outage_allowed"));
+    }
     if let Some(name) = provider_name(state, verdict) {
         state.metrics.increment(&metrics::provider_allowed(name));
     }

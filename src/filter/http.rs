@@ -33,6 +33,24 @@ pub struct Http {
 }
 
 impl Context for Http {
+    /// An introspection call dispatched while this request was evaluated has its answer.
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        super::root::introspection_answered(
+            &self.state,
+            token_id,
+            num_headers,
+            body_size,
+            now_ms(),
+        );
+        let _ = hostcalls::set_effective_context(self.context_id);
+    }
+
     /// The stream ended (possibly the client gave up while parked): forget it.
     fn on_done(&mut self) -> bool {
         let mut state = self.state.borrow_mut();
@@ -62,8 +80,17 @@ impl HttpContext for Http {
                 }
             }
             Outcome::Park {
-                cause, deadline_ms, ..
+                provider,
+                cause,
+                deadline_ms,
             } => {
+                if cause == WaitCause::Introspection {
+                    if let Some(p) = state.config.provider(provider) {
+                        state
+                            .metrics
+                            .increment(&metrics::introspection(&p.name, "waited"));
+                    }
+                }
                 self.park(&mut state, request, deadline_ms, cause);
                 Action::Pause
             }
@@ -74,7 +101,7 @@ impl HttpContext for Http {
 impl Http {
     /// Holds the request until its provider's keys change or `deadline_ms` passes.
     fn park(&self, state: &mut VmState, request: Request, deadline_ms: u64, cause: WaitCause) {
-        log::debug!("claimcheck: request waits for keys ({cause:?}) until {deadline_ms} ms");
+        log::debug!("claimcheck: request waits ({cause:?}) until {deadline_ms} ms");
         state.metrics.increment(metrics::PAUSED);
         state.parked.push(Parked {
             context_id: self.context_id,

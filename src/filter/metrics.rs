@@ -20,6 +20,12 @@
 //! | `claimcheck.crypto.host_verify` | counter | signatures the host verified (added on each tick) |
 //! | `claimcheck.crypto.host_rejected.<failure>` | counter | start-up probes the host failed (`auto` then verifies in the VM) |
 //! | `claimcheck.dpop.replay_cas_lost` | counter | DPoP replay-cache writes that lost a CAS race to another VM and were retried |
+//! | `claimcheck.introspection.<provider>.cache_hit` | counter | introspection lookups answered from the shared cache (requests that waited for a call included) |
+//! | `claimcheck.introspection.<provider>.call` | counter | introspection calls this VM dispatched |
+//! | `claimcheck.introspection.<provider>.active` / `.inactive` | counter | calls answered `active: true` / `false` |
+//! | `claimcheck.introspection.<provider>.failed.<failure>` | counter | calls without an answer, per failure code |
+//! | `claimcheck.introspection.<provider>.waited` | counter | requests that waited for an introspection answer |
+//! | `claimcheck.introspection.<provider>.outage_allowed` | counter | verified JWTs let through without an answer (`on_outage: "allow"`) |
 //! | `claimcheck.vm.memory_bytes` | gauge | the VM's linear memory (refreshed on each tick) |
 //!
 //! Probe failure codes (`crate::crypto::ProbeFailure`): `unavailable` (no `verify_signature`),
@@ -28,6 +34,9 @@
 //! Fetch failure codes (`crate::keys::FetchFailure`): `dispatch_failed`, `timeout` (Envoy's
 //! router gave up on the call), `reset` (the call ended without a response), `http_status`,
 //! `too_large`, `bad_discovery`, `bad_jwks`.
+//!
+//! Introspection failure codes (`crate::introspect::CallFailure`): `dispatch_failed`,
+//! `timeout`, `reset`, `http_status`, `too_large`, `bad_answer`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -152,4 +161,13 @@ pub fn fetch_failed(provider: &str, failure: &str) -> String {
 
 pub fn stale(provider: &str) -> String {
     format!("claimcheck.jwks.{provider}.stale")
+}
+
+/// `outcome`: `cache_hit`, `call`, `active`, `inactive`, `waited`, `outage_allowed`.
+pub fn introspection(provider: &str, outcome: &str) -> String {
+    format!("claimcheck.introspection.{provider}.{outcome}")
+}
+
+pub fn introspection_failed(provider: &str, failure: &str) -> String {
+    format!("claimcheck.introspection.{provider}.failed.{failure}")
 }

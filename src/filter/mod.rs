@@ -14,6 +14,7 @@ mod clock;
 mod crypto;
 mod fetch;
 mod http;
+mod introspection;
 mod metrics;
 mod replay;
 mod root;

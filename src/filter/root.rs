@@ -17,6 +17,7 @@ use super::apply::{apply, Next};
 use super::clock::{now_ms, schedule_ticks};
 use super::fetch::{self, random_u64, Host};
 use super::http::{Http, Unconfigured};
+use super::introspection::Introspections;
 use super::metrics::{self, Metrics};
 use super::state::{ProviderKeys, VmState};
 
@@ -54,6 +55,10 @@ impl Context for Root {
             return;
         };
         let now = now_ms();
+        if introspection_answered(&state, token_id, num_headers, body_size, now) {
+            let _ = hostcalls::set_effective_context(self.context_id);
+            return;
+        }
         let progress = {
             let mut state = state.borrow_mut();
             let found = state
@@ -134,11 +139,13 @@ impl RootContext for Root {
             config.rules.len(),
             if config.dry_run { ", dry run" } else { "" }
         );
+        let introspections = Introspections::new(&config, random_u64());
         self.state = Some(Rc::new(RefCell::new(VmState {
             cache: VerifiedCache::new(config.token_cache.max_entries),
             config: Rc::new(config),
             providers,
             parked: Vec::new(),
+            introspections,
             metrics,
             verifier,
             fast_ticks: None,
@@ -157,6 +164,7 @@ impl RootContext for Root {
         {
             let mut state = state.borrow_mut();
             report_vm(&state);
+            state.introspections.forget_calls_before(now);
             for index in 0..state.providers.len() {
                 let id = ProviderId(index);
                 let Some(remote) = state.remote(id) else {
@@ -230,6 +238,35 @@ fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
             .metrics
             .set_gauge(&metrics::stale(&name), u64::from(stale));
     }
+}
+
+/// Delivers the answer to an introspection call of this VM, if `token_id` is one: it is
+/// published for every VM, and the requests waiting for it here re-run now (other VMs' on
+/// their next tick). The answer comes to the context that dispatched the call (an HTTP
+/// context, or the root when a parked request re-ran on a tick), so both ask here. The
+/// caller makes its own context effective again afterwards.
+pub(super) fn introspection_answered(
+    state: &Rc<RefCell<VmState>>,
+    token_id: u32,
+    num_headers: usize,
+    body_size: usize,
+    now: u64,
+) -> bool {
+    let answered = {
+        let mut state = state.borrow_mut();
+        let config = Rc::clone(&state.config);
+        let VmState {
+            introspections,
+            metrics,
+            ..
+        } = &mut *state;
+        introspections.on_response(&config, metrics, token_id, num_headers, body_size, now)
+    };
+    if answered {
+        finish_parked(state, now);
+        schedule_ticks(&mut state.borrow_mut());
+    }
+    answered
 }
 
 /// Re-runs every parked request (the core decides the ones whose deadline passed), and

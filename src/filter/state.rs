@@ -15,6 +15,7 @@ use crate::keys::{Event, KeyMachine, KidAnswer};
 
 use super::crypto::Verifier;
 use super::fetch::Host;
+use super::introspection::Introspections;
 use super::metrics::Metrics;
 use super::replay::SharedReplay;
 
@@ -28,6 +29,8 @@ pub struct VmState {
     pub verifier: Verifier,
     /// The tick period last asked of the host: `Some(true)` fast, `Some(false)` slow.
     pub fast_ticks: Option<bool>,
+    /// This VM's part in the introspection exchange.
+    pub introspections: Introspections,
 }
 
 /// Where a provider's keys live in this VM.
@@ -56,6 +59,9 @@ impl VmState {
         let replay = SharedReplay {
             metrics: &self.metrics,
         };
+        let answers = self
+            .introspections
+            .lookup(&self.config, &self.metrics, now_ms);
         let inputs = Inputs {
             keys: &lookup,
             peer_certificate: &HostCertificate,
@@ -63,6 +69,7 @@ impl VmState {
             now_ms,
             waiting,
             replay: &replay,
+            introspection: &answers,
         };
         let outcome = authorize::authorize(
             &self.config,
@@ -71,6 +78,14 @@ impl VmState {
             &mut self.cache,
             &mut Unobserved,
         );
+        // Tokens without an answer get their call, whether this request waits for it or
+        // not: the requests that follow are served by it.
+        let pending = answers.into_pending();
+        if !pending.is_empty() {
+            let config = Rc::clone(&self.config);
+            self.introspections
+                .start(&config, &self.metrics, pending, now_ms);
+        }
         let waits_for = outcome.refetch();
         for (provider, kid, answer) in lookup.asked.into_inner() {
             let Some(remote) = self.remote(provider) else {
@@ -96,6 +111,7 @@ impl VmState {
     /// Whether the root should tick fast: requests waiting, or keys loading.
     pub fn is_busy(&self) -> bool {
         !self.parked.is_empty()
+            || self.introspections.is_busy()
             || self.providers.iter().any(|provider| match provider {
                 ProviderKeys::Inline(_) => false,
                 ProviderKeys::Remote(remote) => remote.is_busy(),

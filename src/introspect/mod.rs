@@ -13,8 +13,9 @@
 //! answer's parser ([`answer`]), the slot format ([`slot`]) and
 //! the decisions of the exchange ([`flight`]: what a lookup finds, who calls, what a lost
 //! compare-and-swap means, how long an answer lives); [`drive`] carries them out over any
-//! [`IntrospectionHost`]. The proxy-wasm shell is to perform
-//! the host calls and nothing else; the request path does not consult introspection yet.
+//! [`IntrospectionHost`]. The proxy-wasm shell (`filter::introspection`) performs the host
+//! calls and nothing else; the pipeline reads answers through
+//! `authorize::IntrospectionLookup`.
 
 pub mod answer;
 pub mod call;

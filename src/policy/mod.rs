@@ -71,6 +71,20 @@ pub struct Requirement {
     /// The rule's peer URI SAN template (from `match.peer` or `require.peer`), whose
     /// variables `equals_peer` conditions name.
     pub peer_template: Option<Box<PathTemplate>>,
+    /// `require.introspect`: the accepted tokens must be active at their providers'
+    /// introspection endpoints; what an outage does.
+    pub introspect: Option<OnOutage>,
+}
+
+/// What a rule does when the authorization server's answer cannot be had
+/// (`require.introspect.on_outage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOutage {
+    /// 503 `introspection_unavailable`: fail closed.
+    Deny,
+    /// A verified JWT passes without the server's word; logged and counted. Opaque tokens
+    /// have nothing else to vouch for them and are refused all the same.
+    Allow,
 }
 
 /// Which providers must vouch for the request.

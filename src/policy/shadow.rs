@@ -10,7 +10,9 @@
 //! warning: "may overlap" is true unless the two matches provably exclude each other, and
 //! "covers" and "at least as strict" are true only when provable.
 
-use super::{Action, Condition, HeaderTest, HostPattern, PathMatcher, ProviderSet, RequestMatch};
+use super::{
+    Action, Condition, HeaderTest, HostPattern, OnOutage, PathMatcher, ProviderSet, RequestMatch,
+};
 
 /// Whether some request could match both `a` and `b`. `a`'s header conditions are left out
 /// when `with_headers_of_a` is false (the request that omits them).
@@ -159,11 +161,22 @@ impl Effect<'_> {
                 providers_at_least(&a.providers, &b.providers)
                     && conditions_at_least(a.claims.as_ref(), b.claims.as_ref())
                     && age_at_least(a.max_token_age_s, b.max_token_age_s)
+                    && introspect_at_least(a.introspect, b.introspect)
                     && b.peer.is_none()
             }
             // Allow was handled above.
             _ => false,
         }
+    }
+}
+
+/// An introspection demand that refuses whatever `b`'s does: an inactive token is refused by
+/// both; an outage refuses under `deny` only.
+fn introspect_at_least(a: Option<OnOutage>, b: Option<OnOutage>) -> bool {
+    match (a, b) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(x), Some(y)) => x == OnOutage::Deny || y == OnOutage::Allow,
     }
 }
 
@@ -258,6 +271,7 @@ mod tests {
             max_token_age_s: None,
             peer: None,
             peer_template: None,
+            introspect: None,
         })
     }
     fn effect(action: &Action) -> Effect<'_> {

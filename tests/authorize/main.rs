@@ -17,6 +17,7 @@ mod cache;
 mod dpop;
 mod edits;
 mod identity;
+mod introspection;
 mod keys;
 mod observe;
 mod paths;
@@ -295,6 +296,35 @@ pub struct Env {
     pub replay: claimcheck::dpop::replay::InMemory,
     /// The client certificate's digest the requests come with.
     pub certificate: Option<claimcheck::peer::CertificateDigest>,
+    /// The introspection answers the tests set.
+    pub answers: FakeAnswers,
+}
+
+/// Introspection answers by token, as the tests set them; a token without one is pending.
+/// Every question is remembered, so a test can tell whether the server was consulted.
+#[derive(Debug, Default)]
+pub struct FakeAnswers {
+    pub answers: Vec<(String, claimcheck::introspect::Found)>,
+    pub asked: std::cell::RefCell<Vec<(ProviderId, String)>>,
+}
+
+impl FakeAnswers {
+    pub fn set(&mut self, token: &str, found: claimcheck::introspect::Found) {
+        self.answers.retain(|(t, _)| t != token);
+        self.answers.push((token.to_owned(), found));
+    }
+}
+
+impl claimcheck::authorize::IntrospectionLookup for FakeAnswers {
+    fn answer(&self, provider: ProviderId, token: &str) -> claimcheck::introspect::Found {
+        self.asked.borrow_mut().push((provider, token.to_owned()));
+        self.answers
+            .iter()
+            .find(|(t, _)| t == token)
+            .map_or(claimcheck::introspect::Found::Pending, |(_, found)| {
+                found.clone()
+            })
+    }
 }
 
 impl Env {
@@ -321,6 +351,7 @@ impl Env {
             cache: VerifiedCache::new(64),
             replay: Default::default(),
             certificate: None,
+            answers: FakeAnswers::default(),
         }
     }
 
@@ -352,6 +383,7 @@ impl Env {
             now_ms: now_s * 1000,
             waiting,
             replay: &self.replay,
+            introspection: &self.answers,
         };
         authorize(&self.config, request, &inputs, &mut self.cache, observer)
     }

@@ -21,6 +21,7 @@ mod dry_run;
 mod fetch;
 mod freshness;
 mod idps;
+mod introspection;
 mod lifecycle;
 mod metrics;
 mod outputs;
