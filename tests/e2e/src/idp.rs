@@ -1,7 +1,8 @@
-//! A controllable identity provider: serves an OIDC discovery document and a JWKS, counts the
-//! requests it receives, and can be told to rotate its keys, fail with a status, drop
-//! connections, answer late, or hold requests until released. Tests use it to drive the
-//! filter's key lifecycle (cold start, refresh, staleness, unknown `kid`) without a real IdP.
+//! A controllable identity provider: serves an OIDC discovery document, a JWKS and an RFC 7662
+//! introspection endpoint, counts the requests it receives, and can be told to rotate its
+//! keys, fail with a status, drop connections, answer late, or hold requests until released.
+//! Tests use it to drive the filter's key lifecycle (cold start, refresh, staleness, unknown
+//! `kid`) and its introspection (tokens made active or revoked at will) without a real IdP.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,6 +17,8 @@ use crate::http::{Handler, Reply, Request, Response, Server};
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// Where the key set lives; the discovery document points here (`jwks_uri`).
 pub const JWKS_PATH: &str = "/jwks.json";
+/// The introspection endpoint (RFC 7662 §2); the discovery document announces it.
+pub const INTROSPECTION_PATH: &str = "/introspect";
 
 /// How the IdP answers discovery and JWKS requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,12 @@ struct State {
     received: HashMap<String, u64>,
     /// Requests answered with a document, by path.
     served: HashMap<String, u64>,
+    /// The `authorization` header an introspection request must carry (RFC 7662 §2.1).
+    introspection_client: Option<String>,
+    /// Introspection answers by token; a token not listed is `{"active": false}`.
+    answers: HashMap<String, serde_json::Value>,
+    /// Introspection requests by token, from authenticated clients.
+    introspected: HashMap<String, u64>,
 }
 
 struct Shared {
@@ -102,6 +111,9 @@ impl Idp {
                 shutting_down: false,
                 received: HashMap::new(),
                 served: HashMap::new(),
+                introspection_client: None,
+                answers: HashMap::new(),
+                introspected: HashMap::new(),
             }),
             changed: Condvar::new(),
         });
@@ -181,6 +193,32 @@ impl Idp {
         self.shared.lock().served.get(path).copied().unwrap_or(0)
     }
 
+    /// Introspection requests must carry this `authorization` header (else 401).
+    pub fn require_introspection_client(&self, authorization: &str) {
+        self.shared.lock().introspection_client = Some(authorization.to_owned());
+    }
+
+    /// `token` is active: introspection answers `answer` (its `active: true` added).
+    pub fn activate(&self, token: &str, mut answer: serde_json::Value) {
+        answer["active"] = json!(true);
+        self.shared.lock().answers.insert(token.to_owned(), answer);
+    }
+
+    /// `token` is revoked: introspection answers `{"active": false}` from now on.
+    pub fn deactivate(&self, token: &str) {
+        self.shared.lock().answers.remove(token);
+    }
+
+    /// Authenticated introspection requests for `token` so far.
+    pub fn introspections(&self, token: &str) -> u64 {
+        self.shared
+            .lock()
+            .introspected
+            .get(token)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn jwks_requests(&self) -> u64 {
         self.received(JWKS_PATH)
     }
@@ -256,6 +294,10 @@ fn handle(shared: &Shared, issuer: &str, req: &Request) -> Reply {
     let body = match path.as_str() {
         DISCOVERY_PATH => discovery_document(issuer),
         JWKS_PATH => shared.lock().jwks.clone(),
+        INTROSPECTION_PATH => match introspect(shared, req) {
+            Ok(answer) => answer,
+            Err(status) => return Reply::Respond(Response::new(status)),
+        },
         _ => return Reply::Respond(Response::new(404)),
     };
     {
@@ -266,11 +308,73 @@ fn handle(shared: &Shared, issuer: &str, req: &Request) -> Reply {
     Reply::Respond(Response::json(200, body))
 }
 
+/// RFC 7662 §2: a form-encoded POST from an authenticated client naming `token`; the answer,
+/// or the status refusing the request.
+fn introspect(shared: &Shared, req: &Request) -> Result<Vec<u8>, u16> {
+    if req.method != "POST" {
+        return Err(405);
+    }
+    let form = crate::http::header(&req.headers, "content-type").unwrap_or_default();
+    if !form.starts_with("application/x-www-form-urlencoded") {
+        return Err(415);
+    }
+    let mut state = shared.lock();
+    let authorization = crate::http::header(&req.headers, "authorization");
+    if state.introspection_client.is_some()
+        && authorization != state.introspection_client.as_deref()
+    {
+        return Err(401);
+    }
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    let token = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(form_decode)
+        .ok_or(400u16)?;
+    bump(&mut state.introspected, &token);
+    let answer = state
+        .answers
+        .get(&token)
+        .cloned()
+        .unwrap_or_else(|| json!({ "active": false }));
+    Ok(serde_json::to_vec(&answer).unwrap_or_default())
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (byte, escaped) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A discovery document with the fields OpenID Connect Discovery 1.0 §3 marks REQUIRED.
 fn discovery_document(issuer: &str) -> Vec<u8> {
     let doc = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
@@ -327,6 +431,50 @@ mod tests {
         idp.set_delay(Duration::from_millis(50));
         assert_eq!(http::get(addr, JWKS_PATH, &[]).unwrap().status, 200);
         assert_eq!(idp.served(JWKS_PATH), 1);
+    }
+
+    fn introspect_request(idp: &Idp, authorization: &str, body: &str) -> http::Response {
+        let addr = ([127, 0, 0, 1], idp.port()).into();
+        http::send(
+            addr,
+            "POST",
+            INTROSPECTION_PATH,
+            "127.0.0.1",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", authorization),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn introspection_answers_an_authenticated_client_about_each_token() {
+        let idp = idp();
+        idp.require_introspection_client("Basic Z3c6cw==");
+        idp.activate("a b", json!({ "scope": "x" }));
+        let r = introspect_request(
+            &idp,
+            "Basic Z3c6cw==",
+            "token=a+b&token_type_hint=access_token",
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(answer, json!({ "active": true, "scope": "x" }));
+        idp.deactivate("a b");
+        let r = introspect_request(&idp, "Basic Z3c6cw==", "token=a%20b");
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(answer, json!({ "active": false }));
+        assert_eq!(idp.introspections("a b"), 2);
+    }
+
+    #[test]
+    fn introspection_refuses_a_client_without_the_right_authentication() {
+        let idp = idp();
+        idp.require_introspection_client("Basic Z3c6cw==");
+        let r = introspect_request(&idp, "Basic bm9wZQ==", "token=t");
+        assert_eq!(r.status, 401);
+        assert_eq!(idp.introspections("t"), 0);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod differential;
 mod dpop;
 mod explain;
 mod infra;
+mod introspection;
 mod keys;
 mod metrics;
 mod mtls;
