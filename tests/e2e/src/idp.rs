@@ -200,7 +200,9 @@ impl Idp {
 
     /// `token` is active: introspection answers `answer` (its `active: true` added).
     pub fn activate(&self, token: &str, mut answer: serde_json::Value) {
-        answer["active"] = json!(true);
+        if let Some(members) = answer.as_object_mut() {
+            members.insert("active".to_owned(), json!(true));
+        }
         self.shared.lock().answers.insert(token.to_owned(), answer);
     }
 
