@@ -57,6 +57,10 @@ impl Context for Http {
         state
             .parked
             .retain(|parked| parked.context_id != self.context_id);
+        let config = Rc::clone(&state.config);
+        state
+            .introspections
+            .abandon_calls_of(&config, self.context_id, now_ms());
         true
     }
 }
@@ -68,7 +72,7 @@ impl HttpContext for Http {
         request.peer = read_peer(state.config.peer_reads());
         let now = now_ms();
         let room = state.parked.len() < MAX_PARKED_REQUESTS;
-        match state.evaluate(&request, now, Waiting::New { room }) {
+        match state.evaluate(&request, now, Waiting::New { room }, Some(self.context_id)) {
             Outcome::Decided(verdict) => {
                 if verdict.refetch.is_some() {
                     // The refetch serves the next requests; tick fast until it is done.

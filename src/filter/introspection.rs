@@ -35,9 +35,12 @@ struct Call {
     id: u32,
     provider: ProviderId,
     token: TokenDigest,
-    /// When its lease ends: an answer the host never delivers (the dispatching stream ended
-    /// first, and its callback with it) is forgotten then, and the token may be asked again.
+    /// When its lease ends: an answer the host never delivers is forgotten then, and the
+    /// token may be asked again.
     until_ms: u64,
+    /// The HTTP context the call was dispatched from, whose callback gets the answer (`None`:
+    /// the root's). The host drops the answer with that stream.
+    stream: Option<u32>,
 }
 
 impl Introspections {
@@ -78,11 +81,14 @@ impl Introspections {
 
     /// Sees to a call for each token a request found without an answer: takes the slot's
     /// lease and dispatches, unless a call (this VM's or another's) already serves it.
+    /// `stream`: the HTTP context whose callback a call dispatched now answers (`None`: the
+    /// root's).
     pub fn start(
         &mut self,
         config: &Config,
         metrics: &Metrics,
         pending: Vec<(ProviderId, String)>,
+        stream: Option<u32>,
         now_ms: u64,
     ) {
         self.forget_calls_before(now_ms);
@@ -116,6 +122,7 @@ impl Introspections {
                         provider: id,
                         token: digest,
                         until_ms: now_ms.saturating_add(introspection.policy.lease_ms()),
+                        stream,
                     });
                 }
                 Started::DispatchFailed => {
@@ -190,6 +197,27 @@ impl Introspections {
         );
         log::debug!("claimcheck: introspection answer for provider {name} published: {published}");
         true
+    }
+
+    /// The stream `context_id` ended: the answers to the calls dispatched from it will never
+    /// be delivered, so their leases are freed now and the requests waiting for them (in
+    /// any VM) call again instead of waiting the leases out.
+    pub fn abandon_calls_of(&mut self, config: &Config, context_id: u32, now_ms: u64) {
+        let (lost, kept) = std::mem::take(&mut self.calls)
+            .into_iter()
+            .partition(|call| call.stream == Some(context_id));
+        self.calls = kept;
+        for call in lost {
+            let Some((name, introspection)) = introspection_of(config, call.provider) else {
+                continue;
+            };
+            let key = introspection.slot_key(call.token.slot(introspection.policy.slots));
+            if introspect::abandon(&mut Endpoint(introspection), &key, self.owner, now_ms) {
+                log::debug!(
+                    "claimcheck: introspection call for provider {name} abandoned with its stream"
+                );
+            }
+        }
     }
 
     /// Forgets the calls whose lease ended without an answer delivered.

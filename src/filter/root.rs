@@ -284,7 +284,7 @@ fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         if hostcalls::set_effective_context(request.context_id).is_err() {
             continue;
         }
-        let verdict = match vm.evaluate(&request.request, now, waiting) {
+        let verdict = match vm.evaluate(&request.request, now, waiting, None) {
             Outcome::Decided(verdict) => verdict,
             Outcome::Park { .. } => {
                 still_waiting.push(request);

@@ -50,7 +50,16 @@ pub struct Parked {
 impl VmState {
     /// Runs the core's pipeline for `request`. A request whose token names an unknown `kid`
     /// asks its provider for the refetch here, whether it waits for it or not.
-    pub fn evaluate(&mut self, request: &Request, now_ms: u64, waiting: Waiting) -> Outcome {
+    ///
+    /// `stream`: the HTTP context evaluating (its callback gets the answers to the calls
+    /// dispatched now), or `None` when the root re-runs a parked request.
+    pub fn evaluate(
+        &mut self,
+        request: &Request,
+        now_ms: u64,
+        waiting: Waiting,
+        stream: Option<u32>,
+    ) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
             now_ms,
@@ -84,7 +93,7 @@ impl VmState {
         if !pending.is_empty() {
             let config = Rc::clone(&self.config);
             self.introspections
-                .start(&config, &self.metrics, pending, now_ms);
+                .start(&config, &self.metrics, pending, stream, now_ms);
         }
         let waits_for = outcome.refetch();
         for (provider, kid, answer) in lookup.asked.into_inner() {

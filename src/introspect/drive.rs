@@ -74,6 +74,19 @@ pub fn start(
     Started::Waiting
 }
 
+/// Frees `owner`'s lease on the slot when its call's answer will never come; whether it was
+/// freed (a lost compare-and-swap means another VM moved the slot on: nothing to free).
+pub fn abandon(host: &mut dyn IntrospectionHost, key: &str, owner: u64, now_ms: u64) -> bool {
+    let current = host.read(key);
+    let current = current
+        .as_ref()
+        .map(|(bytes, cas)| (bytes.as_slice(), *cas));
+    match flight::abandon(current, owner, now_ms) {
+        Some((value, cas)) => host.write(key, &value, cas),
+        None => false,
+    }
+}
+
 /// Publishes a call's outcome into the slot; whether it was written (not when another VM
 /// holds a live lease there).
 pub fn finish(

@@ -231,6 +231,31 @@ pub enum Publish {
     Skip,
 }
 
+/// The write that frees `owner`'s lease on the slot as read, when the answer to its call will
+/// never come (the host drops a call's answer with the stream it was dispatched from): its
+/// own live lease ends now, so the next request for the token, in any VM, calls at once
+/// instead of waiting out the lease. Anything else in the slot is left alone (`None`).
+pub fn abandon(current: Option<(&[u8], u32)>, owner: u64, now_ms: u64) -> Option<(Vec<u8>, u32)> {
+    let (bytes, cas) = current?;
+    let entry = SlotEntry::decode(bytes)?;
+    match entry.state {
+        SlotState::Pending {
+            owner: holder,
+            until_ms,
+        } if holder == owner && now_ms < until_ms => {
+            let ended = SlotEntry {
+                token: entry.token,
+                state: SlotState::Pending {
+                    owner,
+                    until_ms: now_ms,
+                },
+            };
+            Some((ended.encode(), cas))
+        }
+        _ => None,
+    }
+}
+
 /// Whether `owner` publishes its call's outcome into the slot as read (`None`: absent).
 pub fn publish(current: Option<(&[u8], u32)>, owner: u64, now_ms: u64) -> Publish {
     let Some((bytes, cas)) = current else {

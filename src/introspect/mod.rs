@@ -26,7 +26,7 @@ pub mod slot;
 
 pub use answer::{Answer, AnswerError, MAX_ANSWER_BYTES};
 pub use call::ClientAuth;
-pub use drive::{finish, start, IntrospectionHost, Started};
+pub use drive::{abandon, finish, start, IntrospectionHost, Started};
 pub use flight::{
     begin, classify, classify_head, found, publish, settle, Begin, CallFailure, CallOutcome, Found,
     Head, IntrospectionPolicy, Publish, CREATE_ONLY_CAS,

@@ -682,3 +682,29 @@ fn a_revocation_takes_effect_when_the_active_answer_ends() {
     );
     assert_eq!(slot_says(&store, "t", end), Found::Inactive);
 }
+
+// ---- a call whose answer will never come ----
+
+#[test]
+fn an_abandoned_call_ends_its_own_live_lease_now() {
+    let lease = pending("t", VM_A, NOW + 3_000).encode();
+    let (value, cas) = abandon(Some((&lease, 7)), VM_A, NOW).unwrap();
+    assert_eq!(cas, 7);
+    let ended = SlotEntry::decode(&value).unwrap();
+    assert_eq!(ended.token, token("t"));
+    assert!(!ended.state.is_live(NOW));
+    // The next request for the token takes the lease at once.
+    assert!(matches!(
+        begin(Some((&value, 8)), &token("t"), VM_B, NOW, &POLICY),
+        Begin::Take { .. }
+    ));
+}
+
+#[test]
+fn abandoning_leaves_another_vms_lease_and_any_answer_alone() {
+    let theirs = pending("t", VM_B, NOW + 3_000).encode();
+    assert_eq!(abandon(Some((&theirs, 7)), VM_A, NOW), None);
+    let answered = active("t", NOW + 30_000).encode();
+    assert_eq!(abandon(Some((&answered, 7)), VM_A, NOW), None);
+    assert_eq!(abandon(None, VM_A, NOW), None);
+}

@@ -360,3 +360,25 @@ fn a_call_the_host_refuses_to_dispatch_is_a_failure_the_waiting_request_meets() 
         1
     );
 }
+
+#[test]
+fn a_call_whose_stream_ended_frees_its_lease_for_the_requests_still_waiting() {
+    let (host, vms) = host_with_vms(2, json!({}));
+    let gone = wallet(&host, vms[0], OPAQUE);
+    let first_call = one_introspection_call(&host);
+    let waiting = wallet(&host, vms[1], OPAQUE);
+    assert!(waiting.is_request_paused());
+    // The client of the first request leaves: the answer to its call would go to its stream,
+    // which the host drops with it.
+    gone.complete().unwrap();
+    advance_ms(&host, 100);
+    // The waiting request's VM calls again at once, not after the 2 s lease.
+    let calls = introspection_calls(&host);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let second_call = calls.into_iter().find(|c| c.id != first_call.id).unwrap();
+    assert_eq!(second_call.vm, vms[1]);
+    answer(&host, &second_call, active(&host));
+    advance_ms(&host, 100);
+    assert!(waiting.was_request_resumed());
+    assert!(forwarded(&waiting));
+}
