@@ -384,6 +384,39 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_that_introspects_is_stricter_than_one_that_does_not() {
+        let ids = || ProviderSet::Any(vec![ProviderId(0)]);
+        let with = |introspect| {
+            Action::Require(Requirement {
+                providers: ids(),
+                claims: None,
+                max_token_age_s: None,
+                peer: None,
+                peer_template: None,
+                introspect,
+            })
+        };
+        let plain = require(ids(), None);
+        let fails_open = with(Some(OnOutage::Allow));
+        let fails_closed = with(Some(OnOutage::Deny));
+        // (stricter?, than?, expected)
+        let cases = [
+            (&fails_open, &plain, true),
+            (&plain, &fails_open, false),
+            (&fails_closed, &fails_open, true),
+            (&fails_open, &fails_closed, false),
+            (&fails_closed, &fails_closed, true),
+        ];
+        for (i, (a, b, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                effect(a).at_least_as_strict_as(&effect(b)),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
     fn strictness_orders_deny_require_allow_and_dry_run() {
         let ids = |n: &[usize]| n.iter().map(|i| ProviderId(*i)).collect::<Vec<_>>();
         let deny = Action::Deny;
