@@ -252,3 +252,63 @@ fn an_inline_key_the_filter_skips_is_a_warning_at_its_path() {
     assert_eq!(found[0].path, "providers.corp.jwks.inline.keys[0]");
     assert!(matches!(found[0].kind, W::InlineKeySkipped { .. }));
 }
+
+fn with_opaque(mut config: Value, sources: Value) -> Value {
+    config["providers"]["opaque"] = json!({
+        "issuer": "https://as.example.com",
+        "audiences": "any",
+        "sources": sources,
+        "introspection": {
+            "cluster": "as",
+            "uri": "https://as.example.com/introspect",
+            "client_auth": { "bearer": "caller" }
+        }
+    });
+    config
+}
+
+#[test]
+fn an_opaque_provider_tried_before_a_jwt_provider_on_its_source_warns() {
+    let config = with_opaque(
+        policy(
+            json!([]),
+            json!({ "action": "require", "require": require(&["opaque", "corp"]) }),
+        ),
+        json!([ { "header": "authorization", "prefix": "Bearer " } ]),
+    );
+    assert_eq!(
+        warnings(&config),
+        vec![ConfigWarning {
+            path: "default.require.providers.any[0]".into(),
+            kind: W::OpaqueProviderFirst {
+                opaque: "opaque".into(),
+                jwt: "corp".into()
+            },
+        }]
+    );
+}
+
+#[test]
+fn an_opaque_provider_after_the_jwt_provider_or_on_its_own_source_draws_no_warning() {
+    let bearer = json!([ { "header": "authorization", "prefix": "Bearer " } ]);
+    let last = with_opaque(
+        policy(
+            json!([]),
+            json!({ "action": "require", "require": require(&["corp", "opaque"]) }),
+        ),
+        bearer,
+    );
+    assert!(warnings(&last).is_empty(), "{:?}", warnings(&last));
+    let own_source = with_opaque(
+        policy(
+            json!([]),
+            json!({ "action": "require", "require": require(&["opaque", "corp"]) }),
+        ),
+        json!([ { "header": "x-opaque-token" } ]),
+    );
+    assert!(
+        warnings(&own_source).is_empty(),
+        "{:?}",
+        warnings(&own_source)
+    );
+}

@@ -36,6 +36,11 @@ pub enum ConfigWarningKind {
     /// An inline key the filter skips (RFC 7517 §5 lets a set carry keys a verifier ignores):
     /// legal, but usually a mistake in a hand-written configuration.
     InlineKeySkipped { reason: String },
+    /// A provider without keys (opaque tokens, introspection only) is tried before a JWT
+    /// provider that reads the same token source: every JWT meant for the latter costs an
+    /// introspection call (and a wait) first, and a JWT the server calls active is accepted
+    /// on the server's word alone.
+    OpaqueProviderFirst { opaque: String, jwt: String },
 }
 
 impl fmt::Display for ConfigWarningKind {
@@ -58,6 +63,10 @@ impl fmt::Display for ConfigWarningKind {
                 rule_label(shadowed)
             ),
             W::InlineKeySkipped { reason } => write!(f, "key skipped: {reason}"),
+            W::OpaqueProviderFirst { opaque, jwt } => write!(
+                f,
+                "provider {opaque:?} takes opaque tokens and is tried before {jwt:?}, which reads the same token source: every JWT for {jwt:?} costs an introspection call first; list {jwt:?} first or give {opaque:?} a source of its own"
+            ),
         }
     }
 }
@@ -88,7 +97,9 @@ pub(super) fn find(config: &Config) -> Vec<ConfigWarning> {
     for (index, rule) in config.rules.iter().enumerate() {
         header_rule(config, index, rule, &mut out);
         dry_run_rule(config, index, rule, &mut out);
+        opaque_first(config, &format!("rules[{index}]"), &rule.action, &mut out);
     }
+    opaque_first(config, "default", &config.default, &mut out);
     for provider in &config.providers {
         if let JwksSource::Inline(parsed) = &provider.jwks {
             for skipped in &parsed.skipped {
@@ -97,6 +108,35 @@ pub(super) fn find(config: &Config) -> Vec<ConfigWarning> {
         }
     }
     out
+}
+
+/// An `any` list that tries an opaque-token provider before a JWT provider sharing a source.
+fn opaque_first(config: &Config, at: &str, action: &Action, out: &mut Vec<ConfigWarning>) {
+    let Action::Require(requirement) = action else {
+        return;
+    };
+    let crate::policy::ProviderSet::Any(ids) = &requirement.providers else {
+        return;
+    };
+    for (i, opaque) in ids.iter().filter_map(|id| config.provider(*id)).enumerate() {
+        if !opaque.is_opaque() {
+            continue;
+        }
+        let later_jwt = ids
+            .iter()
+            .skip(i + 1)
+            .filter_map(|id| config.provider(*id))
+            .find(|p| !p.is_opaque() && p.sources.iter().any(|s| opaque.sources.contains(s)));
+        if let Some(jwt) = later_jwt {
+            out.push(ConfigWarning {
+                path: format!("{at}.require.providers.any[{i}]"),
+                kind: ConfigWarningKind::OpaqueProviderFirst {
+                    opaque: opaque.name.clone(),
+                    jwt: jwt.name.clone(),
+                },
+            });
+        }
+    }
 }
 
 fn inline_key(provider: &str, skipped: &SkippedKey) -> ConfigWarning {
