@@ -18,6 +18,7 @@ use crate::request::Request;
 use super::apply::{apply, send_refusal, Next};
 use super::clock::{now_ms, schedule_ticks};
 use super::metrics;
+use super::parked::introspection_answered;
 use super::state::{Parked, VmState};
 
 /// Requests one VM holds while keys load. Each parked request keeps a copy of its headers,
@@ -41,13 +42,7 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        super::root::introspection_answered(
-            &self.state,
-            token_id,
-            num_headers,
-            body_size,
-            now_ms(),
-        );
+        introspection_answered(&self.state, token_id, num_headers, body_size, now_ms());
         let _ = hostcalls::set_effective_context(self.context_id);
     }
 

@@ -16,6 +16,7 @@ mod fetch;
 mod http;
 mod introspection;
 mod metrics;
+mod parked;
 mod replay;
 mod root;
 mod state;

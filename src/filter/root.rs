@@ -9,16 +9,16 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::authorize::{Outcome, VerifiedCache, Waiting};
+use crate::authorize::VerifiedCache;
 use crate::config::{self, JwksSource, Provider, ProviderId};
 use crate::keys::{Event, KeyMachine, Progress};
 
-use super::apply::{apply, Next};
 use super::clock::{now_ms, schedule_ticks};
 use super::fetch::{self, random_u64, Host};
 use super::http::{Http, Unconfigured};
 use super::introspection::Introspections;
 use super::metrics::{self, Metrics};
+use super::parked::{finish_parked, introspection_answered};
 use super::state::{ProviderKeys, VmState};
 
 pub struct Root {
@@ -238,64 +238,6 @@ fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
             .metrics
             .set_gauge(&metrics::stale(&name), u64::from(stale));
     }
-}
-
-/// Delivers the answer to an introspection call of this VM, if `token_id` is one: it is
-/// published for every VM, and the requests waiting for it here re-run now (other VMs' on
-/// their next tick). The answer comes to the context that dispatched the call (an HTTP
-/// context, or the root when a parked request re-ran on a tick), so both ask here. The
-/// caller makes its own context effective again afterwards.
-pub(super) fn introspection_answered(
-    state: &Rc<RefCell<VmState>>,
-    token_id: u32,
-    num_headers: usize,
-    body_size: usize,
-    now: u64,
-) -> bool {
-    let answered = {
-        let mut state = state.borrow_mut();
-        let config = Rc::clone(&state.config);
-        let VmState {
-            introspections,
-            metrics,
-            ..
-        } = &mut *state;
-        introspections.on_response(&config, metrics, token_id, num_headers, body_size, now)
-    };
-    if answered {
-        finish_parked(state, now);
-        schedule_ticks(&mut state.borrow_mut());
-    }
-    answered
-}
-
-/// Re-runs every parked request (the core decides the ones whose deadline passed), and
-/// finishes the ones that now have a decision: apply it on their stream and resume (or
-/// refuse).
-fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
-    let parked = std::mem::take(&mut state.borrow_mut().parked);
-    let mut still_waiting = Vec::new();
-    for request in parked {
-        let mut vm = state.borrow_mut();
-        let waiting = Waiting::Parked {
-            deadline_ms: request.deadline_ms,
-        };
-        // The stream first: evaluating may read its connection (a bound token's certificate).
-        if hostcalls::set_effective_context(request.context_id).is_err() {
-            continue;
-        }
-        let verdict = match vm.evaluate(&request.request, now, waiting, None) {
-            Outcome::Decided(verdict) => verdict,
-            Outcome::Park { .. } => {
-                still_waiting.push(request);
-                continue;
-            }
-        };
-        if apply(&vm, &request.request, &verdict) == Next::Continue {
-            let _ = hostcalls::resume_http_request();
-        }
-    }
-    state.borrow_mut().parked.extend(still_waiting);
 }
 
 /// A provider's keys in this VM: inline ones as configured, remote ones behind a key
