@@ -170,6 +170,7 @@ fn defaults_apply_to_a_minimal_provider() {
     assert!(!p.forward_token);
     assert_eq!(c.realm, "claimcheck");
     assert!(!c.dry_run);
+    assert_eq!(c.access_log, config::AccessLog::Refusals);
 }
 
 #[test]
@@ -217,6 +218,10 @@ fn type_errors_carry_their_json_path() {
             "dry_run",
         ),
         (json!({"default": {"action": "maybe"}}), "default.action"),
+        (
+            json!({"default": {"action": "deny"}, "access_log": "errors"}),
+            "access_log",
+        ),
         (
             json!({"default": {"action": "deny"}, "rules": [{"action": "allow", "match": {"path": {"prefx": "/"}}}]}),
             "rules[0].match.path.prefx",

@@ -253,6 +253,7 @@ pub(super) fn compile(raw: RawConfig) -> Result<Config, ConfigErrors> {
                 realm,
                 crypto: raw.crypto,
                 paths: c.paths,
+                access_log: raw.access_log,
                 identity_headers: identity_headers.into(),
                 default_rule_name: Arc::from(crate::policy::DEFAULT_RULE_NAME),
                 request_rule_name: Arc::from(crate::policy::REQUEST_RULE_NAME),

@@ -38,6 +38,34 @@ use crate::request::{PathPolicy, Request, Target};
 /// room for large inline key sets while bounding parse time in `on_configure`.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
+/// Which decisions are recorded as filter state (`wasm.claimcheck.*`) for Envoy's access log.
+/// Each recorded value is one host call, and the five of an allowed request were a third of
+/// what a cached request cost, so by default only refusals (the decisions an operator has to
+/// explain) are recorded; an allowed request's identity is in the headers its provider sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum AccessLog {
+    /// Every decision.
+    All,
+    /// Refusals, and the refusals a dry run lets through.
+    #[default]
+    Refusals,
+    /// None.
+    Off,
+}
+
+impl AccessLog {
+    /// Whether a decision that is (or, in a dry run, would be) a refusal or not is recorded.
+    pub fn records(self, refusal: bool) -> bool {
+        match self {
+            AccessLog::All => true,
+            AccessLog::Refusals => refusal,
+            AccessLog::Off => false,
+        }
+    }
+}
+
 /// The compiled configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,6 +83,8 @@ pub struct Config {
     pub crypto: crate::crypto::CryptoChoice,
     /// The canonical form rules match request paths in.
     pub paths: PathPolicy,
+    /// Which decisions the filter writes to the request's filter state.
+    pub access_log: AccessLog,
     /// Every identity header of every provider, lowercase, deduplicated; shared with
     /// every allowed request, which loses them all.
     identity_headers: Arc<[String]>,

@@ -33,6 +33,10 @@ pub struct RawConfig {
     /// probe, else in the VM), `host` (required) or `wasm`.
     #[serde(default)]
     pub crypto: crate::crypto::CryptoChoice,
+    /// Which decisions are written to the request's filter state for Envoy's access log:
+    /// `all`, `refusals` (default: refusals and dry-run would-be refusals) or `off`.
+    #[serde(default)]
+    pub access_log: super::AccessLog,
     /// How request paths are made canonical before rules match them.
     pub paths: Option<RawPaths>,
 }

@@ -11,6 +11,7 @@
 
 mod support;
 
+mod access_log;
 mod cache;
 mod cold_start;
 mod configure;

@@ -238,6 +238,14 @@ impl HttpStream {
         })
     }
 
+    /// A property of this stream as a string: one the module set with `proxy_set_property`
+    /// (Envoy's filter state, what an access log prints) or the test set.
+    pub fn property(&self, path: &[&str]) -> Option<String> {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        self.read(|s| s.properties.get(&path).cloned())
+            .map(|value| String::from_utf8_lossy(&value).into_owned())
+    }
+
     /// The local response the module sent, if any.
     pub fn local_response(&self) -> Option<LocalResponse> {
         self.read(|s| s.local_response.clone())
