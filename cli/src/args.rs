@@ -281,6 +281,11 @@ pub struct TokenArgs {
     /// The request method of the DPoP proof (htm).
     #[arg(long, value_name = "METHOD", default_value = "GET")]
     pub dpop_htm: String,
+    /// How many DPoP proofs to print, one a line after the token, each with its own `jti`
+    /// (proofs are single-use: a load test needs one per request).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "dpop_htu",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub dpop_proofs: u32,
 }
 
 const ISSUER_AFTER_HELP: &str = "\

@@ -571,13 +571,15 @@ fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{token}").map_err(CliError::Output)?;
     if let (Some((path, dpop)), Some(htu)) = (&dpop_key, &args.dpop_htu) {
-        let proof = dpop_proof(dpop, &args.dpop_htm, htu, &token, now).map_err(|error| {
-            CliError::Signing {
-                path: path.clone(),
-                error,
-            }
-        })?;
-        writeln!(stdout, "{proof}").map_err(CliError::Output)?;
+        for _ in 0..args.dpop_proofs {
+            let proof = dpop_proof(dpop, &args.dpop_htm, htu, &token, now).map_err(|error| {
+                CliError::Signing {
+                    path: path.clone(),
+                    error,
+                }
+            })?;
+            writeln!(stdout, "{proof}").map_err(CliError::Output)?;
+        }
     }
     Ok(ExitOutcome::Success)
 }

@@ -498,3 +498,28 @@ fn token_binds_to_a_dpop_key_and_mints_a_proof_the_filter_accepts() {
     .unwrap();
     assert_eq!(verified.jkt, claims["cnf"]["jkt"].as_str().unwrap());
 }
+
+#[test]
+fn token_mints_as_many_dpop_proofs_as_asked_each_with_its_own_jti() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keys(dir.path(), "ES256", "k");
+    let client_dir = tempfile::tempdir().unwrap();
+    let (client_key, _) = keys(client_dir.path(), "ES256", "c");
+    let output = token(&[
+        "--key",
+        &key,
+        "--dpop-key",
+        &client_key,
+        "--dpop-htu",
+        "https://api.example.com/orders",
+        "--dpop-proofs",
+        "5",
+    ]);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 6, "{output}");
+    let jtis: std::collections::BTreeSet<String> = lines[1..]
+        .iter()
+        .map(|proof| jws_part(proof, 1)["jti"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(jtis.len(), 5, "a jti repeats: {jtis:?}");
+}
