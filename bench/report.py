@@ -62,8 +62,19 @@ def ratio_cell(runs, config, case):
     return f"{median:.1f} µs ({median / statistics.median(native):.2f}×)"
 
 
+def bearer_cases(results):
+    """The cases every configuration runs (the feature cases have their own section)."""
+    features = results.get("features") or {}
+    return [case for case in results["cases"] if case not in features]
+
+
+def base_configs(results):
+    """The configurations compared with native ones (not the feature variants `a+b`)."""
+    return [config for config in results["configs"] if "+" not in config]
+
+
 def readme_summary(results):
-    runs, configs = results["runs"], results["configs"]
+    runs, configs = results["runs"], base_configs(results)
     lines = [README_START, "",
              f"Measured by `make bench` on {results['date_utc']} (Envoy {results['envoy_version'].split('/')[1] if '/' in results['envoy_version'] else results['envoy_version']}, "
              f"one worker pinned to one core); cost per request above a no-auth floor, and the "
@@ -74,7 +85,7 @@ def readme_summary(results):
     lines.append("| token | " + " | ".join(
         {"claimcheck": "no token cache", "claimcheck-cache": "token cache"}[c] for c in shown) + " |")
     lines.append("|---|" + "---|" * len(shown))
-    for case in results["cases"]:
+    for case in bearer_cases(results):
         lines.append(f"| {case} | " + " | ".join(ratio_cell(runs, c, case) for c in shown) + " |")
     lines += ["", README_END]
     return "\n".join(lines)
@@ -101,8 +112,8 @@ def main():
     if readme:
         update_readme(readme, results)
     runs = results["runs"]
-    configs = results["configs"]
-    cases = results["cases"]
+    configs = base_configs(results)
+    cases = bearer_cases(results)
     settings = results["settings"]
     machine = results["machine"]
     out = []
@@ -165,6 +176,7 @@ def main():
         p("Runs with unexpected statuses: " + ", ".join(
             f"{r['config']}/{r['case']}/round {r['round'] + 1}: {r['wrong_status']}" for r in wrong))
         p("")
+    features_section(p, results)
 
     p("## Memory")
     p("")
@@ -224,11 +236,10 @@ def cpu_table(p, results):
     runs = [r for r in results["runs"] if r.get("cpu_us_per_request")]
     if not runs:
         return
-    configs = [c for c in results["configs"] if c != "floor"]
+    configs = [c for c in base_configs(results) if c != "floor"]
 
     def median_cpu(config, case):
-        values = [r["cpu_us_per_request"] for r in runs if r["config"] == config and r["case"] == case]
-        return statistics.median(values) if values else None
+        return cpu_above_floor(runs, config, case, floor=False)
 
     p("## Envoy CPU time per request above the floor (µs)")
     p("")
@@ -237,7 +248,7 @@ def cpu_table(p, results):
     p("")
     p("| case | " + " | ".join(NAMES.get(c, c) for c in configs) + " |")
     p("|---|" + "---|" * len(configs))
-    for case in results["cases"]:
+    for case in bearer_cases(results):
         floor = median_cpu("floor", case)
         cells = []
         for config in configs:
@@ -245,6 +256,117 @@ def cpu_table(p, results):
             cells.append("–" if value is None or floor is None else f"{value - floor:.1f}")
         p(f"| {case} | " + " | ".join(cells) + " |")
     p("")
+
+
+def cpu_above_floor(runs, config, case, floor=True):
+    """Median Envoy CPU µs per request of `config` on `case`, less the floor's on that case."""
+    def median(name):
+        values = [r["cpu_us_per_request"] for r in runs
+                  if r["config"] == name and r["case"] == case and r.get("cpu_us_per_request")]
+        return statistics.median(values) if values else None
+
+    value = median(config)
+    if not floor or value is None:
+        return value
+    base = median("floor")
+    return None if base is None else value - base
+
+
+# The feature cases: what each measures, and what its figures are compared with.
+FEATURE_CASES = {
+    "DPoP": ("DPoP", "an ES256 token bound to a key (`cnf.jkt`), sent as `Authorization: DPoP` "
+             "with a fresh ES256 proof per request (each proof sent once)", "bearer ES256"),
+    "introspection-cached": ("introspection, answer cached", "one opaque token, answered from "
+                             "the introspection cache", "bearer ES256"),
+    "introspection-uncached": ("introspection, no answer cached", "a new opaque token per "
+                               "request: one introspection call each", "bearer ES256"),
+    "revocation-list": ("revocation list", "an ES256 token with a `jti` not on the provider's "
+                        "revocation list", "the same token, no list"),
+}
+
+
+def features_section(p, results):
+    """DPoP, introspection and revocation lists, each set against claimcheck's own bearer
+    figure of the same run (Envoy's `jwt_authn` has none of the three)."""
+    features = results.get("features") or {}
+    skipped = results.get("skipped") or {}
+    if not features and not skipped:
+        return
+    runs, settings = results["runs"], results["settings"]
+    p("## DPoP, introspection and revocation lists")
+    p("")
+    p("Each case runs on a claimcheck Envoy whose provider has the feature on (`dpop`, "
+      "`introspection`, `revocation`; otherwise the configuration above), and is compared with "
+      "claimcheck's own figure of the same run with the same token cache setting: Envoy's "
+      "`jwt_authn` has no DPoP, introspection or revocation lists, so there is no native figure "
+      "to set them against.")
+    p("")
+    p("- *DPoP*: `dpop.mode: allowed`, ES256 proofs, `origin` standing for the listener, replay "
+      "cache of 65,536 slots. Proofs are minted right before each load (`claimcheck token "
+      "--dpop-key ... --dpop-proofs N`, N from the load's last rate with a margin) and wrk's "
+      "script sends each once. Compared with the bearer ES256 token.")
+    p("- *introspection*: an opaque-token provider (no keys) whose endpoint is a second Envoy "
+      "answering `active: true` with a direct response (after reading the call's body, so "
+      "connections are kept), pinned to the load generator's core so the CPU time above stays "
+      "the tested Envoy's own. *cached*: one token (`max_ttl_s` 3600); *no answer cached*: a "
+      "new token per request, each one call and one wait. Compared with the bearer ES256 token.")
+    p(f"- *revocation list*: the provider fetches a list of "
+      f"{settings.get('revoked_jtis', 0):,} random 128-bit `jti`s (base64url) from the same "
+      f"second Envoy; the token's `jti` is not on it, so every request looks it up and passes "
+      f"(a token with a listed `jti` is checked to be refused before the load). Compared with "
+      f"the same token on the Envoy without a list.")
+    p("")
+    p("| case | token cache | µs above the floor | compared with | its µs above the floor "
+      "| ratio | Envoy CPU µs above the floor (case / compared) | Envoy busy |")
+    p("|---|---|---|---|---|---|---|---|")
+    for case, feature in features.items():
+        label, _, compared = FEATURE_CASES.get(case, (case, "", feature["reference"]))
+        reference = feature["reference"] or case
+        for config, cache in (("claimcheck", "off"), ("claimcheck-cache", "on")):
+            name = f"{config}+{feature['variant']}"
+            costs = cost_per_round(runs, name, case)
+            if not costs:
+                continue
+            ref_costs = cost_per_round(runs, config, reference)
+            ratio = "–"
+            if ref_costs and statistics.median(ref_costs) > 0:
+                ratio = f"**{statistics.median(costs) / statistics.median(ref_costs):.2f}×**"
+            cpu = cpu_above_floor(runs, name, case)
+            ref_cpu = cpu_above_floor(runs, config, reference)
+            cpu_cell = " / ".join("–" if v is None else f"{v:.1f}" for v in (cpu, ref_cpu))
+            if cpu is not None and ref_cpu and ref_cpu > 0:
+                cpu_cell += f" ({cpu / ref_cpu:.2f}×)"
+            p(f"| {label} | {cache} | {fmt_cost(costs)} | {compared} | {fmt_cost(ref_costs)} "
+              f"| {ratio} | {cpu_cell} | {busy(runs, name, case)} |")
+    p("")
+    p("*Envoy busy*: the share of its core the tested Envoy used during the load (req/s × CPU "
+      "time per request). Well below 100 %, Envoy was waiting (for introspection answers, or "
+      "for its core, when other work ran on the machine): req/s then understates what the core "
+      "could serve, and the CPU figures (and their ratio) are the cost.")
+    p("")
+    counters = results.get("feature_counters") or {}
+    sent = results.get("requests_sent") or {}
+    for name, values in counters.items():
+        uncached = sent.get(f"introspection-uncached/{name}")
+        cached = sent.get(f"introspection-cached/{name}")
+        p(f"- `{name}`: {values.get('call')} introspection calls for {uncached} requests with a "
+          f"new token and {cached} with the cached one ({values.get('cache_hit')} answered from "
+          f"the cache, of which {values.get('waited')} after waiting for a call), warm-ups and "
+          f"probes included.")
+    if counters:
+        p("")
+    for case, reason in skipped.items():
+        p(f"Not measured: *{case}*: {reason}.")
+        p("")
+    p("Only these cases: `BENCH_CASES=ES256,DPoP,introspection-cached,introspection-uncached,"
+      "revocation-list make bench` (ES256 is the bearer figure they are compared with).")
+    p("")
+
+
+def busy(runs, config, case):
+    shares = [r["rps"] * r["cpu_us_per_request"] / 1e6 for r in runs
+              if r["config"] == config and r["case"] == case and r.get("cpu_us_per_request")]
+    return f"{statistics.median(shares):.0%}" if shares else "–"
 
 
 # What was tried on the request path and the build, with what each step did. Measured with

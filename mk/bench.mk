@@ -1,11 +1,14 @@
 # Benchmark targets (included from the Makefile; uses its CARGO, WASM, ENVOY and the
-# build/envoy targets). Not part of `make test`: a full run takes up to 15 minutes.
+# build/envoy targets). Not part of `make test`: a full run takes up to 20 minutes.
 #
-#   make bench                      full run (~12 min): 3 rounds × 5 s, then BENCHMARKS.md
-#   BENCH_ROUNDS=1 BENCH_DURATION_S=2 make bench      quick look (~3 min)
+#   make bench                      full run (~17 min): 3 rounds × 5 s, then BENCHMARKS.md
+#                                   (the DPoP, introspection and revocation-list cases: ~5 min of it)
+#   BENCH_ROUNDS=1 BENCH_DURATION_S=2 make bench      quick look (~5 min)
+#   BENCH_CASES=DPoP BENCH_ROUNDS=1 BENCH_DURATION_S=2 make bench     one case
+#   (each rewrites BENCHMARKS.md: only a full run's is committed)
 #
 # Other knobs (BENCH_WARMUP_S, BENCH_CONNECTIONS, BENCH_ENVOY_CPU, BENCH_WRK_CPU,
-# BENCH_MEMORY_REQUESTS, BENCH_MEMORY_TOKENS) are described at the top of bench/bench.py.
+# BENCH_MEMORY_REQUESTS, BENCH_MEMORY_TOKENS, BENCH_REVOKED_JTIS) are described at the top of bench/bench.py.
 
 BENCH_DIR := target/bench
 # The module's size bound, checked by `make test`. The target is 600 KiB; what reaching it
@@ -28,7 +31,7 @@ wasm-size: build ## Print the release .wasm size and check it against its bound 
 	  echo "claimcheck.wasm: $$size bytes (bound $(WASM_MAX_BYTES))"; \
 	  [ $$size -le $(WASM_MAX_BYTES) ]
 
-bench: build envoy bench-tools ## Benchmark against jwt_authn+rbac and regenerate BENCHMARKS.md (≤ 15 min)
+bench: build envoy bench-tools ## Benchmark against jwt_authn+rbac and regenerate BENCHMARKS.md (≤ 20 min)
 	$(CARGO) build --quiet -p claimcheck-cli
 	@$(MAKE) --no-print-directory wasm-size || true
 	CLAIMCHECK_WASM=$(WASM) ENVOY=$(ENVOY) BENCH_OUT=$(BENCH_DIR)/results.json python3 bench/bench.py
