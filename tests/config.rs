@@ -1473,3 +1473,157 @@ fn an_unknown_outage_behaviour_is_a_type_error_at_its_path() {
     assert_eq!(path, "default.require.introspect.on_outage");
     assert!(matches!(kind, K::Invalid(_)), "{kind:?}");
 }
+
+// --- Revocation lists ---------------------------------------------------------------------
+
+/// `base` with a revocation list on `corp`, then `edit` of that list.
+fn with_list(edit: impl FnOnce(&mut Value) + 'static) -> Edit {
+    Box::new(move |v: &mut Value| {
+        v["providers"]["corp"]["revocation"] =
+            json!({ "cluster": "idp", "uri": "https://idp.example.com/revoked.json" });
+        edit(&mut v["providers"]["corp"]["revocation"]);
+    })
+}
+
+#[test]
+fn a_revocation_list_compiles_into_a_fetch_plan_of_its_own() {
+    let mut v = base();
+    v["providers"]["corp"]["revocation"] = json!({
+        "cluster": "revocations", "uri": "https://idp.example.com/revoked.json?v=1",
+        "timeout_ms": 1500, "interval_s": 20, "min_interval_s": 2, "max_stale_s": 120,
+        "max_bytes": 8192
+    });
+    let c = load(&v).unwrap();
+    let corp = c.provider(ProviderId(0)).unwrap();
+    let list = corp.revocation.as_ref().unwrap();
+    assert_eq!(list.cluster, "revocations");
+    assert_eq!(
+        list.first_step,
+        config::Step::RevocationList {
+            authority: "idp.example.com".into(),
+            path: "/revoked.json?v=1".into(),
+            max_bytes: 8192,
+        }
+    );
+    assert_eq!(list.timeout_ms, 1500);
+    assert_eq!(list.policy.interval_ms, 20_000);
+    assert_eq!(list.policy.min_interval_ms, 2_000);
+    assert_eq!(list.policy.max_stale_ms, 120_000);
+    let keys = corp.fetch.as_ref().unwrap();
+    assert_ne!(list.record_key, keys.record_key);
+    assert_ne!(list.lease_key, keys.lease_key);
+}
+
+#[test]
+fn a_revocation_list_defaults_to_a_minute_and_ten_minutes_of_staleness() {
+    let mut v = base();
+    v["providers"]["corp"]["revocation"] =
+        json!({ "cluster": "idp", "uri": "https://idp.example.com/revoked.json" });
+    let c = load(&v).unwrap();
+    let list = c.providers[0].revocation.as_ref().unwrap();
+    assert_eq!(list.policy.interval_ms, 60_000);
+    assert_eq!(list.policy.min_interval_ms, 5_000);
+    assert_eq!(list.policy.max_stale_ms, 600_000);
+    assert_eq!(list.timeout_ms, 5_000);
+    assert_eq!(
+        list.first_step.max_body_bytes(),
+        claimcheck::revocation::MAX_LIST_BYTES
+    );
+    assert!(c.providers[1].revocation.is_none());
+}
+
+#[test]
+fn revocation_errors_name_their_path() {
+    let at = |field: &str| format!("providers.corp.revocation.{field}");
+    check_cases(vec![
+        (
+            "relative list uri",
+            with_list(|r| r["uri"] = json!("/revoked.json")),
+            at("uri"),
+            K::NotAbsoluteUrl("/revoked.json".into()),
+        ),
+        (
+            "empty cluster",
+            with_list(|r| r["cluster"] = json!("")),
+            at("cluster"),
+            K::EmptyString,
+        ),
+        (
+            "timeout out of range",
+            with_list(|r| r["timeout_ms"] = json!(0)),
+            at("timeout_ms"),
+            K::OutOfRange {
+                value: 0,
+                min: 1,
+                max: 60_000,
+            },
+        ),
+        (
+            "interval out of range",
+            with_list(|r| r["interval_s"] = json!(0)),
+            at("interval_s"),
+            K::OutOfRange {
+                value: 0,
+                min: 1,
+                max: 86_400,
+            },
+        ),
+        (
+            "min interval out of range",
+            with_list(|r| r["min_interval_s"] = json!(100_000)),
+            at("min_interval_s"),
+            K::OutOfRange {
+                value: 100_000,
+                min: 1,
+                max: 86_400,
+            },
+        ),
+        (
+            "max stale out of range",
+            with_list(|r| r["max_stale_s"] = json!(5)),
+            at("max_stale_s"),
+            K::OutOfRange {
+                value: 5,
+                min: 10,
+                max: 7 * 86_400,
+            },
+        ),
+        (
+            "max stale below interval",
+            with_list(|r| {
+                r["interval_s"] = json!(300);
+                r["max_stale_s"] = json!(60);
+            }),
+            at("max_stale_s"),
+            K::MaxStaleBelowInterval {
+                max_stale_s: 60,
+                interval_s: 300,
+            },
+        ),
+        (
+            "size bound above the document limit",
+            with_list(|r| r["max_bytes"] = json!(1 << 20)),
+            at("max_bytes"),
+            K::OutOfRange {
+                value: 1 << 20,
+                min: 2,
+                max: claimcheck::revocation::MAX_LIST_BYTES as u64,
+            },
+        ),
+    ]);
+}
+
+#[test]
+fn a_revocation_list_without_uri_or_with_an_unknown_field_is_refused_at_its_path() {
+    for (list, path) in [
+        (json!({ "cluster": "idp" }), "providers.corp.revocation"),
+        (
+            json!({ "cluster": "idp", "uri": "https://idp.example.com/r", "refresh_s": 5 }),
+            "providers.corp.revocation",
+        ),
+    ] {
+        let errors = errors_after(|v| v["providers"]["corp"]["revocation"] = list);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].0.starts_with(path), "{errors:?}");
+    }
+}

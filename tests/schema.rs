@@ -85,7 +85,8 @@ fn base() -> Value {
                 "cluster": "idp",
                 "uri": "https://idp.example.com/introspect",
                 "client_auth": { "bearer": "claimcheck-caller" }
-            }
+            },
+            "revocation": { "cluster": "idp", "uri": "https://idp.example.com/revoked.json" }
         } },
         "rules": [ { "name": "health", "match": { "path": { "exact": "/healthz" } }, "action": "allow" } ],
         "default": { "action": "deny" }
@@ -102,6 +103,7 @@ fn pointer(definition: &str) -> &'static str {
         "Introspection" => "/providers/corp/introspection",
         "Discovery" => "/providers/corp/jwks/oidc_discovery",
         "Remote" => "/providers/corp/jwks/remote",
+        "Revocation" => "/providers/corp/revocation",
         "TokenCache" => "/token_cache",
         "Configuration" => "",
         "Match" => "/rules/0/match",
@@ -125,15 +127,21 @@ fn set_field(config: &mut Value, ptr: &str, field: &str, value: Value) {
 }
 
 /// Other settings a value must be read with: the loader also requires `max_stale_s` ≥
-/// `interval_s` and `retry_max_ms` ≥ `retry_initial_ms`, so the partner sits at the end of its
-/// range that lets the field under test span its own.
+/// `interval_s` (of the keys' refresh and of a revocation list) and `retry_max_ms` ≥
+/// `retry_initial_ms`, so the partner sits at the end of its range that lets the field under
+/// test span its own.
 fn with_partner(config: &mut Value, n: &Numeric) {
     let refresh = "/providers/corp/refresh";
-    match n.field {
-        "max_stale_s" => set_field(config, refresh, "interval_s", json!(10)),
-        "interval_s" => set_field(config, refresh, "max_stale_s", json!(30 * 86_400)),
-        "retry_max_ms" => set_field(config, refresh, "retry_initial_ms", json!(100)),
-        "retry_initial_ms" => set_field(config, refresh, "retry_max_ms", json!(3_600_000)),
+    let list = "/providers/corp/revocation";
+    match (n.definition, n.field) {
+        ("Refresh", "max_stale_s") => set_field(config, refresh, "interval_s", json!(10)),
+        ("Refresh", "interval_s") => set_field(config, refresh, "max_stale_s", json!(30 * 86_400)),
+        ("Refresh", "retry_max_ms") => set_field(config, refresh, "retry_initial_ms", json!(100)),
+        ("Refresh", "retry_initial_ms") => {
+            set_field(config, refresh, "retry_max_ms", json!(3_600_000))
+        }
+        ("Revocation", "max_stale_s") => set_field(config, list, "interval_s", json!(1)),
+        ("Revocation", "interval_s") => set_field(config, list, "max_stale_s", json!(7 * 86_400)),
         _ => {}
     }
 }
@@ -207,12 +215,18 @@ fn values_just_inside_and_outside_every_numeric_bound_load_or_fail_as_the_schema
 /// The value the loader compiled for a numeric field of [`base`].
 fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
     let provider = &config.providers[0];
+    let list = provider.revocation.as_ref();
     let timeout = match &provider.jwks {
         JwksSource::OidcDiscovery(target) | JwksSource::Remote(target) => target.timeout_ms,
         JwksSource::Inline(_) | JwksSource::None => 0,
     };
     Some(match (n.definition, n.field) {
         ("Remote" | "Discovery", "timeout_ms") => timeout,
+        ("Revocation", "timeout_ms") => list?.timeout_ms,
+        ("Revocation", "interval_s") => list?.policy.interval_ms / 1000,
+        ("Revocation", "min_interval_s") => list?.policy.min_interval_ms / 1000,
+        ("Revocation", "max_stale_s") => list?.policy.max_stale_ms / 1000,
+        ("Revocation", "max_bytes") => list?.first_step.max_body_bytes() as u64,
         ("Refresh", "interval_s") => provider.refresh.interval_s,
         ("Refresh", "min_interval_s") => provider.refresh.min_interval_s,
         ("Refresh", "max_stale_s") => provider.refresh.max_stale_s,

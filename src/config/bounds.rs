@@ -10,7 +10,8 @@ use super::compile::{
     INTROSPECTION_SLOTS, INTROSPECTION_TIMEOUT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
     MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
     MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS,
-    RETRY_MAX_MS, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
+    RETRY_MAX_MS, REVOCATION_INTERVAL_S, REVOCATION_MAX_BYTES, REVOCATION_MAX_STALE_S,
+    REVOCATION_MIN_INTERVAL_S, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -44,7 +45,7 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 22] = [
+pub const NUMERIC: [Numeric; 27] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
@@ -53,6 +54,11 @@ pub const NUMERIC: [Numeric; 22] = [
     numeric("Refresh", "retry_initial_ms", RETRY_INITIAL_MS, "First retry delay after a failed fetch, in milliseconds; doubles up to `retry_max_ms`."),
     numeric("Refresh", "retry_max_ms", RETRY_MAX_MS, "Longest retry delay after failed fetches, in milliseconds; at least `retry_initial_ms`."),
     numeric("Refresh", "unknown_kid_min_interval_s", UNKNOWN_KID_MIN_INTERVAL_S, "Least time, in seconds, between two refetches an unknown `kid` triggers (per Envoy process)."),
+    numeric("Revocation", "timeout_ms", TIMEOUT_MS, "How long one revocation list request may take, in milliseconds."),
+    numeric("Revocation", "interval_s", REVOCATION_INTERVAL_S, "Seconds between refreshes of the revocation list (up to 10% less, at random): with one tick, the bound on how late a revocation takes effect. A stated `Cache-Control: max-age` may shorten it, never lengthen it."),
+    numeric("Revocation", "min_interval_s", REVOCATION_MIN_INTERVAL_S, "The shortest refresh interval, in seconds, that the list's `Cache-Control: max-age` or `Expires` may set. Counts as `interval_s` when larger."),
+    numeric("Revocation", "max_stale_s", REVOCATION_MAX_STALE_S, "How long, in seconds, the last good list keeps serving while refreshes fail; past it every token of the provider is refused (503 `revocation_list_unavailable`). At least `interval_s`."),
+    numeric("Revocation", "max_bytes", REVOCATION_MAX_BYTES, "The largest list document accepted, in bytes; a larger one is a failed fetch (`too_large`) and the last good list stays."),
     numeric("Dpop", "max_age_s", DPOP_MAX_AGE_S, "How old a DPoP proof's `iat` may be, in seconds (`dpop_iat_out_of_window` beyond)."),
     numeric("Dpop", "clock_skew_s", DPOP_CLOCK_SKEW_S, "Leeway for a DPoP proof's `iat`, in seconds, both ways."),
     numeric("Dpop", "replay_slots", DPOP_REPLAY_SLOTS, "Slots of the cross-worker DPoP replay cache; each holds 8 live proofs, and a proof landing in a full slot is refused (`dpop_replay_unavailable`)."),

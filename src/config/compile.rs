@@ -4,7 +4,7 @@ use super::error::{ConfigError, ConfigErrorKind as K, ConfigErrors};
 use super::raw::*;
 use super::{
     ColdStart, Config, FetchPlan, HttpTarget, Introspection, JwksSource, OnOutage, OnTimeout,
-    Provider, ProviderId, Refresh, Routes, TokenCacheSettings,
+    Provider, ProviderId, Refresh, RevocationSource, Routes, TokenCacheSettings,
 };
 use crate::certificate_binding::CertificateBinding;
 use crate::claims::{Audiences, ClaimPath, ClaimRequirements, TokenType, DEFAULT_CLOCK_SKEW_S};
@@ -74,6 +74,18 @@ pub const INTROSPECTION_SLOTS: (u64, u64, u64) = (4_096, 16, 65_536);
 pub const MAX_TOKEN_BYTES: (u64, u64, u64) = (MAX_TOKEN_LEN_U64, 128, MAX_TOKEN_LEN_U64);
 /// The filter-wide limit as a setting's bound (16 KiB fits any target's `u64`).
 const MAX_TOKEN_LEN_U64: u64 = crate::jwt::MAX_TOKEN_LEN as u64;
+/// A revocation list is refreshed far more often than keys: its interval is the bound on how
+/// late a revocation takes effect, so a minute by default and a second at the least (the
+/// filter's slow tick).
+pub const REVOCATION_INTERVAL_S: (u64, u64, u64) = (60, 1, 86_400);
+pub const REVOCATION_MIN_INTERVAL_S: (u64, u64, u64) = (5, 1, 86_400);
+/// Ten minutes of failed refreshes by default before every token of the provider is refused;
+/// a week at most, since a list that old no longer says what is revoked.
+pub const REVOCATION_MAX_STALE_S: (u64, u64, u64) = (600, 10, 7 * 86_400);
+/// A publisher may only lower the document bound of [`crate::revocation::MAX_LIST_BYTES`].
+pub const REVOCATION_MAX_BYTES: (u64, u64, u64) = (MAX_LIST_BYTES_U64, 2, MAX_LIST_BYTES_U64);
+/// The list bound as a setting's bound (256 KiB fits any target's `u64`).
+const MAX_LIST_BYTES_U64: u64 = crate::revocation::MAX_LIST_BYTES as u64;
 
 pub const DEFAULT_REALM: &str = "claimcheck";
 pub(super) const DEFAULT_JOIN: &str = ",";
@@ -488,6 +500,10 @@ impl Compiler {
                 },
             );
         }
+        let revocation = p
+            .revocation
+            .as_ref()
+            .and_then(|r| self.revocation(&base, r));
         let cs = p.cold_start.as_ref();
         let cold_start = ColdStart {
             max_wait_ms: self.range(
@@ -624,6 +640,7 @@ impl Compiler {
         if p.introspection.is_some() && introspection.is_none() {
             return None;
         }
+        let revocation = revocation.map(|list| FetchPlan::revocation_list(name, &list, &refresh));
         Some(Provider {
             id,
             name: name.to_owned(),
@@ -647,6 +664,54 @@ impl Compiler {
                 Some(RawCertificateBinding::Required) => CertificateBinding::Required,
             },
             introspection,
+            revocation,
+        })
+    }
+
+    /// A provider's `revocation` block: the list's source as the JWKS's remote source is
+    /// checked, and its own schedule (`max_stale_s` at least `interval_s`, as for keys).
+    fn revocation(&mut self, base: &str, r: &RawRevocation) -> Option<RevocationSource> {
+        let path = format!("{base}.revocation");
+        let before = self.errors.len();
+        let target = self.target(&path, &r.cluster, &r.uri, r.timeout_ms);
+        let interval_s = self.range(
+            &format!("{path}.interval_s"),
+            r.interval_s,
+            REVOCATION_INTERVAL_S,
+        );
+        let min_interval_s = self.range(
+            &format!("{path}.min_interval_s"),
+            r.min_interval_s,
+            REVOCATION_MIN_INTERVAL_S,
+        );
+        let max_stale_s = self.range(
+            &format!("{path}.max_stale_s"),
+            r.max_stale_s,
+            REVOCATION_MAX_STALE_S,
+        );
+        let max_bytes = self.range(
+            &format!("{path}.max_bytes"),
+            r.max_bytes,
+            REVOCATION_MAX_BYTES,
+        );
+        if max_stale_s < interval_s {
+            self.err(
+                format!("{path}.max_stale_s"),
+                K::MaxStaleBelowInterval {
+                    max_stale_s,
+                    interval_s,
+                },
+            );
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(RevocationSource {
+            target: target?,
+            interval_s,
+            min_interval_s,
+            max_stale_s,
+            max_bytes: usize::try_from(max_bytes).unwrap_or(crate::revocation::MAX_LIST_BYTES),
         })
     }
 

@@ -1,10 +1,11 @@
 //! The fetch plan of a remote provider: where its keys come from and how often, compiled
-//! once with the configuration (the shell and the key machine only read it).
+//! once with the configuration (the shell and the key machine only read it). A provider's
+//! revocation list has a plan of its own, with its own shared-data keys.
 
 use crate::jwa::Algorithm;
 use crate::jwks::{self, KeyPolicy};
 
-use super::{HttpTarget, JwksSource, Refresh};
+use super::{HttpTarget, JwksSource, Refresh, RevocationSource};
 
 /// Everything a VM needs to keep one remote provider's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,12 @@ pub enum Step {
     },
     /// GET a JWKS document.
     Jwks { authority: String, path: String },
+    /// GET a revocation list, of at most `max_bytes`.
+    RevocationList {
+        authority: String,
+        path: String,
+        max_bytes: usize,
+    },
 }
 
 impl Step {
@@ -43,6 +50,7 @@ impl Step {
         match self {
             Step::Discovery { .. } => jwks::MAX_DISCOVERY_BYTES,
             Step::Jwks { .. } => jwks::MAX_JWKS_BYTES,
+            Step::RevocationList { max_bytes, .. } => *max_bytes,
         }
     }
 
@@ -52,7 +60,10 @@ impl Step {
             Step::Discovery {
                 authority, path, ..
             }
-            | Step::Jwks { authority, path } => (authority, path),
+            | Step::Jwks { authority, path }
+            | Step::RevocationList {
+                authority, path, ..
+            } => (authority, path),
         }
     }
 }
@@ -67,6 +78,10 @@ pub struct FetchPolicy {
     /// A lifetime the IdP states (`Cache-Control: max-age`, `Expires`) never refreshes more
     /// often than this.
     pub min_interval_ms: u64,
+    /// Nor less often than this: unbounded (but for `max_stale_ms / 2`) for keys; the
+    /// configured interval for a revocation list, whose interval bounds how late a revocation
+    /// takes effect.
+    pub max_interval_ms: u64,
     /// Up to this fraction (per mille) of the interval is taken off at random, so that a
     /// fleet of proxies started together does not refresh in lockstep.
     pub jitter_permille: u64,
@@ -134,6 +149,7 @@ impl FetchPlan {
                     .min_interval_s
                     .min(refresh.interval_s)
                     .saturating_mul(1000),
+                max_interval_ms: u64::MAX,
                 jitter_permille: REFRESH_JITTER_PERMILLE,
                 max_stale_ms: refresh.max_stale_s.saturating_mul(1000),
                 retry_initial_ms: refresh.retry_initial_ms,
@@ -145,6 +161,55 @@ impl FetchPlan {
             },
         })
     }
+}
+
+impl FetchPlan {
+    /// The plan of a provider's revocation list: the list's own source and schedule, the
+    /// provider's retry backoff, and shared-data keys of its own (`.../revocation-<digest>`),
+    /// so the list's record never meets the key record.
+    pub fn revocation_list(name: &str, list: &RevocationSource, refresh: &Refresh) -> FetchPlan {
+        let target = &list.target;
+        let prefix = list_shared_key(name, target);
+        let interval_ms = list.interval_s.saturating_mul(1000);
+        FetchPlan {
+            // Log lines read "provider corp revocation list: ..."; metrics name the provider.
+            provider: format!("{name} revocation list"),
+            record_key: format!("{prefix}/record"),
+            lease_key: format!("{prefix}/lease"),
+            cluster: target.cluster.clone(),
+            first_step: Step::RevocationList {
+                authority: target.authority.clone(),
+                path: target.path.clone(),
+                max_bytes: list.max_bytes,
+            },
+            timeout_ms: target.timeout_ms,
+            key_policy: KeyPolicy {
+                algorithms: Vec::new(),
+            },
+            policy: FetchPolicy {
+                interval_ms,
+                min_interval_ms: list.min_interval_s.saturating_mul(1000).min(interval_ms),
+                max_interval_ms: interval_ms,
+                jitter_permille: REFRESH_JITTER_PERMILLE,
+                max_stale_ms: list.max_stale_s.saturating_mul(1000),
+                retry_initial_ms: refresh.retry_initial_ms,
+                retry_max_ms: refresh.retry_max_ms,
+                // A list has no `kid`s: nothing asks for an early refetch.
+                unknown_kid_min_interval_ms: interval_ms,
+                fetch_timeout_ms: target.timeout_ms,
+            },
+        }
+    }
+}
+
+/// The shared-data prefix of a provider's revocation list: another list source (cluster or
+/// URI) under the same provider name gets other entries.
+fn list_shared_key(name: &str, target: &HttpTarget) -> String {
+    let source = ["revocation", target.cluster.as_str(), target.uri.as_str()].join("\n");
+    format!(
+        "{SHARED_LAYOUT}/{name}/revocation-{}",
+        short_digest(&source)
+    )
 }
 
 /// The shared-data prefix of a provider's record and lease. Listeners that configure the same
@@ -159,14 +224,18 @@ fn shared_key(name: &str, issuer: &str, algorithms: &[Algorithm], target: &HttpT
         &algorithms.join(","),
     ]
     .join("\n");
+    format!("{SHARED_LAYOUT}/{name}/{}", short_digest(&source))
+}
+
+/// The first 8 bytes of the SHA-256 of `source`, in hex.
+fn short_digest(source: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, source.as_bytes());
-    let short: String = digest
+    digest
         .as_ref()
         .iter()
         .take(8)
         .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("{SHARED_LAYOUT}/{name}/{short}")
+        .collect()
 }
 
 #[cfg(test)]
@@ -218,6 +287,40 @@ mod tests {
         let other_algs = plan("https://idp.example/jwks", &[Algorithm::RS256]);
         assert_ne!(base.record_key, other_uri.record_key);
         assert_ne!(base.record_key, other_algs.record_key);
+    }
+
+    fn list_plan(uri: &str) -> FetchPlan {
+        let list = RevocationSource {
+            target: target(uri),
+            interval_s: 30,
+            min_interval_s: 5,
+            max_stale_s: 300,
+            max_bytes: 4_096,
+        };
+        FetchPlan::revocation_list("p", &list, &REFRESH)
+    }
+
+    #[test]
+    fn a_revocation_list_has_its_own_shared_keys_beside_the_providers_keys() {
+        let keys = plan("https://idp.example/jwks", &[Algorithm::ES256]);
+        let list = list_plan("https://idp.example/jwks");
+        assert_ne!(list.record_key, keys.record_key);
+        assert_ne!(list.lease_key, keys.lease_key);
+        assert!(list.record_key.starts_with("claimcheck/v2/p/revocation-"));
+        let other = list_plan("https://idp.example/revoked");
+        assert_ne!(list.record_key, other.record_key);
+    }
+
+    #[test]
+    fn a_revocation_list_plan_never_refreshes_later_than_its_interval() {
+        let list = list_plan("https://idp.example/revoked");
+        assert_eq!(list.policy.interval_ms, 30_000);
+        assert_eq!(list.policy.max_interval_ms, 30_000);
+        assert_eq!(list.policy.max_stale_ms, 300_000);
+        assert_eq!(list.first_step.max_body_bytes(), 4_096);
+        assert_eq!(list.first_step.target(), ("idp.example", "/jwks"));
+        let stated = crate::freshness::Lifetime::Seconds(120);
+        assert_eq!(list.policy.interval_for(stated), 30_000);
     }
 
     #[test]

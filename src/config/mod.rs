@@ -313,6 +313,8 @@ pub struct Provider {
     pub certificate_binding: crate::certificate_binding::CertificateBinding,
     /// Token introspection (RFC 7662), when configured.
     pub introspection: Option<Introspection>,
+    /// How this provider's revocation list is fetched; `None` without one (nothing checked).
+    pub revocation: Option<FetchPlan>,
 }
 
 impl Provider {
@@ -382,6 +384,21 @@ pub struct HttpTarget {
     /// Path plus query, at least `/`.
     pub path: String,
     pub timeout_ms: u64,
+}
+
+/// Where a provider's revocation list comes from and how fresh it is kept, as configured
+/// (compiled into the list's [`FetchPlan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationSource {
+    pub target: HttpTarget,
+    pub interval_s: u64,
+    /// The shortest interval a stated lifetime (`Cache-Control: max-age`) may set; a stated
+    /// lifetime never lengthens `interval_s`, the bound on how late a revocation takes effect.
+    pub min_interval_s: u64,
+    /// A list older than this refuses every token of the provider (fail closed).
+    pub max_stale_s: u64,
+    /// The largest list document accepted.
+    pub max_bytes: usize,
 }
 
 /// Key-set refresh schedule.

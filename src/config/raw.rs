@@ -131,6 +131,9 @@ pub struct RawProvider {
     /// is still active, asked once per token per Envoy process and cached. Rules demand it
     /// with `require.introspect`; a provider without `jwks` asks it for every token.
     pub introspection: Option<RawIntrospection>,
+    /// A revocation list (`{"jti": [..], "sub": [..], "sid": [..]}`) fetched like the JWKS and
+    /// consulted on every accepted token, cached ones included (see `docs/revocation.md`).
+    pub revocation: Option<RawRevocation>,
 }
 
 /// A provider's introspection endpoint and cache (see `docs/introspection.md`).
@@ -191,6 +194,24 @@ pub struct RawIntrospect {
 pub enum RawOnOutage {
     Deny,
     Allow,
+}
+
+/// Where a provider's revocation list is fetched and how fresh it is kept. A list older than
+/// `max_stale_s` refuses every token of the provider (503 `revocation_list_unavailable`):
+/// a revoked token must never pass because the list could not be had.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Revocation")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawRevocation {
+    /// Envoy cluster that reaches the list's host.
+    pub cluster: String,
+    /// Absolute http(s) URL of the list.
+    pub uri: String,
+    pub timeout_ms: Option<u64>,
+    pub interval_s: Option<u64>,
+    pub min_interval_s: Option<u64>,
+    pub max_stale_s: Option<u64>,
+    pub max_bytes: Option<u64>,
 }
 
 /// A provider's DPoP settings (see the README's "DPoP" and `docs/dpop.md`).

@@ -15,6 +15,9 @@
 //! | `claimcheck.jwks.<provider>.fetch_ok` | counter | fetches that produced usable keys (this VM) |
 //! | `claimcheck.jwks.<provider>.fetch_failed.<failure>` | counter | failed fetches, per failure code |
 //! | `claimcheck.jwks.<provider>.stale` | gauge | 1 while serving keys past a failed refresh |
+//! | `claimcheck.revocation.<provider>.fetch_ok` | counter | fetches that produced a usable revocation list (this VM) |
+//! | `claimcheck.revocation.<provider>.fetch_failed.<failure>` | counter | failed list fetches, per failure code |
+//! | `claimcheck.revocation.<provider>.stale` | gauge | 1 while serving a list past a failed refresh |
 //! | `claimcheck.cache.hit` / `claimcheck.cache.miss` | counter | verified-token cache lookups |
 //! | `claimcheck.crypto.host` | gauge | 1 when RSA/ECDSA signatures are verified by the host's crypto |
 //! | `claimcheck.crypto.host_verify` | counter | signatures the host verified (added on each tick) |
@@ -33,10 +36,14 @@
 //!
 //! Fetch failure codes (`crate::keys::FetchFailure`): `dispatch_failed`, `timeout` (Envoy's
 //! router gave up on the call), `reset` (the call ended without a response), `http_status`,
-//! `too_large`, `bad_discovery`, `bad_jwks`.
+//! `too_large`, `bad_discovery`, `bad_jwks`, `bad_revocation_list`.
 //!
 //! Introspection failure codes (`crate::introspect::CallFailure`): `dispatch_failed`,
 //! `timeout`, `reset`, `http_status`, `too_large`, `bad_answer`.
+//!
+//! Refusals by a revocation list are counted like every refusal, by reason:
+//! `claimcheck.requests.denied.token_revoked` and
+//! `claimcheck.requests.denied.revocation_list_unavailable` (and per provider).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -157,6 +164,18 @@ pub fn fetch_ok(provider: &str) -> String {
 
 pub fn fetch_failed(provider: &str, failure: &str) -> String {
     format!("claimcheck.jwks.{provider}.fetch_failed.{failure}")
+}
+
+pub fn list_fetch_ok(provider: &str) -> String {
+    format!("claimcheck.revocation.{provider}.fetch_ok")
+}
+
+pub fn list_fetch_failed(provider: &str, failure: &str) -> String {
+    format!("claimcheck.revocation.{provider}.fetch_failed.{failure}")
+}
+
+pub fn list_stale(provider: &str) -> String {
+    format!("claimcheck.revocation.{provider}.stale")
 }
 
 pub fn stale(provider: &str) -> String {

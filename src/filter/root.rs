@@ -19,7 +19,7 @@ use super::http::{Http, Unconfigured};
 use super::introspection::Introspections;
 use super::metrics::{self, Metrics};
 use super::parked::{finish_parked, introspection_answered};
-use super::state::{ProviderKeys, VmState};
+use super::state::{ListMachine, ProviderKeys, VmState};
 
 pub struct Root {
     /// This root's context id: parked requests are finished under their own context, and
@@ -61,25 +61,27 @@ impl Context for Root {
         }
         let progress = {
             let mut state = state.borrow_mut();
-            let found = state
-                .providers
-                .iter()
-                .enumerate()
-                .find_map(|(index, keys)| match keys {
-                    ProviderKeys::Remote(remote) if remote.owns_call(token_id) => {
-                        Some(ProviderId(index))
-                    }
-                    _ => None,
-                });
-            let Some(id) = found else {
+            let Some(owner) = call_owner(&state, token_id) else {
                 return;
             };
-            let Some(remote) = state.remote(id) else {
-                return;
-            };
-            let progress = fetch::on_response(remote, now, num_headers, body_size);
-            note_progress(&mut state, id, progress);
-            progress
+            match owner {
+                Owner::Keys(id) => {
+                    let Some(remote) = state.remote(id) else {
+                        return;
+                    };
+                    let progress = fetch::on_response(remote, now, num_headers, body_size);
+                    note_progress(&mut state, id, progress);
+                    progress
+                }
+                Owner::List(id) => {
+                    let Some(list) = state.list(id) else {
+                        return;
+                    };
+                    let progress = fetch::on_response(list, now, num_headers, body_size);
+                    note_list_progress(&mut state, id, progress);
+                    progress
+                }
+            }
         };
         if progress.record_changed {
             finish_parked(&state, now);
@@ -124,6 +126,8 @@ impl RootContext for Root {
             }
         };
         let mut providers: Vec<ProviderKeys> = config.providers.iter().map(provider_keys).collect();
+        let mut lists: Vec<Option<Box<ListMachine>>> =
+            config.providers.iter().map(revocation_list).collect();
         let now = now_ms();
         for keys in &mut providers {
             if let ProviderKeys::Remote(remote) = keys {
@@ -132,6 +136,9 @@ impl RootContext for Root {
                 // now, so no request waits for the first tick.
                 remote.run(&mut Host, now, Event::Start);
             }
+        }
+        for list in lists.iter_mut().flatten() {
+            list.run(&mut Host, now, Event::Start);
         }
         log::info!(
             "claimcheck: configured {} provider(s), {} rule(s){}",
@@ -144,6 +151,7 @@ impl RootContext for Root {
             cache: VerifiedCache::new(config.token_cache.max_entries),
             config: Rc::new(config),
             providers,
+            lists,
             parked: Vec::new(),
             introspections,
             metrics,
@@ -172,6 +180,14 @@ impl RootContext for Root {
                 };
                 let progress = remote.run(&mut Host, now, Event::Tick);
                 note_progress(&mut state, id, progress);
+            }
+            for index in 0..state.lists.len() {
+                let id = ProviderId(index);
+                let Some(list) = state.list(id) else {
+                    continue;
+                };
+                let progress = list.run(&mut Host, now, Event::Tick);
+                note_list_progress(&mut state, id, progress);
             }
         }
         finish_parked(&state, now);
@@ -238,6 +254,57 @@ fn note_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
             .metrics
             .set_gauge(&metrics::stale(&name), u64::from(stale));
     }
+}
+
+/// Metrics for a revocation list's fetch. A new list drops no cached verification: the
+/// list is consulted on every request, cache hits included.
+fn note_list_progress(state: &mut VmState, id: ProviderId, progress: Progress) {
+    let Some(name) = state.config.provider(id).map(|p| p.name.clone()) else {
+        return;
+    };
+    match progress.fetched {
+        Some(Ok(())) => state.metrics.increment(&metrics::list_fetch_ok(&name)),
+        Some(Err(failure)) => state
+            .metrics
+            .increment(&metrics::list_fetch_failed(&name, failure.code())),
+        None => {}
+    }
+    if progress.record_changed {
+        let stale = state.list(id).is_some_and(|list| list.is_stale());
+        state
+            .metrics
+            .set_gauge(&metrics::list_stale(&name), u64::from(stale));
+    }
+}
+
+/// Whose call an answer is: a provider's key fetch or its revocation list's.
+enum Owner {
+    Keys(ProviderId),
+    List(ProviderId),
+}
+
+fn call_owner(state: &VmState, token_id: u32) -> Option<Owner> {
+    let keys = state.providers.iter().position(
+        |keys| matches!(keys, ProviderKeys::Remote(remote) if remote.owns_call(token_id)),
+    );
+    if let Some(index) = keys {
+        return Some(Owner::Keys(ProviderId(index)));
+    }
+    state
+        .lists
+        .iter()
+        .position(|list| list.as_ref().is_some_and(|list| list.owns_call(token_id)))
+        .map(|index| Owner::List(ProviderId(index)))
+}
+
+/// A provider's revocation list in this VM, when it has one: a machine of its own, seeded
+/// apart from the key machine's.
+fn revocation_list(provider: &Provider) -> Option<Box<ListMachine>> {
+    let plan = provider.revocation.as_ref()?;
+    Some(Box::new(KeyMachine::for_document(
+        Rc::new(plan.clone()),
+        random_u64(),
+    )))
 }
 
 /// A provider's keys in this VM: inline ones as configured, remote ones behind a key

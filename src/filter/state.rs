@@ -1,15 +1,18 @@
-//! What one VM knows: the compiled configuration, each provider's keys, the verified-token
-//! cache and the requests parked until keys arrive. Shared by the root context and the HTTP
+//! What one VM knows: the compiled configuration, each provider's keys and revocation list,
+//! the verified-token cache and the requests parked until keys (or a first list) arrive. Shared by the root context and the HTTP
 //! contexts of the VM (a VM is single-threaded, hence `Rc<RefCell<_>>`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::authorize::{self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting};
+use crate::authorize::{
+    self, Inputs, KeyAvailability, KeyLookup, ListAvailability, Outcome, VerifiedCache, Waiting,
+};
 use crate::config::{Config, ProviderId};
 use crate::jwks::KeySet;
 use crate::observe::Unobserved;
 use crate::request::Request;
+use crate::revocation::RevocationList;
 
 use crate::keys::{Event, KeyMachine, KidAnswer};
 
@@ -22,6 +25,8 @@ use super::replay::SharedReplay;
 pub struct VmState {
     pub config: Rc<Config>,
     pub providers: Vec<ProviderKeys>,
+    /// Each provider's revocation list, by provider index: `None` without one.
+    pub lists: Vec<Option<Box<ListMachine>>>,
     pub parked: Vec<Parked>,
     pub cache: VerifiedCache,
     pub metrics: Metrics,
@@ -39,6 +44,9 @@ pub enum ProviderKeys {
     Inline(Rc<KeySet>),
     Remote(Box<KeyMachine>),
 }
+
+/// A provider's revocation list in this VM: the key lifecycle carrying a list.
+pub type ListMachine = KeyMachine<RevocationList>;
 
 /// A request paused until its provider's keys arrive (or its wait runs out).
 pub struct Parked {
@@ -62,6 +70,7 @@ impl VmState {
     ) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
+            lists: &self.lists,
             now_ms,
             asked: RefCell::new(Vec::new()),
         };
@@ -117,7 +126,14 @@ impl VmState {
         }
     }
 
-    /// Whether the root should tick fast: requests waiting, or keys loading.
+    /// `provider`'s revocation list machine, if it has a list.
+    pub fn list(&mut self, provider: ProviderId) -> Option<&mut ListMachine> {
+        self.lists
+            .get_mut(provider.index())
+            .and_then(|list| list.as_deref_mut())
+    }
+
+    /// Whether the root should tick fast: requests waiting, or keys or a list loading.
     pub fn is_busy(&self) -> bool {
         !self.parked.is_empty()
             || self.introspections.is_busy()
@@ -125,11 +141,13 @@ impl VmState {
                 ProviderKeys::Inline(_) => false,
                 ProviderKeys::Remote(remote) => remote.is_busy(),
             })
+            || self.lists.iter().flatten().any(|list| list.is_busy())
     }
 }
 
 struct Lookup<'a> {
     providers: &'a [ProviderKeys],
+    lists: &'a [Option<Box<ListMachine>>],
     now_ms: u64,
     /// The unknown `kid`s the core asked about, with the answers: after the decision, the
     /// ones that wait ask for a refetch and the deferred ones queue it.
@@ -153,6 +171,23 @@ impl KeyLookup for Lookup<'_> {
                     generation: remote.generation(),
                 },
                 None => KeyAvailability::Loading,
+            },
+        }
+    }
+
+    /// A list past its `max_stale_s` is unavailable (the core refuses 503); before the first
+    /// list, loading (the core waits like a cold start).
+    fn revocations(&self, provider: ProviderId) -> ListAvailability<'_> {
+        match self
+            .lists
+            .get(provider.index())
+            .and_then(|list| list.as_deref())
+        {
+            None => ListAvailability::NotConfigured,
+            Some(list) if list.is_expired(self.now_ms) => ListAvailability::Unavailable,
+            Some(list) => match list.keys() {
+                Some(revoked) => ListAvailability::Ready(revoked),
+                None => ListAvailability::Loading,
             },
         }
     }

@@ -621,7 +621,7 @@ impl<D: Document> KeyMachine<D> {
                     self.finish(out, Outcome::Failed(FetchFailure::BadDiscovery));
                 }
             },
-            Step::Jwks { .. } => {
+            Step::Jwks { .. } | Step::RevocationList { .. } => {
                 let lifetime = fetch.lifetime;
                 let outcome = match self.parse(out, &body) {
                     Ok(keys) => Outcome::Keys {

@@ -15,7 +15,9 @@ impl FetchPolicy {
         };
         match lifetime {
             Lifetime::Unstated => self.interval_ms,
-            stated => freshness::effective_interval_s(stated, bounds).saturating_mul(1000),
+            stated => freshness::effective_interval_s(stated, bounds)
+                .saturating_mul(1000)
+                .min(self.max_interval_ms),
         }
     }
 

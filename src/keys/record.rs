@@ -229,6 +229,7 @@ mod tests {
     const POLICY: FetchPolicy = FetchPolicy {
         interval_ms: 600_000,
         min_interval_ms: 60_000,
+        max_interval_ms: u64::MAX,
         jitter_permille: 100,
         max_stale_ms: 3_600_000,
         retry_initial_ms: 1_000,

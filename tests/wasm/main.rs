@@ -28,6 +28,7 @@ mod metrics;
 mod outputs;
 mod peer;
 mod refusals;
+mod revocation;
 mod rotation;
 mod smoke;
 mod workers;
