@@ -7,7 +7,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
-use crate::keys::{Document, Event, KeyHost, KeyMachine, Log, LogLevel, Progress, SharedValue};
+use crate::keys::{Event, KeyHost, Lifecycle, Log, LogLevel, Progress, SharedValue};
 
 /// The proxy-wasm host of every key machine of the VM.
 pub struct Host;
@@ -67,8 +67,8 @@ impl KeyHost for Host {
 /// Delivers the answer to one of `machine`'s calls (keys or a revocation list): its headers
 /// (none for a reset; reading them then fails, so the count is checked first) and its body
 /// size.
-pub fn on_response<D: Document>(
-    machine: &mut KeyMachine<D>,
+pub fn on_response(
+    machine: &mut Lifecycle,
     now_ms: u64,
     num_headers: usize,
     body_size: usize,

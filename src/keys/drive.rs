@@ -2,8 +2,8 @@
 //! proxy-wasm shell, the native tests, the fleet simulation). It takes no decision: it
 //! performs each command and hands its answer back as the next event.
 
-use super::machine::{Command, Event, KeyMachine, Log, SharedValue};
-use super::{Document, FetchFailure};
+use super::machine::{Command, Event, Lifecycle, Log, SharedValue};
+use super::FetchFailure;
 
 /// What the machine needs of its host.
 pub trait KeyHost {
@@ -41,7 +41,7 @@ pub struct Progress {
 /// turning into an endless loop in the VM.
 const MAX_ROUNDS: usize = 64;
 
-impl<D: Document> KeyMachine<D> {
+impl Lifecycle {
     /// Feeds `event` at `now_ms` and carries out every command that follows from it.
     pub fn run(&mut self, host: &mut dyn KeyHost, now_ms: u64, event: Event) -> Progress {
         let mut progress = Progress::default();

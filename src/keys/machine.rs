@@ -9,8 +9,11 @@
 //! refused at once — is taken here, so every race is a native unit test.
 
 use std::collections::BTreeSet;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 
+use super::document::Parsed;
 use super::record::{Attempt, KeyRecord, KeySetId};
 use super::response::{self, Head};
 use super::{Document, FetchFailure, FetchLease, Jitter};
@@ -174,8 +177,8 @@ struct Fetch {
 
 /// A finished fetch, until its outcome is in the record.
 #[derive(Debug, Clone)]
-struct Publishing<D> {
-    outcome: Outcome<D>,
+struct Publishing {
+    outcome: Outcome,
     for_kid: bool,
     attempts: u32,
     /// The record written by the last compare-and-swap, and whether it changed the refresh
@@ -185,17 +188,26 @@ struct Publishing<D> {
 
 /// A finished fetch, until it is published.
 #[derive(Debug, Clone)]
-enum Outcome<D> {
+enum Outcome {
     Keys {
         document: Vec<u8>,
-        keys: Rc<D>,
+        keys: Parsed,
         interval_ms: u64,
     },
     Failed(FetchFailure),
 }
 
-/// One provider's keys (or another [`Document`], such as its revocation list) in one VM.
+/// One provider's keys (or another [`Document`], such as its revocation list) in one VM:
+/// the [`Lifecycle`], typed by the document it carries.
 pub struct KeyMachine<D = KeySet> {
+    lifecycle: Lifecycle,
+    document: PhantomData<fn() -> D>,
+}
+
+/// The lifecycle of one fetched document in one VM. It holds the document as a [`Parsed`]
+/// of either kind, so its code is in the module once and not once per document kind (the
+/// module's size is bounded); [`KeyMachine`] gives it back typed.
+pub struct Lifecycle {
     plan: Rc<FetchPlan>,
     /// This VM's identity in the lease.
     vm: u64,
@@ -210,11 +222,11 @@ pub struct KeyMachine<D = KeySet> {
     /// The record adopted: (generation, attempted_at). A change wakes parked requests.
     seen: Option<(u64, Option<u64>)>,
     /// The key set parsed, and which record it came from: parsed once per generation.
-    keys: Option<Rc<D>>,
+    keys: Option<Parsed>,
     keys_of: Option<KeySetId>,
     fetch: Option<Fetch>,
     /// A finished fetch being published.
-    publishing: Option<Publishing<D>>,
+    publishing: Option<Publishing>,
     /// An unknown `kid` asked for a refetch; honoured as soon as the rate limit allows.
     refetch_wanted: bool,
     /// The `kid`s requests wait for: the refetch answers them.
@@ -233,11 +245,41 @@ impl KeyMachine<KeySet> {
 }
 
 impl<D: Document> KeyMachine<D> {
-    /// A machine for any document; `seed` as for [`KeyMachine::new`].
+    /// A machine for any document; `seed` as for [`KeyMachine::new`]. The plan's steps say
+    /// what the document is: a plan fetching another kind than `D` never has a `D` to give.
     pub fn for_document(plan: Rc<FetchPlan>, seed: u64) -> KeyMachine<D> {
+        KeyMachine {
+            lifecycle: Lifecycle::new(plan, seed),
+            document: PhantomData,
+        }
+    }
+
+    /// The document to use now (keys to verify with, a list to consult), if one is known
+    /// and not too stale.
+    pub fn keys(&self) -> Option<&Rc<D>> {
+        self.lifecycle.keys.as_ref().and_then(D::from_parsed)
+    }
+}
+
+impl<D> Deref for KeyMachine<D> {
+    type Target = Lifecycle;
+
+    fn deref(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+}
+
+impl<D> DerefMut for KeyMachine<D> {
+    fn deref_mut(&mut self) -> &mut Lifecycle {
+        &mut self.lifecycle
+    }
+}
+
+impl Lifecycle {
+    fn new(plan: Rc<FetchPlan>, seed: u64) -> Lifecycle {
         let mut jitter = Jitter::new(seed);
         let vm = jitter.next_u64();
-        KeyMachine {
+        Lifecycle {
             plan,
             vm,
             jitter,
@@ -258,11 +300,6 @@ impl<D: Document> KeyMachine<D> {
 
     pub fn plan(&self) -> &FetchPlan {
         &self.plan
-    }
-
-    /// The keys to verify with now, if any are known and not too stale.
-    pub fn keys(&self) -> Option<&Rc<D>> {
-        self.keys.as_ref()
     }
 
     pub fn generation(&self) -> u64 {
@@ -406,7 +443,7 @@ impl<D: Document> KeyMachine<D> {
 
     /// Takes `record` as this VM's view; `parsed` is the set the VM parsed itself when it
     /// just fetched the record's document (no second parse).
-    fn adopt(&mut self, out: &mut Vec<Command>, mut record: KeyRecord, parsed: Option<Rc<D>>) {
+    fn adopt(&mut self, out: &mut Vec<Command>, mut record: KeyRecord, parsed: Option<Parsed>) {
         let identity = (record.meta.generation, record.meta.attempted_at_ms);
         if self.seen != Some(identity) {
             out.push(Command::WakeParked);
@@ -462,13 +499,13 @@ impl<D: Document> KeyMachine<D> {
         }
     }
 
-    fn parse(&self, out: &mut Vec<Command>, document: &[u8]) -> Result<Rc<D>, FetchFailure> {
-        match D::parse(document, &self.plan) {
+    fn parse(&self, out: &mut Vec<Command>, document: &[u8]) -> Result<Parsed, FetchFailure> {
+        match Parsed::parse(document, &self.plan) {
             Ok((parsed, notes)) => {
                 for note in notes {
                     self.log(out, LogLevel::Debug, note);
                 }
-                Ok(Rc::new(parsed))
+                Ok(parsed)
             }
             Err((failure, message)) => {
                 self.log(out, LogLevel::Warn, message);
@@ -638,7 +675,7 @@ impl<D: Document> KeyMachine<D> {
 
     /// The fetch is over: publish its outcome in the record (compare-and-swap on the record
     /// as it is now, retried on contention), then release the lease.
-    fn finish(&mut self, out: &mut Vec<Command>, outcome: Outcome<D>) {
+    fn finish(&mut self, out: &mut Vec<Command>, outcome: Outcome) {
         let for_kid = self.fetch.take().is_some_and(|fetch| fetch.for_kid);
         self.publishing = Some(Publishing {
             outcome,

@@ -27,7 +27,7 @@ pub use document::Document;
 pub use drive::{KeyHost, Progress};
 pub use failure::FetchFailure;
 pub use lease::FetchLease;
-pub use machine::{Command, Event, KeyMachine, KidAnswer, Log, LogLevel, SharedValue};
+pub use machine::{Command, Event, KeyMachine, KidAnswer, Lifecycle, Log, LogLevel, SharedValue};
 pub use policy::{retry_backoff_ms, Jitter};
 pub use record::{Attempt, KeyRecord, KeySetId, RecordMeta, MAX_RECORD_BYTES};
 

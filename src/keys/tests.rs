@@ -8,7 +8,7 @@ use std::rc::Rc;
 use base64::Engine;
 
 use super::*;
-use crate::config::{FetchPlan, HttpTarget, JwksSource, Refresh};
+use crate::config::{FetchPlan, HttpTarget, JwksSource, Refresh, RevocationSource};
 use crate::jwa::Algorithm;
 
 const REFRESH: Refresh = Refresh {
@@ -43,6 +43,18 @@ fn target(path: &str) -> HttpTarget {
 
 fn jwks_plan() -> Rc<FetchPlan> {
     plan_with(JwksSource::Remote(target("/jwks")))
+}
+
+/// A revocation list at `/revoked`, on the JWKS plan's schedule.
+fn list_plan() -> Rc<FetchPlan> {
+    let list = RevocationSource {
+        target: target("/revoked"),
+        interval_s: REFRESH.interval_s,
+        min_interval_s: REFRESH.min_interval_s,
+        max_stale_s: REFRESH.max_stale_s,
+        max_bytes: crate::revocation::MAX_LIST_BYTES,
+    };
+    Rc::new(FetchPlan::revocation_list("idp", &list, &REFRESH))
 }
 
 fn discovery_plan() -> Rc<FetchPlan> {
@@ -869,7 +881,7 @@ fn revoked(claims: serde_json::Value, vm: &Vm<crate::revocation::RevocationList>
 
 #[test]
 fn a_revocation_list_is_fetched_once_and_adopted_by_every_vm() {
-    let plan = jwks_plan();
+    let plan = list_plan();
     let store = Rc::new(RefCell::new(Store::default()));
     let mut vms: Vec<Vm<crate::revocation::RevocationList>> =
         (1..=3).map(|seed| Vm::new(&plan, &store, seed)).collect();
@@ -893,14 +905,14 @@ fn a_revocation_list_is_fetched_once_and_adopted_by_every_vm() {
 
 #[test]
 fn a_malformed_revocation_list_fails_the_fetch_and_the_last_good_list_stays() {
-    let plan = jwks_plan();
+    let plan = list_plan();
     let store = Rc::new(RefCell::new(Store::default()));
     let mut vm: Vm<crate::revocation::RevocationList> = Vm::new(&plan, &store, 1);
     vm.tick(0);
     vm.respond(10, "200", &[], br#"{"jti": ["t-1"]}"#);
     let refresh_at = 601_000;
     vm.tick(refresh_at);
-    assert_eq!(vm.open_calls(), ["/jwks"]);
+    assert_eq!(vm.open_calls(), ["/revoked"]);
     let progress = vm.respond(refresh_at, "200", &[], br#"{"jti": ["t-1", 2]}"#);
     assert_eq!(progress.fetched, Some(Err(FetchFailure::BadRevocationList)));
     assert!(revoked(serde_json::json!({"jti": "t-1"}), &vm));
