@@ -68,7 +68,7 @@ use crate::extract::{self, FoundToken, TokenSource};
 use crate::introspect::Found;
 use crate::jwks::KeySet;
 use crate::jwt::{self, DecodedJwt, JwtError, VerifyError};
-use crate::observe::{Introspected, Observer};
+use crate::observe::{Introspected, Observer, RevocationCheck};
 use crate::peer::PeerCertificate;
 use crate::policy::{Action, ConditionFailure, PeerMatch, ProviderSet, Requirement, SelectedRule};
 use crate::provider_id::ProviderId;
@@ -952,26 +952,32 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
     /// the verified-token cache is checked against the list as it is now. Before the first
     /// list arrives the request waits like a cold start; a list that cannot be had (or is
     /// older than its bound) refuses, so a revoked token never passes for want of a list.
-    fn not_revoked(&self, provider: &Provider, jwt: &DecodedJwt) -> Result<(), Miss> {
+    fn not_revoked(&mut self, provider: &Provider, jwt: &DecodedJwt) -> Result<(), Miss> {
         let deny = |reason| Miss::Stop(Stop::deny(reason, Some(provider.id)));
-        match self.inputs.keys.revocations(provider.id) {
-            ListAvailability::NotConfigured => Ok(()),
+        let (step, result) = match self.inputs.keys.revocations(provider.id) {
+            ListAvailability::NotConfigured => return Ok(()),
             ListAvailability::Ready(list) => match list.revokes(jwt.claims()) {
-                Some(_) => Err(deny(DenyReason::TokenRevoked)),
-                None => Ok(()),
+                Some(by) => (
+                    RevocationCheck::Revoked(by),
+                    Err(deny(DenyReason::TokenRevoked)),
+                ),
+                None => (RevocationCheck::NotRevoked, Ok(())),
             },
             ListAvailability::Loading
                 if !self.waited_out && provider.cold_start.max_wait_ms > 0 =>
             {
-                Err(Miss::Stop(Stop::Wait(
+                return Err(Miss::Stop(Stop::Wait(
                     provider.id,
                     WaitCause::RevocationList,
                 )))
             }
-            ListAvailability::Loading | ListAvailability::Unavailable => {
-                Err(deny(DenyReason::RevocationListUnavailable))
-            }
-        }
+            ListAvailability::Loading | ListAvailability::Unavailable => (
+                RevocationCheck::Unavailable,
+                Err(deny(DenyReason::RevocationListUnavailable)),
+            ),
+        };
+        self.observer.revocation(provider.id, step);
+        result
     }
 
     /// Caches a token that verified and passed the provider's registered-claim checks. Only

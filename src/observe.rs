@@ -18,6 +18,7 @@ use crate::jwks::VerifyingKey;
 use crate::jwt::{DecodedJwt, Header, JwtError, VerifyError};
 use crate::policy::{ConditionTrace, RuleTrace};
 use crate::provider_id::ProviderId;
+use crate::revocation::RevokedBy;
 
 /// The steps of one request through the pipeline. Every method defaults to doing nothing.
 pub trait Observer {
@@ -53,6 +54,32 @@ pub trait Observer {
     fn binding(&mut self, _provider: ProviderId, _result: Result<(), BindingError>) {}
     /// What `provider`'s introspection endpoint said of the token (RFC 7662).
     fn introspection(&mut self, _provider: ProviderId, _step: Introspected) {}
+    /// `provider`'s revocation list against the accepted token.
+    fn revocation(&mut self, _provider: ProviderId, _step: RevocationCheck) {}
+}
+
+/// The revocation-list step of one provider's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationCheck {
+    /// The list does not name the token's `jti`, `sub` or `sid`.
+    NotRevoked,
+    /// Listed by this claim.
+    Revoked(RevokedBy),
+    /// No list to check against (not fetched, or older than `max_stale_s`), refused.
+    Unavailable,
+}
+
+impl RevocationCheck {
+    /// The stable code `explain --json` prints.
+    pub fn code(self) -> &'static str {
+        match self {
+            RevocationCheck::NotRevoked => "not_revoked",
+            RevocationCheck::Revoked(RevokedBy::Jti) => "revoked_jti",
+            RevocationCheck::Revoked(RevokedBy::Sub) => "revoked_sub",
+            RevocationCheck::Revoked(RevokedBy::Sid) => "revoked_sid",
+            RevocationCheck::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// The introspection step of one provider's check.
@@ -115,6 +142,8 @@ pub struct ProviderRecord {
     pub binding: Option<Result<(), BindingError>>,
     /// The introspection endpoint's word, when asked.
     pub introspection: Option<Introspected>,
+    /// The revocation list's word, when the provider has one.
+    pub revocation: Option<RevocationCheck>,
 }
 
 /// A decoded token's header and claims.
@@ -147,6 +176,7 @@ impl Record {
                 replay: None,
                 binding: None,
                 introspection: None,
+                revocation: None,
             });
         }
         self.providers.iter_mut().find(|p| p.provider == provider)
@@ -239,6 +269,12 @@ impl Observer for Record {
     fn introspection(&mut self, provider: ProviderId, step: Introspected) {
         if let Some(entry) = self.entry(provider) {
             entry.introspection = Some(step);
+        }
+    }
+
+    fn revocation(&mut self, provider: ProviderId, step: RevocationCheck) {
+        if let Some(entry) = self.entry(provider) {
+            entry.revocation = Some(step);
         }
     }
 }

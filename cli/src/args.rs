@@ -172,6 +172,10 @@ pub struct ExplainArgs {
     /// `{"active": true, "scope": "..."}`); without it, introspection has no answer.
     #[arg(long, value_name = "FILE")]
     pub introspection: Option<PathBuf>,
+    /// A revocation list (`{"jti": [..], "sub": [..], "sid": [..]}`) for the providers that
+    /// configure one; without it, those providers have no list (refused as in an outage).
+    #[arg(long, value_name = "FILE")]
+    pub revocation_list: Option<PathBuf>,
     /// The current time (Unix seconds or RFC 3339); default: the system clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,

@@ -16,7 +16,7 @@ use std::fmt;
 use std::io::Write;
 
 use claimcheck::authorize::{
-    self, Inputs, KeyAvailability, KeyLookup, Outcome, VerifiedCache, Waiting,
+    self, Inputs, KeyAvailability, KeyLookup, ListAvailability, Outcome, VerifiedCache, Waiting,
 };
 use claimcheck::config::{Config, JwksSource, Provider, ProviderId};
 use claimcheck::crypto::{RingVerifier, SignatureError, SignatureVerifier};
@@ -27,7 +27,7 @@ use claimcheck::jwks::{
     EcCurve, EcPublicKey, JwksError, KeyMaterial, KeyPolicy, KeySet, RsaPublicKey, VerifyingKey,
 };
 use claimcheck::jwt::{Algorithm, KeyFamily};
-use claimcheck::observe::{DecodedToken, Introspected, ProviderRecord, Record};
+use claimcheck::observe::{DecodedToken, Introspected, ProviderRecord, Record, RevocationCheck};
 use claimcheck::policy::{Action, ConditionTrace, ProviderSet, Truth};
 use claimcheck::request::{Request, Target};
 use serde_json::{json, Map, Value};
@@ -48,6 +48,9 @@ pub struct ExplainInput {
     /// The introspection endpoint's answer for the token (`--introspection`); without it a
     /// provider that asks gets no answer, as in an outage.
     pub introspection: Option<claimcheck::introspect::Answer>,
+    /// The revocation list (`--revocation-list`) of every provider that configures one;
+    /// without it such a provider has no list, as in an outage.
+    pub revocation_list: Option<claimcheck::revocation::RevocationList>,
 }
 
 /// The one answer `--introspection` supplies, for whichever provider asks.
@@ -160,6 +163,7 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
         now_s,
         peer_certificate,
         introspection,
+        revocation_list,
     } = input;
     let supplied = SuppliedAnswer(introspection.map(|answer| match answer {
         claimcheck::introspect::Answer::Active(claims) => {
@@ -194,7 +198,11 @@ pub fn explain(input: ExplainInput) -> Result<Explanation, JwksFileError> {
             .flat_map(|keys| keys.set.keys())
             .collect(),
     };
-    let lookup = Keys { sets: &key_sets };
+    let lookup = Keys {
+        sets: &key_sets,
+        config: &config,
+        revocation_list: revocation_list.as_ref(),
+    };
     let inputs = Inputs {
         keys: &lookup,
         peer_certificate: &peer_certificate,
@@ -439,6 +447,8 @@ impl SignatureVerifier for ExplainVerifier<'_> {
 
 struct Keys<'k> {
     sets: &'k [ExplainKeys],
+    config: &'k Config,
+    revocation_list: Option<&'k claimcheck::revocation::RevocationList>,
 }
 
 impl KeyLookup for Keys<'_> {
@@ -449,6 +459,18 @@ impl KeyLookup for Keys<'_> {
                 generation: 0,
             },
             None => KeyAvailability::Unavailable,
+        }
+    }
+
+    fn revocations(&self, provider: ProviderId) -> ListAvailability<'_> {
+        let configured = self
+            .config
+            .provider(provider)
+            .is_some_and(|p| p.revocation.is_some());
+        match (configured, self.revocation_list) {
+            (false, _) => ListAvailability::NotConfigured,
+            (true, Some(list)) => ListAvailability::Ready(list),
+            (true, None) => ListAvailability::Unavailable,
         }
     }
 }
@@ -686,6 +708,7 @@ impl Explanation {
             },
             "dpop_replay": p.replay.map(replay_code),
             "introspection": p.introspection.map(|step| step.code()),
+            "revocation": p.revocation.map(|step| step.code()),
         })
     }
 
@@ -1002,6 +1025,27 @@ impl Explanation {
             )?,
             None => {}
         }
+        match p.revocation {
+            Some(RevocationCheck::NotRevoked) => writeln!(
+                out,
+                "    revocation {}",
+                paint(OK, "not on the revocation list (jti, sub, sid)")
+            )?,
+            Some(RevocationCheck::Revoked(by)) => writeln!(
+                out,
+                "    revocation {}",
+                paint(BAD, format!("listed by {}: token_revoked", by.claim()))
+            )?,
+            Some(RevocationCheck::Unavailable) => writeln!(
+                out,
+                "    revocation {}",
+                paint(
+                    BAD,
+                    "no list (give one with --revocation-list): revocation_list_unavailable"
+                )
+            )?,
+            None => {}
+        }
         match p.replay {
             Some(ReplayAnswer::Unchecked) => writeln!(
                 out,
@@ -1256,6 +1300,7 @@ mod tests {
             now_s: 0,
             peer_certificate: None,
             introspection: None,
+            revocation_list: None,
         });
         assert_eq!(result.err(), Some(JwksFileError(JwksError::MissingKeys)));
     }
@@ -1282,6 +1327,7 @@ mod tests {
             now_s: 0,
             peer_certificate: None,
             introspection: None,
+            revocation_list: None,
         })
         .unwrap();
         assert!(has_conditions(&explanation.config, &explanation.rule));

@@ -92,6 +92,10 @@ pub enum CliError {
         path: PathBuf,
         error: claimcheck::introspect::AnswerError,
     },
+    RevocationListArg {
+        path: PathBuf,
+        error: claimcheck::revocation::ListError,
+    },
     EmptyToken {
         path: PathBuf,
     },
@@ -148,6 +152,9 @@ impl fmt::Display for CliError {
                 "{}: not an introspection answer ({error:?})",
                 path.display()
             ),
+            CliError::RevocationListArg { path, error } => {
+                write!(f, "{}: not a revocation list ({error})", path.display())
+            }
             CliError::Jwks(error) => error.fmt(f),
         }
     }
@@ -397,6 +404,20 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         }
         None => None,
     };
+    let revocation_list = match &args.revocation_list {
+        Some(path) => {
+            let limit = claimcheck::revocation::MAX_LIST_BYTES as u64;
+            let text = read_text(path, limit)?;
+            let list = claimcheck::revocation::RevocationList::parse(text.as_bytes()).map_err(
+                |error| CliError::RevocationListArg {
+                    path: path.clone(),
+                    error,
+                },
+            )?;
+            Some(list)
+        }
+        None => None,
+    };
     let request = claimcheck::request::Request {
         method: args.method,
         path: args.path,
@@ -422,6 +443,7 @@ fn run_explain(args: ExplainArgs) -> Result<ExitOutcome, CliError> {
         now_s,
         peer_certificate,
         introspection,
+        revocation_list,
     })
     .map_err(CliError::Jwks)?;
     if args.json {

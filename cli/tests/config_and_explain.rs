@@ -730,3 +730,69 @@ fn explain_refuses_a_file_that_is_no_introspection_answer() {
         run.stderr
     );
 }
+
+/// `policy` with a revocation list on `corp`, a token for `sub`, and `list` (if any) as
+/// `--revocation-list`: (exit code, `--json` output).
+fn explain_with_list(sub: &str, list: Option<Value>) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, jwks) = keys(&dir.path().join("keys"), "ES256", "k1");
+    let mut config = policy();
+    config["providers"]["corp"]["revocation"] =
+        json!({ "cluster": "idp", "uri": "https://idp.example.com/revoked.json" });
+    let config = write(dir.path(), "policy.json", &config.to_string());
+    let minted = token(&[
+        "--key",
+        &key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--sub",
+        sub,
+    ]);
+    let mut args = vec![config.as_str(), "--token", &minted, "--jwks", &jwks];
+    let list_file;
+    if let Some(list) = list {
+        list_file = write(dir.path(), "revoked.json", &list.to_string());
+        args.extend(["--revocation-list", list_file.as_str()]);
+    }
+    explain_json(&args)
+}
+
+#[test]
+fn explain_refuses_a_token_the_revocation_list_names_and_says_by_which_claim() {
+    let (code, out) = explain_with_list("mallory", Some(json!({ "sub": ["mallory"] })));
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(out["decision"]["reason"], "token_revoked");
+    assert_eq!(out["providers"][0]["revocation"], "revoked_sub");
+}
+
+#[test]
+fn explain_allows_a_token_the_revocation_list_does_not_name() {
+    let (code, out) = explain_with_list("alice", Some(json!({ "sub": ["mallory"] })));
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["providers"][0]["revocation"], "not_revoked");
+}
+
+#[test]
+fn explain_without_a_revocation_list_is_revocation_list_unavailable() {
+    let (code, out) = explain_with_list("alice", None);
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(out["decision"]["status"], 503);
+    assert_eq!(out["decision"]["reason"], "revocation_list_unavailable");
+    assert_eq!(out["providers"][0]["revocation"], "unavailable");
+}
+
+#[test]
+fn explain_refuses_a_file_that_is_no_revocation_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = write(dir.path(), "revoked.json", r#"{"jti": ["t-1", 2]}"#);
+    let config = write(dir.path(), "policy.json", &policy().to_string());
+    let run = claimcheck(&["explain", &config, "--revocation-list", &list]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a revocation list"),
+        "{}",
+        run.stderr
+    );
+}
