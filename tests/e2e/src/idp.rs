@@ -20,6 +20,9 @@ pub const JWKS_PATH: &str = "/jwks.json";
 /// The introspection endpoint (RFC 7662 §2); the discovery document announces it.
 pub const INTROSPECTION_PATH: &str = "/introspect";
 
+/// The revocation list (`providers.<name>.revocation`): revoked `jti`, `sub` and `sid` values.
+pub const REVOCATION_PATH: &str = "/revoked.json";
+
 /// How the IdP answers discovery and JWKS requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -34,6 +37,8 @@ pub enum Mode {
 #[derive(Debug)]
 struct State {
     jwks: Vec<u8>,
+    /// The revocation list served at [`REVOCATION_PATH`].
+    revoked: Vec<u8>,
     mode: Mode,
     delay: Duration,
     held: bool,
@@ -105,6 +110,7 @@ impl Idp {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 jwks,
+                revoked: br#"{"jti": [], "sub": [], "sid": []}"#.to_vec(),
                 mode: Mode::Serve,
                 delay: Duration::ZERO,
                 held: false,
@@ -196,6 +202,11 @@ impl Idp {
     /// Introspection requests must carry this `authorization` header (else 401).
     pub fn require_introspection_client(&self, authorization: &str) {
         self.shared.lock().introspection_client = Some(authorization.to_owned());
+    }
+
+    /// The revocation list served from now on (`{"jti": [..], "sub": [..], "sid": [..]}`).
+    pub fn set_revocation_list(&self, list: serde_json::Value) {
+        self.shared.lock().revoked = list.to_string().into_bytes();
     }
 
     /// `token` is active: introspection answers `answer` (its `active: true` added).
@@ -296,6 +307,7 @@ fn handle(shared: &Shared, issuer: &str, req: &Request) -> Reply {
     let body = match path.as_str() {
         DISCOVERY_PATH => discovery_document(issuer),
         JWKS_PATH => shared.lock().jwks.clone(),
+        REVOCATION_PATH => shared.lock().revoked.clone(),
         INTROSPECTION_PATH => match introspect(shared, req) {
             Ok(answer) => answer,
             Err(status) => return Reply::Respond(Response::new(status)),

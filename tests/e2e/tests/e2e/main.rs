@@ -26,4 +26,5 @@ mod mtls;
 mod platforms;
 mod policy;
 mod policy_swap;
+mod revocation;
 mod support;
