@@ -88,7 +88,7 @@ fn forbidden(scopes: &[&str]) -> PolicyAnswer {
 }
 
 /// Examples and the test that exercises each; a new example needs a test here.
-const EXERCISED: [&str; 9] = [
+const EXERCISED: [&str; 10] = [
     "api-gateway.json",
     "multi-tenant-admin.json",
     "public-site.json",
@@ -98,6 +98,7 @@ const EXERCISED: [&str; 9] = [
     "dpop-payments.json",
     "certificate-bound.json",
     "introspected-wallet.json",
+    "revoked-sessions.json",
 ];
 
 #[test]
@@ -759,5 +760,39 @@ fn introspected_wallet_asks_the_server_about_opaque_tokens_and_staff_writes() {
     assert_eq!(
         outcome(&c, &req("POST", "/backoffice/refunds/7", h, &[]), &refunder).1,
         forbidden(&[])
+    );
+}
+
+#[test]
+fn revoked_sessions_checks_a_list_and_wants_a_recent_login_to_close_an_account() {
+    let c = load("revoked-sessions.json");
+    let list = c
+        .provider_by_name("corp")
+        .unwrap()
+        .revocation
+        .as_ref()
+        .unwrap();
+    assert_eq!(list.cluster, "corp-idp");
+    assert_eq!(list.policy.interval_ms, 30_000);
+    let h = "accounts.corp.example";
+    let max_age = |r: &Request| {
+        let rule = c.select_rule(r, &r.target(&c.paths).unwrap());
+        match rule.action {
+            Action::Require(require) => (rule.name.to_string(), require.max_token_age_s),
+            _ => (rule.name.to_string(), None),
+        }
+    };
+    assert_eq!(
+        max_age(&req("DELETE", "/accounts/42", h, &[])),
+        ("close-account".to_owned(), Some(300))
+    );
+    assert_eq!(
+        max_age(&req("GET", "/accounts/42", h, &[])),
+        ("accounts".to_owned(), None)
+    );
+    let reader = json!({"sub": "u-1", "scope": "accounts:read"});
+    assert_eq!(
+        outcome(&c, &req("GET", "/accounts/42", h, &[]), &reader),
+        ("accounts".to_owned(), granted(&["corp"]))
     );
 }
