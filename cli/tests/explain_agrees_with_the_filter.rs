@@ -277,10 +277,11 @@ fn filter(host: &Host, vm: claimcheck_harness::VmId, request: &Request) -> Decis
     );
     stream.send_request_headers(&headers, true).unwrap();
     if stream.is_request_paused() {
-        // Waiting for an introspection answer: the examples' endpoints are clusters the host
-        // lacks, so the call fails at once and the next tick decides (explain has no answer
-        // either).
-        host.advance(std::time::Duration::from_millis(200)).unwrap();
+        // Waiting for an introspection answer or a first revocation list: the examples'
+        // endpoints are clusters the host lacks, so calls fail at once. The next tick decides
+        // an introspection; a list that never comes refuses once `cold_start.max_wait_ms`
+        // (3 s) has passed. Explain has neither, and says the same.
+        host.advance(std::time::Duration::from_millis(3_200)).unwrap();
         if stream.local_response().is_none() && !stream.was_request_resumed() {
             panic!("{} {} still waits", request.method, request.path);
         }
