@@ -492,6 +492,16 @@ pub fn stripped(
     allow
 }
 
+/// A DPoP refusal's challenge: the provider's proof algorithms, and a fresh nonce when it
+/// issues nonces (every DPoP refusal carries one, so a client learns it from the first).
+fn dpop_challenge(denial: Denial, policy: &dpop::DpopPolicy, now_s: u64) -> Denial {
+    let denial = denial.with_dpop_algs(std::sync::Arc::clone(&policy.challenge_algs));
+    match &policy.nonce {
+        Some(nonces) => denial.with_dpop_nonce(nonces.mint(now_s)),
+        None => denial,
+    }
+}
+
 /// Why the pipeline stopped short of allowing.
 enum Stop {
     Deny(Denial, Option<ProviderId>),
@@ -616,7 +626,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             };
             let mut denial = Denial::new(reason);
             if let Some(policy) = &provider.dpop {
-                denial = denial.with_dpop_algs(std::sync::Arc::clone(&policy.challenge_algs));
+                denial = dpop_challenge(denial, policy, self.now_s());
             }
             return Err(Stop::Deny(denial, Some(provider.id)));
         }
@@ -638,11 +648,12 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
         } else {
             Presentation::Other
         };
+        let now_s = self.now_s();
         let presented = Presented {
             request: self.request,
             access_token: &found.token,
             presentation,
-            now_s: self.now_s(),
+            now_s,
         };
         let result = dpop::check(policy, &presented, jwt.claims(), self.inputs.verifier);
         self.observer.dpop(
@@ -662,8 +673,7 @@ impl<'a, 'c, O: Observer> Pipeline<'a, 'c, O> {
             }
             Ok(None) => Ok(()),
             Err(error) => {
-                let denial = Denial::new(DenyReason::from(error))
-                    .with_dpop_algs(std::sync::Arc::clone(&policy.challenge_algs));
+                let denial = dpop_challenge(Denial::new(DenyReason::from(error)), policy, now_s);
                 Err(Miss::Stop(Stop::Deny(denial, Some(provider.id))))
             }
         }

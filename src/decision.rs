@@ -66,6 +66,13 @@
 //! | `dpop_bound_token_as_bearer` | 401 | `DPoP realm=".."`, `error="invalid_token"`, `algs=".."` (RFC 9449 §7.1) |
 //! | `dpop_proof_replayed` | 401 | `DPoP realm=".."`, `error="invalid_dpop_proof"`, `algs=".."` (RFC 9449 §7.1) |
 //! | `dpop_replay_unavailable` | 503 | none; `Retry-After` (the replay cache could not record the proof: fails closed) |
+//! | `dpop_nonce_missing` | 401 | `DPoP realm=".."`, `error="use_dpop_nonce"`, `algs=".."`; `DPoP-Nonce` (RFC 9449 §9: the provider issues nonces and the proof has none) |
+//! | `dpop_nonce_malformed` | 401 | `DPoP realm=".."`, `error="use_dpop_nonce"`, `algs=".."`; `DPoP-Nonce` (not a nonce claimcheck mints) |
+//! | `dpop_nonce_invalid` | 401 | `DPoP realm=".."`, `error="use_dpop_nonce"`, `algs=".."`; `DPoP-Nonce` (its MAC does not verify: another secret, or changed) |
+//! | `dpop_nonce_expired` | 401 | `DPoP realm=".."`, `error="use_dpop_nonce"`, `algs=".."`; `DPoP-Nonce` (minted before the previous window) |
+//!
+//! Every DPoP refusal of a provider with `dpop.nonce` carries a fresh `DPoP-Nonce`, so a
+//! client learns the nonce from its first refusal whatever the reason.
 //!
 //! The body is `{"status":401,"reason":"token_expired","message":"the token has expired"}`.
 //! Messages are fixed text: nothing from the token (or the request) is ever echoed, so
@@ -159,6 +166,9 @@ pub struct Denial {
     /// `algs=".."` of a DPoP challenge: the provider's proof algorithms, built once with
     /// the configuration.
     pub dpop_algs: Option<Arc<str>>,
+    /// A fresh nonce for the `DPoP-Nonce` response header (RFC 9449 §8), when the
+    /// provider issues nonces.
+    pub dpop_nonce: Option<String>,
 }
 
 impl Denial {
@@ -168,7 +178,13 @@ impl Denial {
             required_scopes: Vec::new(),
             retry_after_s: None,
             dpop_algs: None,
+            dpop_nonce: None,
         }
+    }
+
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
     }
 
     pub fn with_dpop_algs(mut self, algs: Arc<str>) -> Self {
@@ -231,6 +247,7 @@ impl Denial {
             status: spec.status,
             www_authenticate,
             retry_after_s,
+            dpop_nonce: self.dpop_nonce.clone(),
             body,
             reason_code: spec.code,
         }
@@ -244,6 +261,8 @@ pub struct LocalResponse {
     pub www_authenticate: Option<String>,
     /// `Retry-After` seconds (503 only).
     pub retry_after_s: Option<u32>,
+    /// `DPoP-Nonce`: a fresh nonce for the client's next proof (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
     /// `application/json` body.
     pub body: String,
     /// Stable machine-readable reason (the body's `reason`).
@@ -312,6 +331,10 @@ pub enum DenyReason {
     DpopBoundTokenAsBearer,
     DpopProofReplayed,
     DpopReplayUnavailable,
+    DpopNonceMissing,
+    DpopNonceMalformed,
+    DpopNonceInvalid,
+    DpopNonceExpired,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +356,7 @@ struct Spec {
 const INVALID_TOKEN: Challenge = Challenge::Error("invalid_token");
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 59] = [
+    pub const ALL: [DenyReason; 63] = [
         DenyReason::TokenMissing,
         DenyReason::TokenAmbiguous,
         DenyReason::TokenTooLarge,
@@ -393,6 +416,10 @@ impl DenyReason {
         DenyReason::DpopBoundTokenAsBearer,
         DenyReason::DpopProofReplayed,
         DenyReason::DpopReplayUnavailable,
+        DenyReason::DpopNonceMissing,
+        DenyReason::DpopNonceMalformed,
+        DenyReason::DpopNonceInvalid,
+        DenyReason::DpopNonceExpired,
     ];
 
     /// The stable reason code (body `reason`, metric tag, log field).
@@ -752,6 +779,30 @@ impl DenyReason {
                 Challenge::None,
                 "the DPoP proof could not be recorded",
             ),
+            R::DpopNonceMissing => (
+                401,
+                "dpop_nonce_missing",
+                Challenge::Dpop("use_dpop_nonce"),
+                "the DPoP proof must carry the nonce the server provides",
+            ),
+            R::DpopNonceMalformed => (
+                401,
+                "dpop_nonce_malformed",
+                Challenge::Dpop("use_dpop_nonce"),
+                "the DPoP proof nonce is malformed",
+            ),
+            R::DpopNonceInvalid => (
+                401,
+                "dpop_nonce_invalid",
+                Challenge::Dpop("use_dpop_nonce"),
+                "the DPoP proof nonce was not issued by this server",
+            ),
+            R::DpopNonceExpired => (
+                401,
+                "dpop_nonce_expired",
+                Challenge::Dpop("use_dpop_nonce"),
+                "the DPoP proof nonce has expired",
+            ),
         };
         Spec {
             status,
@@ -843,7 +894,7 @@ impl From<crate::jwt::VerifyError> for DenyReason {
 
 impl From<crate::dpop::DpopError> for DenyReason {
     fn from(error: crate::dpop::DpopError) -> Self {
-        use crate::dpop::DpopError as E;
+        use crate::dpop::{DpopError as E, NonceError};
         match error {
             E::ProofMissing => DenyReason::DpopProofMissing,
             E::ProofMultiple => DenyReason::DpopProofMultiple,
@@ -860,6 +911,10 @@ impl From<crate::dpop::DpopError> for DenyReason {
             E::KeyMismatch => DenyReason::DpopKeyMismatch,
             E::TokenNotBound => DenyReason::DpopTokenNotBound,
             E::BoundTokenAsBearer => DenyReason::DpopBoundTokenAsBearer,
+            E::Nonce(NonceError::Missing) => DenyReason::DpopNonceMissing,
+            E::Nonce(NonceError::Malformed) => DenyReason::DpopNonceMalformed,
+            E::Nonce(NonceError::Invalid) => DenyReason::DpopNonceInvalid,
+            E::Nonce(NonceError::Expired) => DenyReason::DpopNonceExpired,
         }
     }
 }
@@ -899,7 +954,7 @@ mod tests {
     #[test]
     fn every_reason_maps_to_its_documented_response() {
         // (reason, status, code, WWW-Authenticate error: None = no header, Some("") = bare)
-        let table: [(DenyReason, u16, &str, Option<&str>); 59] = [
+        let table: [(DenyReason, u16, &str, Option<&str>); 63] = [
             (DenyReason::TokenMissing, 401, "token_missing", Some("")),
             (
                 DenyReason::TokenAmbiguous,
@@ -1219,6 +1274,30 @@ mod tests {
                 "dpop_replay_unavailable",
                 None,
             ),
+            (
+                DenyReason::DpopNonceMissing,
+                401,
+                "dpop_nonce_missing",
+                Some("dpop:use_dpop_nonce"),
+            ),
+            (
+                DenyReason::DpopNonceMalformed,
+                401,
+                "dpop_nonce_malformed",
+                Some("dpop:use_dpop_nonce"),
+            ),
+            (
+                DenyReason::DpopNonceInvalid,
+                401,
+                "dpop_nonce_invalid",
+                Some("dpop:use_dpop_nonce"),
+            ),
+            (
+                DenyReason::DpopNonceExpired,
+                401,
+                "dpop_nonce_expired",
+                Some("dpop:use_dpop_nonce"),
+            ),
         ];
         assert_eq!(table.len(), DenyReason::ALL.len());
         for (reason, status, code, error) in table {
@@ -1264,6 +1343,26 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_dpop_nonce_asks_for_one_and_carries_a_fresh_nonce() {
+        let response = Denial::new(DenyReason::DpopNonceMissing)
+            .with_dpop_nonce("fresh".to_owned())
+            .response("api");
+        assert_eq!(response.status, 401);
+        let h = response.www_authenticate.unwrap();
+        assert!(
+            h.starts_with("DPoP realm=\"api\", error=\"use_dpop_nonce\""),
+            "{h}"
+        );
+        assert_eq!(response.dpop_nonce.as_deref(), Some("fresh"));
+    }
+
+    #[test]
+    fn a_refusal_without_a_nonce_sends_no_dpop_nonce() {
+        let response = Denial::new(DenyReason::DpopProofMissing).response("api");
+        assert_eq!(response.dpop_nonce, None);
+    }
+
+    #[test]
     fn dpop_errors_map_to_their_own_reasons() {
         use crate::dpop::DpopError as E;
         let errors = [
@@ -1282,6 +1381,10 @@ mod tests {
             E::KeyMismatch,
             E::TokenNotBound,
             E::BoundTokenAsBearer,
+            E::Nonce(crate::dpop::NonceError::Missing),
+            E::Nonce(crate::dpop::NonceError::Malformed),
+            E::Nonce(crate::dpop::NonceError::Invalid),
+            E::Nonce(crate::dpop::NonceError::Expired),
         ];
         let reasons: HashSet<DenyReason> = errors.iter().map(|e| DenyReason::from(*e)).collect();
         assert_eq!(reasons.len(), errors.len());

@@ -1168,6 +1168,76 @@ fn a_mac_algorithm_for_dpop_proofs_is_refused() {
     assert_eq!(kind, K::DpopSymmetricAlgorithm("HS256".into()));
 }
 
+/// base64url of 32 bytes, the shortest nonce secret.
+const NONCE_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+#[test]
+fn dpop_nonces_are_off_unless_configured() {
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] = json!({ "mode": "required" });
+    let c = load(&v).unwrap();
+    assert!(c.providers[0].dpop.as_ref().unwrap().nonce.is_none());
+}
+
+#[test]
+fn dpop_nonces_default_to_five_minute_windows() {
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] =
+        json!({ "mode": "required", "nonce": { "secret": NONCE_SECRET } });
+    let c = load(&v).unwrap();
+    let nonce = c.providers[0]
+        .dpop
+        .as_ref()
+        .unwrap()
+        .nonce
+        .as_ref()
+        .unwrap();
+    assert_eq!(nonce.lifetime_s, 300);
+}
+
+#[test]
+fn a_dpop_nonce_secret_that_is_not_base64url_of_32_to_64_bytes_is_refused() {
+    let short = &NONCE_SECRET[..40];
+    let long = "A".repeat(87);
+    let padded = format!("{NONCE_SECRET}=");
+    for secret in [
+        "",
+        short,
+        &long,
+        &padded,
+        "not base64url at all, not at all, no no no!!",
+    ] {
+        let (path, kind) = one_error(|v| {
+            v["providers"]["corp"]["dpop"] =
+                json!({ "mode": "allowed", "nonce": { "secret": secret } })
+        });
+        assert_eq!(path, "providers.corp.dpop.nonce.secret", "{secret}");
+        assert_eq!(kind, K::InvalidDpopNonceSecret, "{secret}");
+    }
+}
+
+#[test]
+fn a_dpop_nonce_secret_is_not_echoed_in_its_error() {
+    let secret = "Zm9vYmFy";
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] = json!({ "mode": "allowed", "nonce": { "secret": secret } });
+    let message = load(&v).unwrap_err().to_string();
+    assert!(
+        message.contains("providers.corp.dpop.nonce.secret"),
+        "{message}"
+    );
+    assert!(!message.contains(secret), "{message}");
+}
+
+#[test]
+fn a_dpop_nonce_without_a_secret_is_refused_at_its_path() {
+    let mut v = base();
+    v["providers"]["corp"]["dpop"] = json!({ "mode": "allowed", "nonce": { "lifetime_s": 60 } });
+    let message = load(&v).unwrap_err().to_string();
+    assert!(message.contains("providers.corp.dpop.nonce"), "{message}");
+    assert!(message.contains("secret"), "{message}");
+}
+
 #[test]
 fn a_dpop_origin_with_a_path_is_refused() {
     for origin in [

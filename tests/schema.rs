@@ -80,7 +80,10 @@ fn base() -> Value {
             "issuer": "https://idp.example.com",
             "audiences": ["orders-api"],
             "jwks": { "oidc_discovery": { "cluster": "idp" } },
-            "dpop": { "mode": "allowed" },
+            "dpop": {
+                "mode": "allowed",
+                "nonce": { "secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" }
+            },
             "introspection": {
                 "cluster": "idp",
                 "uri": "https://idp.example.com/introspect",
@@ -100,6 +103,7 @@ fn pointer(definition: &str) -> &'static str {
         "Refresh" => "/providers/corp/refresh",
         "ColdStart" => "/providers/corp/cold_start",
         "Dpop" => "/providers/corp/dpop",
+        "DpopNonce" => "/providers/corp/dpop/nonce",
         "Introspection" => "/providers/corp/introspection",
         "Discovery" => "/providers/corp/jwks/oidc_discovery",
         "Remote" => "/providers/corp/jwks/remote",
@@ -240,6 +244,7 @@ fn compiled(config: &Config, n: &Numeric) -> Option<u64> {
         ("Dpop", "max_age_s") => provider.dpop.as_ref()?.max_age_s,
         ("Dpop", "clock_skew_s") => provider.dpop.as_ref()?.clock_skew_s,
         ("Dpop", "replay_slots") => u64::from(provider.dpop.as_ref()?.replay_slots),
+        ("DpopNonce", "lifetime_s") => provider.dpop.as_ref()?.nonce.as_ref()?.lifetime_s,
         ("Introspection", "timeout_ms") => provider.introspection.as_ref()?.policy.timeout_ms,
         ("Introspection", "max_ttl_s") => provider.introspection.as_ref()?.policy.max_ttl_ms / 1000,
         ("Introspection", "negative_ttl_s") => {

@@ -290,6 +290,10 @@ pub struct TokenArgs {
     #[arg(long, value_name = "N", default_value_t = 1, requires = "dpop_htu",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub dpop_proofs: u32,
+    /// The server's nonce for the DPoP proofs (the `DPoP-Nonce` of its last reply, RFC 9449
+    /// §8), for a provider with `dpop.nonce`.
+    #[arg(long, value_name = "NONCE", requires = "dpop_htu")]
+    pub dpop_nonce: Option<String>,
 }
 
 const ISSUER_AFTER_HELP: &str = "\

@@ -101,6 +101,9 @@ pub enum Answer {
         reason: &'static str,
         www_authenticate: Option<String>,
         retry_after_s: Option<u32>,
+        /// `DPoP-Nonce`: the nonce a provider with `dpop.nonce` would send, minted at the
+        /// explained time under the configured secret.
+        dpop_nonce: Option<String>,
         body: String,
         provider: Option<String>,
     },
@@ -275,6 +278,7 @@ fn answer(outcome: Outcome, config: &Config) -> (Answer, String, bool) {
         reason: response.reason_code,
         www_authenticate: response.www_authenticate,
         retry_after_s: response.retry_after_s,
+        dpop_nonce: response.dpop_nonce,
         body: response.body,
         provider: name(verdict.provider),
     };
@@ -737,6 +741,7 @@ impl Explanation {
                 reason,
                 www_authenticate,
                 retry_after_s,
+                dpop_nonce,
                 body,
                 provider,
             } => json!({
@@ -745,6 +750,7 @@ impl Explanation {
                 "reason": reason,
                 "www_authenticate": www_authenticate,
                 "retry_after_s": retry_after_s,
+                "dpop_nonce": dpop_nonce,
                 "body": serde_json::from_str::<Value>(body).unwrap_or_else(|_| json!(body)),
                 "provider": provider,
             }),
@@ -1116,6 +1122,7 @@ impl Explanation {
                 reason,
                 www_authenticate,
                 retry_after_s,
+                dpop_nonce,
                 body,
                 provider,
             } => {
@@ -1135,6 +1142,9 @@ impl Explanation {
                 }
                 if let Some(seconds) = retry_after_s {
                     writeln!(out, "  {} {seconds}", paint(DIM, "retry-after     "))?;
+                }
+                if let Some(nonce) = dpop_nonce {
+                    writeln!(out, "  {} {nonce}", paint(DIM, "dpop-nonce      "))?;
                 }
                 writeln!(out, "  {} {body}", paint(DIM, "body            "))?;
                 if self.unverified() {

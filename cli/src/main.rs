@@ -594,12 +594,16 @@ fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
     writeln!(stdout, "{token}").map_err(CliError::Output)?;
     if let (Some((path, dpop)), Some(htu)) = (&dpop_key, &args.dpop_htu) {
         for _ in 0..args.dpop_proofs {
-            let proof = dpop_proof(dpop, &args.dpop_htm, htu, &token, now).map_err(|error| {
-                CliError::Signing {
+            let request = ProofRequest {
+                htm: &args.dpop_htm,
+                htu,
+                nonce: args.dpop_nonce.as_deref(),
+            };
+            let proof =
+                dpop_proof(dpop, &request, &token, now).map_err(|error| CliError::Signing {
                     path: path.clone(),
                     error,
-                }
-            })?;
+                })?;
             writeln!(stdout, "{proof}").map_err(CliError::Output)?;
         }
     }
@@ -608,10 +612,16 @@ fn token(args: TokenArgs) -> Result<ExitOutcome, CliError> {
 
 /// A DPoP proof (RFC 9449 §4.2) for one request with `token`, signed by `key` with its
 /// default algorithm, with a random `jti`.
+/// What a DPoP proof is made for: the request, and the server's nonce if it gave one.
+struct ProofRequest<'a> {
+    htm: &'a str,
+    htu: &'a str,
+    nonce: Option<&'a str>,
+}
+
 fn dpop_proof(
     key: &signing::SigningKey,
-    htm: &str,
-    htu: &str,
+    request: &ProofRequest<'_>,
     token: &str,
     now: u64,
 ) -> Result<String, signing::SigningError> {
@@ -625,10 +635,13 @@ fn dpop_proof(
     let mut random = [0u8; 16];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
     let header = serde_json::json!({ "typ": "dpop+jwt", "alg": alg.as_str(), "jwk": jwk });
-    let claims = serde_json::json!({
-        "jti": b64(&random), "htm": htm, "htu": htu, "iat": now,
+    let mut claims = serde_json::json!({
+        "jti": b64(&random), "htm": request.htm, "htu": request.htu, "iat": now,
         "ath": claimcheck::dpop::thumbprint::sha256_b64(token.as_bytes()),
     });
+    if let (Some(nonce), Some(claims)) = (request.nonce, claims.as_object_mut()) {
+        claims.insert("nonce".to_owned(), nonce.into());
+    }
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),

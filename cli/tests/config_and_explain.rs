@@ -796,3 +796,81 @@ fn explain_refuses_a_file_that_is_no_revocation_list() {
         run.stderr
     );
 }
+
+/// [`policy`] with DPoP required and server nonces on for `corp`.
+fn nonce_setup() -> Setup {
+    let s = setup("ES256");
+    let mut doc = policy();
+    doc["providers"]["corp"]["dpop"] = json!({
+        "mode": "required", "origin": "https://api.example.com",
+        "nonce": { "secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" }
+    });
+    std::fs::write(&s.config, doc.to_string()).unwrap();
+    s
+}
+
+/// A token bound to `client_key` and its proof for `GET https://api.example.com/orders`.
+fn bound_token_and_proof(s: &Setup, client_key: &str, nonce: Option<&str>) -> (String, String) {
+    let mut args = vec![
+        "--key",
+        &s.key,
+        "--iss",
+        ISSUER,
+        "--aud",
+        "orders-api",
+        "--now",
+        "2026-01-01T00:00:00Z",
+        "--dpop-key",
+        client_key,
+        "--dpop-htu",
+        "https://api.example.com/orders",
+    ];
+    if let Some(nonce) = nonce {
+        args.extend(["--dpop-nonce", nonce]);
+    }
+    let output = token(&args);
+    let mut lines = output.lines();
+    let (token, proof) = (lines.next().unwrap(), lines.next().unwrap());
+    (token.to_owned(), proof.to_owned())
+}
+
+fn explain_dpop(s: &Setup, token: &str, proof: &str) -> (i32, Value) {
+    let authorization = format!("authorization: DPoP {token}");
+    let dpop = format!("dpop: {proof}");
+    explain_json(&[
+        &s.config,
+        "--host",
+        "api.example.com",
+        "--path",
+        "/orders",
+        "--header",
+        &authorization,
+        "--header",
+        &dpop,
+        "--jwks",
+        &s.jwks,
+        "--now",
+        "2026-01-01T00:00:00Z",
+    ])
+}
+
+#[test]
+fn explain_asks_for_a_dpop_nonce_and_accepts_a_proof_carrying_the_one_it_gave() {
+    let s = nonce_setup();
+    let client_dir = tempfile::tempdir().unwrap();
+    let (client_key, _) = keys(client_dir.path(), "ES256", "c");
+    let (token, proof) = bound_token_and_proof(&s, &client_key, None);
+    let (code, out) = explain_dpop(&s, &token, &proof);
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(out["decision"]["reason"], "dpop_nonce_missing", "{out:#}");
+    let challenge = out["decision"]["www_authenticate"].as_str().unwrap();
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = out["decision"]["dpop_nonce"].as_str().unwrap().to_owned();
+
+    let (token, proof) = bound_token_and_proof(&s, &client_key, Some(&nonce));
+    let (code, out) = explain_dpop(&s, &token, &proof);
+    assert_eq!(code, 0, "{out:#}");
+}

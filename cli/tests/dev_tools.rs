@@ -471,6 +471,7 @@ fn token_binds_to_a_dpop_key_and_mints_a_proof_the_filter_accepts() {
         origin: None,
         forward_proof: false,
         replay_slots: 16,
+        nonce: None,
     };
     let request = claimcheck::request::Request {
         method: "GET".into(),

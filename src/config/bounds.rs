@@ -5,13 +5,14 @@
 //! inside and outside every bound load or fail in the loader exactly as the schema says.
 
 use super::compile::{
-    CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, DPOP_CLOCK_SKEW_S, DPOP_MAX_AGE_S, DPOP_REPLAY_SLOTS,
-    INTROSPECTION_FAILURE_TTL_MS, INTROSPECTION_MAX_TTL_S, INTROSPECTION_NEGATIVE_TTL_S,
-    INTROSPECTION_SLOTS, INTROSPECTION_TIMEOUT_MS, MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST,
-    MAX_PROVIDERS, MAX_PROVIDER_ID_LEN, MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S,
-    MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES, REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS,
-    RETRY_MAX_MS, REVOCATION_INTERVAL_S, REVOCATION_MAX_BYTES, REVOCATION_MAX_STALE_S,
-    REVOCATION_MIN_INTERVAL_S, TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
+    CLOCK_SKEW_S, COLD_START_MAX_WAIT_MS, DPOP_CLOCK_SKEW_S, DPOP_MAX_AGE_S, DPOP_NONCE_LIFETIME_S,
+    DPOP_REPLAY_SLOTS, INTROSPECTION_FAILURE_TTL_MS, INTROSPECTION_MAX_TTL_S,
+    INTROSPECTION_NEGATIVE_TTL_S, INTROSPECTION_SLOTS, INTROSPECTION_TIMEOUT_MS,
+    MAX_CLAIMS_TO_HEADERS, MAX_LIFETIME_S, MAX_LIST, MAX_PROVIDERS, MAX_PROVIDER_ID_LEN,
+    MAX_REALM_LEN, MAX_RULES, MAX_SOURCES, MAX_STALE_S, MAX_TOKEN_AGE_S, MAX_TOKEN_BYTES,
+    REFRESH_INTERVAL_S, REFRESH_MIN_INTERVAL_S, RETRY_INITIAL_MS, RETRY_MAX_MS,
+    REVOCATION_INTERVAL_S, REVOCATION_MAX_BYTES, REVOCATION_MAX_STALE_S, REVOCATION_MIN_INTERVAL_S,
+    TIMEOUT_MS, TOKEN_CACHE_ENTRIES, UNKNOWN_KID_MIN_INTERVAL_S,
 };
 use super::compile::{DEFAULT_JOIN, DEFAULT_REALM};
 pub use super::compile::{DEFAULT_SOURCE_HEADER, DEFAULT_SOURCE_PREFIX};
@@ -45,7 +46,7 @@ const fn numeric(
 }
 
 /// Every integer setting with its range, default and meaning.
-pub const NUMERIC: [Numeric; 27] = [
+pub const NUMERIC: [Numeric; 28] = [
     numeric("Remote", "timeout_ms", TIMEOUT_MS, "How long one JWKS request may take, in milliseconds."),
     numeric("Discovery", "timeout_ms", TIMEOUT_MS, "How long one discovery or JWKS request may take, in milliseconds."),
     numeric("Refresh", "interval_s", REFRESH_INTERVAL_S, "Seconds between refreshes of the keys (up to 10% less, at random, so proxies do not refresh in lockstep)."),
@@ -62,6 +63,7 @@ pub const NUMERIC: [Numeric; 27] = [
     numeric("Dpop", "max_age_s", DPOP_MAX_AGE_S, "How old a DPoP proof's `iat` may be, in seconds (`dpop_iat_out_of_window` beyond)."),
     numeric("Dpop", "clock_skew_s", DPOP_CLOCK_SKEW_S, "Leeway for a DPoP proof's `iat`, in seconds, both ways."),
     numeric("Dpop", "replay_slots", DPOP_REPLAY_SLOTS, "Slots of the cross-worker DPoP replay cache; each holds 8 live proofs, and a proof landing in a full slot is refused (`dpop_replay_unavailable`)."),
+    numeric("DpopNonce", "lifetime_s", DPOP_NONCE_LIFETIME_S, "The length of a DPoP nonce window, in seconds: a nonce is accepted in the window it was minted in and the next one, so it lives one to two of them (`dpop_nonce_expired` after)."),
     numeric("Introspection", "timeout_ms", INTROSPECTION_TIMEOUT_MS, "How long one introspection call may take, in milliseconds; requests wait for it that long plus a second at most."),
     numeric("Introspection", "max_ttl_s", INTROSPECTION_MAX_TTL_S, "How long an active answer is used, in seconds (never past the answer's `exp`): how late a revocation at the server takes effect."),
     numeric("Introspection", "negative_ttl_s", INTROSPECTION_NEGATIVE_TTL_S, "How long `active: false` is remembered, in seconds (`token_inactive` meanwhile, without a call)."),

@@ -59,6 +59,10 @@ pub const DPOP_CLOCK_SKEW_S: (u64, u64, u64) = (5, 0, 300);
 /// 4096 slots of 8 hold 32,768 live proofs; 65,536 slots (about 13 MB of shared data) the
 /// most a provider may use.
 pub const DPOP_REPLAY_SLOTS: (u64, u64, u64) = (4_096, 16, 65_536);
+/// Five minutes: a client refetches a nonce (one extra round trip) every five to ten
+/// minutes. Ten seconds at least, so a client can use the nonce it is given; an hour at
+/// most, or the nonce bounds nothing a proof's `iat` does not.
+pub const DPOP_NONCE_LIFETIME_S: (u64, u64, u64) = (300, 10, 3_600);
 pub const TOKEN_CACHE_ENTRIES: (u64, u64, u64) = (1_024, 0, 65_536);
 /// An introspection call is on the request path: two seconds by default, ten at most.
 pub const INTROSPECTION_TIMEOUT_MS: (u64, u64, u64) = (2_000, 1, 10_000);
@@ -814,6 +818,28 @@ impl Compiler {
         }
     }
 
+    /// A provider's `dpop.nonce` block; `None` when invalid (the error is recorded).
+    fn dpop_nonce(&mut self, base: &str, n: &RawDpopNonce) -> Option<crate::dpop::NoncePolicy> {
+        use crate::dpop::nonce::{NoncePolicy, MAX_SECRET_BYTES, MIN_SECRET_BYTES};
+        use base64::Engine as _;
+        let lifetime_s = self.range(
+            &format!("{base}.lifetime_s"),
+            n.lifetime_s,
+            DPOP_NONCE_LIFETIME_S,
+        );
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(n.secret.as_bytes())
+            .ok()
+            .filter(|s| (MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&s.len()));
+        match secret {
+            Some(secret) => Some(NoncePolicy::new(lifetime_s, &secret)),
+            None => {
+                self.err(format!("{base}.secret"), K::InvalidDpopNonceSecret);
+                None
+            }
+        }
+    }
+
     /// A provider's `dpop` block; `None` when off (or invalid: the error is recorded).
     fn dpop(&mut self, base: &str, d: &RawDpop) -> Option<crate::dpop::DpopPolicy> {
         use crate::dpop::{htu, DpopMode, DpopPolicy};
@@ -835,6 +861,10 @@ impl Compiler {
             d.replay_slots,
             DPOP_REPLAY_SLOTS,
         );
+        let nonce = d
+            .nonce
+            .as_ref()
+            .and_then(|n| self.dpop_nonce(&format!("{base}.nonce"), n));
         let origin = d.origin.as_ref().and_then(|origin| {
             let normal = htu::normalize_origin(origin);
             if normal.is_none() {
@@ -863,6 +893,7 @@ impl Compiler {
             origin,
             forward_proof: d.forward_proof,
             replay_slots: u32::try_from(replay_slots).unwrap_or(u32::MAX),
+            nonce,
         })
     }
 

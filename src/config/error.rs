@@ -113,6 +113,9 @@ pub enum ConfigErrorKind {
     DpopSymmetricAlgorithm(String),
     /// `dpop.origin` must be `http(s)://host[:port]` with no path, userinfo, query.
     InvalidDpopOrigin(String),
+    /// `dpop.nonce.secret` must be base64url of 32 to 64 bytes. The value is never echoed:
+    /// it is a secret.
+    InvalidDpopNonceSecret,
     /// `space_delimited` only applies to `contains`, `contains_all` and `contains_any`.
     SpaceDelimitedWithoutContains,
     /// A `template` on a peer value other than `uri_san`.
@@ -225,6 +228,9 @@ impl fmt::Display for ConfigErrorKind {
             K::DpopSymmetricAlgorithm(alg) => {
                 write!(f, "{alg} is a MAC algorithm; DPoP proofs are signed with asymmetric keys")
             }
+            K::InvalidDpopNonceSecret => f.write_str(
+                "must be base64url (no padding) of 32 to 64 random bytes",
+            ),
             K::InvalidDpopOrigin(origin) => write!(
                 f,
                 "origin {origin:?} is not an http or https origin (scheme://host[:port], no path)"

@@ -237,6 +237,21 @@ pub struct RawDpop {
     pub forward_proof: bool,
     /// Slots of the cross-worker replay cache (each holds 8 live proofs).
     pub replay_slots: Option<u64>,
+    /// Server-provided nonces (RFC 9449 §8): proofs must carry a recent one.
+    pub nonce: Option<RawDpopNonce>,
+}
+
+/// `dpop.nonce`: proofs must carry a nonce this provider minted recently (`docs/dpop.md`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "DpopNonce")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RawDpopNonce {
+    /// The length of a nonce window, in seconds; a nonce is accepted in the window it was
+    /// minted in and the next one.
+    pub lifetime_s: Option<u64>,
+    /// The MAC secret of the nonces: base64url (no padding) of 32 to 64 random bytes. Give
+    /// every replica behind one address the same secret so each accepts the others' nonces.
+    pub secret: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -9,6 +9,10 @@
 //! the token's `cnf.jkt` the thumbprint of the proof's key (§6.1, [`thumbprint`]). The proof's
 //! `jti` is then recorded ([`replay`]) so the proof is single-use across the process.
 //!
+//! A provider with `dpop.nonce` also requires the proof's `nonce` to be one it minted
+//! recently ([`nonce`]); a proof without one is refused with `use_dpop_nonce` and a fresh
+//! nonce in `DPoP-Nonce`, which the client signs into its next proof (§8).
+//!
 //! Checks run cheapest first and the signature last: a token stolen without its key fails on
 //! `cnf.jkt` before any signature work, and a proof for another request costs no crypto.
 //!
@@ -18,6 +22,7 @@
 //! in both (§7.2: a bearer presentation would make the binding pointless).
 
 pub mod htu;
+pub mod nonce;
 pub mod replay;
 pub mod thumbprint;
 
@@ -34,6 +39,7 @@ use crate::jwks::parse_single_jwk;
 use crate::jwt::{self, JwtError};
 use crate::request::Request;
 
+pub use nonce::{NonceError, NoncePolicy};
 pub use replay::{ReplayAnswer, ReplayEntry, ReplayStore};
 
 /// The proof header, lowercase.
@@ -84,6 +90,8 @@ pub struct DpopPolicy {
     pub forward_proof: bool,
     /// Slots of the replay cache.
     pub replay_slots: u32,
+    /// Server-provided nonces (§8): `None` when off.
+    pub nonce: Option<NoncePolicy>,
 }
 
 impl DpopPolicy {
@@ -142,6 +150,9 @@ pub enum DpopError {
     TokenNotBound,
     /// A bound token presented under another scheme (§7.2).
     BoundTokenAsBearer,
+    /// The provider issues nonces and the proof's `nonce` is not a valid one (§8, §9):
+    /// answered with `use_dpop_nonce` and a fresh nonce.
+    Nonce(NonceError),
 }
 
 /// A proof that passed every check, ready for its replay record.
@@ -265,6 +276,10 @@ fn verify_proof(
     let jkt = thumbprint::jwk_thumbprint(jwk).ok_or(DpopError::KeyInvalid)?;
     if token_jkt != Some(jkt.as_str()) {
         return Err(DpopError::KeyMismatch);
+    }
+    if let Some(nonces) = &policy.nonce {
+        let nonce = text("nonce").ok_or(DpopError::Nonce(NonceError::Missing))?;
+        nonces.verify(nonce, now_s).map_err(DpopError::Nonce)?;
     }
     let key = parse_single_jwk(&Value::Object(jwk.clone()), &policy.algorithms)
         .map_err(|_| DpopError::KeyInvalid)?;

@@ -28,6 +28,7 @@ fn policy(mode: DpopMode) -> DpopPolicy {
         origin: None,
         forward_proof: false,
         replay_slots: 64,
+        nonce: None,
     }
 }
 
@@ -531,4 +532,88 @@ fn an_unbound_token_under_the_dpop_scheme_is_refused() {
         NOW,
     );
     assert_eq!(result, Err(DpopError::TokenNotBound));
+}
+
+fn nonce_policy() -> DpopPolicy {
+    DpopPolicy {
+        nonce: Some(NoncePolicy::new(300, &[9; 32])),
+        ..policy(DpopMode::Required)
+    }
+}
+
+fn nonce_verdict(proof: &str, client: &Client) -> Result<Option<VerifiedProof>, DpopError> {
+    run(
+        &nonce_policy(),
+        &api_request(&[proof]),
+        TOKEN,
+        Presentation::DpopScheme,
+        &bound_to(&client.jkt()),
+        NOW,
+    )
+}
+
+#[test]
+fn a_proof_without_a_nonce_is_refused_where_the_provider_issues_nonces() {
+    let client = Client::new("ES256");
+    assert_eq!(
+        nonce_verdict(&client.proof(TOKEN), &client),
+        Err(DpopError::Nonce(NonceError::Missing))
+    );
+}
+
+#[test]
+fn a_proof_with_a_nonce_the_provider_minted_verifies() {
+    let client = Client::new("ES256");
+    let nonce = nonce_policy().nonce.unwrap().mint(NOW);
+    let proof = client.proof_with(TOKEN, "nonce", json!(nonce));
+    assert!(nonce_verdict(&proof, &client).unwrap().is_some());
+}
+
+#[test]
+fn a_proof_with_an_expired_nonce_is_refused() {
+    let client = Client::new("ES256");
+    let nonce = nonce_policy().nonce.unwrap().mint(NOW - 600);
+    let proof = client.proof_with(TOKEN, "nonce", json!(nonce));
+    assert_eq!(
+        nonce_verdict(&proof, &client),
+        Err(DpopError::Nonce(NonceError::Expired))
+    );
+}
+
+#[test]
+fn a_proof_with_a_nonce_of_another_secret_is_refused() {
+    let client = Client::new("ES256");
+    let nonce = NoncePolicy::new(300, &[1; 32]).mint(NOW);
+    let proof = client.proof_with(TOKEN, "nonce", json!(nonce));
+    assert_eq!(
+        nonce_verdict(&proof, &client),
+        Err(DpopError::Nonce(NonceError::Invalid))
+    );
+}
+
+#[test]
+fn a_proof_with_a_nonce_that_is_not_a_string_is_refused_as_missing() {
+    let client = Client::new("ES256");
+    let proof = client.proof_with(TOKEN, "nonce", json!(12345));
+    assert_eq!(
+        nonce_verdict(&proof, &client),
+        Err(DpopError::Nonce(NonceError::Missing))
+    );
+}
+
+#[test]
+fn a_proof_with_a_malformed_nonce_is_refused() {
+    let client = Client::new("ES256");
+    let proof = client.proof_with(TOKEN, "nonce", json!("not-a-nonce"));
+    assert_eq!(
+        nonce_verdict(&proof, &client),
+        Err(DpopError::Nonce(NonceError::Malformed))
+    );
+}
+
+#[test]
+fn a_nonce_is_ignored_where_the_provider_issues_none() {
+    let client = Client::new("ES256");
+    let proof = client.proof_with(TOKEN, "nonce", json!("anything"));
+    assert!(verdict(&client, &[&proof]).unwrap().is_some());
 }

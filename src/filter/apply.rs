@@ -136,6 +136,9 @@ pub fn send_refusal(response: &LocalResponse) {
     if let Some(seconds) = &retry_after {
         headers.push(("retry-after", seconds));
     }
+    if let Some(nonce) = &response.dpop_nonce {
+        headers.push(("dpop-nonce", nonce));
+    }
     let _ = hostcalls::send_http_response(
         u32::from(response.status),
         headers,

@@ -37,6 +37,16 @@ impl Client {
         });
         sign_token(&header, &claims, |input| self.key.sign("ES256", input))
     }
+
+    /// A `GET` proof for [`HTU`] carrying the server's `nonce`.
+    fn proof_with_nonce(&self, jti: &str, token: &str, nonce: &str) -> String {
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.key.jwk()});
+        let claims = json!({
+            "jti": jti, "htm": "GET", "htu": HTU, "iat": NOW,
+            "ath": sha256_b64(token.as_bytes()), "nonce": nonce,
+        });
+        sign_token(&header, &claims, |input| self.key.sign("ES256", input))
+    }
 }
 
 fn bound_token(env: &Env, jkt: &str) -> String {
@@ -181,4 +191,89 @@ fn explain_records_the_proof_and_its_replay_check() {
         .unwrap();
     assert_eq!(corp.dpop, Some(Ok(true)));
     assert_eq!(corp.replay, Some(claimcheck::dpop::ReplayAnswer::Fresh));
+}
+
+/// The fixture with DPoP required and server nonces on the `corp` provider.
+fn nonce_env() -> Env {
+    Env::with(|doc| {
+        doc["providers"]["corp"]["dpop"] = json!({
+            "mode": "required", "algorithms": ["ES256"],
+            "nonce": { "lifetime_s": 60, "secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" }
+        });
+    })
+}
+
+#[test]
+fn a_proof_without_a_nonce_is_refused_with_use_dpop_nonce_and_a_fresh_nonce() {
+    let mut env = nonce_env();
+    let client = Client::new();
+    let token = bound_token(&env, &client.jkt());
+    let proof = client.proof("j1", "GET", HTU, &token);
+    let verdict = env.decide(&dpop_request(&token, &proof));
+    assert_eq!(reason(&verdict), DenyReason::DpopNonceMissing);
+    let (_, response) = refusal(&verdict);
+    assert_eq!(response.status, 401);
+    let challenge = response.www_authenticate.unwrap();
+    assert!(
+        challenge.starts_with("DPoP realm=\"orders\", error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    assert!(response.dpop_nonce.is_some());
+}
+
+#[test]
+fn a_retry_with_the_nonce_of_the_refusal_is_allowed() {
+    let mut env = nonce_env();
+    let client = Client::new();
+    let token = bound_token(&env, &client.jkt());
+    let first = client.proof("j1", "GET", HTU, &token);
+    let (_, response) = refusal(&env.decide(&dpop_request(&token, &first)));
+    let nonce = response.dpop_nonce.unwrap();
+    let retry = client.proof_with_nonce("j2", &token, &nonce);
+    allowed(&env.decide(&dpop_request(&token, &retry)));
+}
+
+#[test]
+fn a_nonce_two_windows_old_is_refused_with_a_fresh_one() {
+    let mut env = nonce_env();
+    let client = Client::new();
+    let token = bound_token(&env, &client.jkt());
+    let secret: Vec<u8> = (0..32).collect();
+    let old = claimcheck::dpop::NoncePolicy::new(60, &secret).mint(NOW - 120);
+    let retry = client.proof_with_nonce("j2", &token, &old);
+    let verdict = env.decide(&dpop_request(&token, &retry));
+    assert_eq!(reason(&verdict), DenyReason::DpopNonceExpired);
+    let (_, response) = refusal(&verdict);
+    assert_ne!(response.dpop_nonce.as_deref(), Some(old.as_str()));
+}
+
+#[test]
+fn every_dpop_refusal_of_a_provider_with_nonces_carries_one() {
+    let mut env = nonce_env();
+    let client = Client::new();
+    let token = bound_token(&env, &client.jkt());
+    let request = get("/catalog/items").header("authorization", &format!("DPoP {token}"));
+    let verdict = env.decide(&request);
+    assert_eq!(reason(&verdict), DenyReason::DpopProofMissing);
+    assert!(refusal(&verdict).1.dpop_nonce.is_some());
+}
+
+#[test]
+fn explain_records_a_missing_nonce() {
+    let mut env = nonce_env();
+    let client = Client::new();
+    let token = bound_token(&env, &client.jkt());
+    let proof = client.proof("j1", "GET", HTU, &token);
+    let (_, record) = env.record(&dpop_request(&token, &proof));
+    let corp = record
+        .providers
+        .iter()
+        .find(|p| p.provider == env.id("corp"))
+        .unwrap();
+    assert_eq!(
+        corp.dpop,
+        Some(Err(claimcheck::dpop::DpopError::Nonce(
+            claimcheck::dpop::NonceError::Missing
+        )))
+    );
 }

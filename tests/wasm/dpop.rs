@@ -24,6 +24,16 @@ fn proof(host: &Host, client: &TestKey, jti: &str, token: &str) -> String {
     sign_token(&header, &claims, |input| client.sign("ES256", input))
 }
 
+/// A proof carrying the server's `nonce`.
+fn proof_with_nonce(host: &Host, client: &TestKey, jti: &str, token: &str, nonce: &str) -> String {
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": client.jwk()});
+    let claims = json!({
+        "jti": jti, "htm": "GET", "htu": "http://api.test/api", "iat": host_now_s(host),
+        "ath": sha256_b64(token.as_bytes()), "nonce": nonce,
+    });
+    sign_token(&header, &claims, |input| client.sign("ES256", input))
+}
+
 fn send(host: &Host, vm: VmId, token: &str, proof: &str) -> HttpStream {
     let stream = host.http_stream(vm).unwrap();
     let authorization = format!("DPoP {token}");
@@ -45,10 +55,15 @@ fn send(host: &Host, vm: VmId, token: &str, proof: &str) -> HttpStream {
 
 /// Two workers sharing one key fetch, a client key and a token bound to it.
 fn two_workers() -> (Host, Vec<VmId>, TestKey, String) {
+    workers_with(&dpop_config())
+}
+
+/// [`two_workers`] configured with `config`.
+fn workers_with(config: &str) -> (Host, Vec<VmId>, TestKey, String) {
     let key = SigningKey::generate("k1");
     let host = build_host(&["idp"]);
     let vms: Vec<VmId> = (0..2)
-        .map(|_| host.start_vm(dpop_config()).unwrap())
+        .map(|_| host.start_vm(config).unwrap())
         .collect();
     advance_ms(&host, 100);
     serve_jwks(&host, &[&key]);
@@ -114,4 +129,97 @@ fn a_bearer_use_of_a_bound_token_is_refused_by_the_module() {
         refusal_reason(&stream).as_deref(),
         Some("dpop_bound_token_as_bearer")
     );
+}
+
+/// Server nonces on, in ten-second windows.
+fn nonce_config() -> String {
+    config_with(
+        json!({"dpop": {
+            "mode": "required", "algorithms": ["ES256"], "replay_slots": 16,
+            "nonce": {"lifetime_s": 10, "secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}
+        }}),
+        json!({}),
+    )
+}
+
+/// The local reply's header `name`.
+fn reply_header(stream: &HttpStream, name: &str) -> Option<String> {
+    stream
+        .local_response()?
+        .headers
+        .iter()
+        .find(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.clone())
+}
+
+/// Sends a proof without a nonce on `vm` and returns the nonce of the refusal.
+fn nonce_from_refusal(host: &Host, vm: VmId, client: &TestKey, token: &str) -> String {
+    let stream = send(host, vm, token, &proof(host, client, "no-nonce", token));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("dpop_nonce_missing")
+    );
+    reply_header(&stream, "dpop-nonce").unwrap()
+}
+
+#[test]
+fn a_proof_without_a_nonce_is_refused_with_use_dpop_nonce_and_a_dpop_nonce_header() {
+    let (host, vms, client, token) = workers_with(&nonce_config());
+    let stream = send(&host, vms[0], &token, &proof(&host, &client, "j1", &token));
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("dpop_nonce_missing")
+    );
+    let www = reply_header(&stream, "www-authenticate").unwrap();
+    assert!(www.starts_with("DPoP "), "{www}");
+    assert!(www.contains("error=\"use_dpop_nonce\""), "{www}");
+    let nonce = reply_header(&stream, "dpop-nonce").unwrap();
+    assert_eq!(nonce.len(), claimcheck::dpop::nonce::NONCE_CHARS, "{nonce}");
+    assert_eq!(
+        count(&host, "claimcheck.requests.denied.dpop_nonce_missing"),
+        1
+    );
+}
+
+#[test]
+fn a_retry_with_the_nonce_of_the_refusal_is_allowed() {
+    let (host, vms, client, token) = workers_with(&nonce_config());
+    let nonce = nonce_from_refusal(&host, vms[0], &client, &token);
+    let retry = proof_with_nonce(&host, &client, "retry", &token, &nonce);
+    let stream = send(&host, vms[0], &token, &retry);
+    assert!(forwarded(&stream), "{:?}", stream.local_response());
+}
+
+#[test]
+fn a_nonce_minted_by_one_worker_is_accepted_by_the_other() {
+    let (host, vms, client, token) = workers_with(&nonce_config());
+    let nonce = nonce_from_refusal(&host, vms[0], &client, &token);
+    let retry = proof_with_nonce(&host, &client, "other-vm", &token, &nonce);
+    let stream = send(&host, vms[1], &token, &retry);
+    assert!(forwarded(&stream), "{:?}", stream.local_response());
+}
+
+#[test]
+fn an_expired_nonce_is_refused_with_a_fresh_one() {
+    let (host, vms, client, token) = workers_with(&nonce_config());
+    let nonce = nonce_from_refusal(&host, vms[0], &client, &token);
+    advance_ms(&host, 20_000);
+    let late = proof_with_nonce(&host, &client, "late", &token, &nonce);
+    let stream = send(&host, vms[1], &token, &late);
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(
+        refusal_reason(&stream).as_deref(),
+        Some("dpop_nonce_expired")
+    );
+    let fresh = reply_header(&stream, "dpop-nonce").unwrap();
+    assert_ne!(fresh, nonce);
+}
+
+#[test]
+fn a_provider_without_nonces_sends_no_dpop_nonce_header() {
+    let (host, vms, _client, token) = two_workers();
+    let stream = send(&host, vms[0], &token, "not-a-proof");
+    assert_eq!(refusal_status(&stream), Some(401));
+    assert_eq!(reply_header(&stream, "dpop-nonce"), None);
 }
