@@ -62,9 +62,7 @@ fn two_workers() -> (Host, Vec<VmId>, TestKey, String) {
 fn workers_with(config: &str) -> (Host, Vec<VmId>, TestKey, String) {
     let key = SigningKey::generate("k1");
     let host = build_host(&["idp"]);
-    let vms: Vec<VmId> = (0..2)
-        .map(|_| host.start_vm(config).unwrap())
-        .collect();
+    let vms: Vec<VmId> = (0..2).map(|_| host.start_vm(config).unwrap()).collect();
     advance_ms(&host, 100);
     serve_jwks(&host, &[&key]);
     advance_ms(&host, 100);
