@@ -13,8 +13,9 @@
 BENCH_DIR := target/bench
 # The module's size bound, checked by `make test`. The target is 600 KiB; what reaching it
 # would cost in speed is in BENCHMARKS.md ("Module size"). The bound holds today's size with
-# room for a few features, so growth is a decision, not an accident.
-WASM_MAX_BYTES := 983040
+# room for a few features, so growth is a decision, not an accident. Raised from 960 KiB to
+# 980 KiB for revocation lists and DPoP server nonces (together about 27 KB).
+WASM_MAX_BYTES := 1003520
 
 .PHONY: bench bench-tools wasm-size
 
