@@ -281,7 +281,8 @@ fn filter(host: &Host, vm: claimcheck_harness::VmId, request: &Request) -> Decis
         // endpoints are clusters the host lacks, so calls fail at once. The next tick decides
         // an introspection; a list that never comes refuses once `cold_start.max_wait_ms`
         // (3 s) has passed. Explain has neither, and says the same.
-        host.advance(std::time::Duration::from_millis(3_200)).unwrap();
+        host.advance(std::time::Duration::from_millis(3_200))
+            .unwrap();
         if stream.local_response().is_none() && !stream.was_request_resumed() {
             panic!("{} {} still waits", request.method, request.path);
         }
