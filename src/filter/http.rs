@@ -17,6 +17,7 @@ use crate::request::Request;
 
 use super::apply::{apply, send_refusal, Next};
 use super::clock::{now_ms, schedule_ticks};
+use super::introspection::Dispatcher::{self, Deferred};
 use super::metrics;
 use super::parked::introspection_answered;
 use super::state::{Parked, VmState};
@@ -42,7 +43,8 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        introspection_answered(&self.state, token_id, num_headers, body_size, now_ms());
+        let now = now_ms();
+        introspection_answered(&self.state, token_id, num_headers, body_size, now, Deferred);
         let _ = hostcalls::set_effective_context(self.context_id);
     }
 
@@ -67,7 +69,8 @@ impl HttpContext for Http {
         request.peer = read_peer(state.config.peer_reads());
         let now = now_ms();
         let room = state.parked.len() < MAX_PARKED_REQUESTS;
-        match state.evaluate(&request, now, Waiting::New { room }, Some(self.context_id)) {
+        let dispatcher = Dispatcher::Stream(self.context_id);
+        match state.evaluate(&request, now, Waiting::New { room }, dispatcher) {
             Outcome::Decided(verdict) => {
                 if verdict.refetch.is_some() {
                     // The refetch serves the next requests; tick fast until it is done.

@@ -39,8 +39,26 @@ struct Call {
     /// token may be asked again.
     until_ms: u64,
     /// The HTTP context the call was dispatched from, whose callback gets the answer (`None`:
-    /// the root's). The host drops the answer with that stream.
+    /// the root's). The SDK drops the answer when that stream is gone.
     stream: Option<u32>,
+}
+
+/// Which context's callback is running when a request is evaluated, and so where the
+/// introspection calls it needs come from. Envoy makes every call on the VM's root context,
+/// but the SDK hands the answer to the context whose callback dispatched the call — not the
+/// effective one — and drops it when that context is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatcher {
+    /// The request's own HTTP context: the answer comes back to it, and when its stream
+    /// ends first the call's lease is freed for the requests still waiting.
+    Stream(u32),
+    /// The root context (a tick, or the answer to one of the root's calls).
+    Root,
+    /// Another request's HTTP context, re-running parked requests after its own answer
+    /// came. That stream usually ends at once, taking any answer dispatched from it along;
+    /// so nothing is dispatched here, and the root's next tick (fast while requests wait)
+    /// re-runs the request and calls.
+    Deferred,
 }
 
 impl Introspections {
@@ -81,16 +99,20 @@ impl Introspections {
 
     /// Sees to a call for each token a request found without an answer: takes the slot's
     /// lease and dispatches, unless a call (this VM's or another's) already serves it.
-    /// `stream`: the HTTP context whose callback a call dispatched now answers (`None`: the
-    /// root's).
+    /// `dispatcher`: the context whose callback is running (see [`Dispatcher`]).
     pub fn start(
         &mut self,
         config: &Config,
         metrics: &Metrics,
         pending: Vec<(ProviderId, String)>,
-        stream: Option<u32>,
+        dispatcher: Dispatcher,
         now_ms: u64,
     ) {
+        let stream = match dispatcher {
+            Dispatcher::Stream(context_id) => Some(context_id),
+            Dispatcher::Root => None,
+            Dispatcher::Deferred => return,
+        };
         self.forget_calls_before(now_ms);
         for (id, token) in pending {
             let Some((name, introspection)) = introspection_of(config, id) else {

@@ -12,19 +12,21 @@ use crate::authorize::{Outcome, Waiting};
 
 use super::apply::{apply, Next};
 use super::clock::schedule_ticks;
+use super::introspection::Dispatcher;
 use super::state::VmState;
 
 /// Delivers the answer to an introspection call of this VM, if `token_id` is one: it is
 /// published for every VM, and the requests waiting for it here re-run now (other VMs' on
 /// their next tick). The answer comes to the context that dispatched the call (an HTTP
-/// context, or the root when a parked request re-ran on a tick), so both ask here. The
-/// caller makes its own context effective again afterwards.
+/// context, or the root when a parked request re-ran on a tick), so both ask here, saying
+/// which they are. The caller makes its own context effective again afterwards.
 pub(super) fn introspection_answered(
     state: &Rc<RefCell<VmState>>,
     token_id: u32,
     num_headers: usize,
     body_size: usize,
     now: u64,
+    dispatcher: Dispatcher,
 ) -> bool {
     let answered = {
         let mut state = state.borrow_mut();
@@ -37,7 +39,7 @@ pub(super) fn introspection_answered(
         introspections.on_response(&config, metrics, token_id, num_headers, body_size, now)
     };
     if answered {
-        finish_parked(state, now);
+        finish_parked(state, now, dispatcher);
         schedule_ticks(&mut state.borrow_mut());
     }
     answered
@@ -45,8 +47,8 @@ pub(super) fn introspection_answered(
 
 /// Re-runs every parked request (the core decides the ones whose deadline passed), and
 /// finishes the ones that now have a decision: apply it on their stream and resume (or
-/// refuse).
-pub(super) fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
+/// refuse). `dispatcher`: the context whose callback is running.
+pub(super) fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64, dispatcher: Dispatcher) {
     let parked = std::mem::take(&mut state.borrow_mut().parked);
     let mut still_waiting = Vec::new();
     for request in parked {
@@ -58,7 +60,7 @@ pub(super) fn finish_parked(state: &Rc<RefCell<VmState>>, now: u64) {
         if hostcalls::set_effective_context(request.context_id).is_err() {
             continue;
         }
-        let verdict = match vm.evaluate(&request.request, now, waiting, None) {
+        let verdict = match vm.evaluate(&request.request, now, waiting, dispatcher) {
             Outcome::Decided(verdict) => verdict,
             Outcome::Park { .. } => {
                 still_waiting.push(request);

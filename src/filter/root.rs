@@ -16,7 +16,7 @@ use crate::keys::{Event, KeyMachine, Progress};
 use super::clock::{now_ms, schedule_ticks};
 use super::fetch::{self, random_u64, Host};
 use super::http::{Http, Unconfigured};
-use super::introspection::Introspections;
+use super::introspection::{Dispatcher, Introspections};
 use super::metrics::{self, Metrics};
 use super::parked::{finish_parked, introspection_answered};
 use super::state::{ListMachine, ProviderKeys, VmState};
@@ -55,7 +55,14 @@ impl Context for Root {
             return;
         };
         let now = now_ms();
-        if introspection_answered(&state, token_id, num_headers, body_size, now) {
+        if introspection_answered(
+            &state,
+            token_id,
+            num_headers,
+            body_size,
+            now,
+            Dispatcher::Root,
+        ) {
             let _ = hostcalls::set_effective_context(self.context_id);
             return;
         }
@@ -84,7 +91,7 @@ impl Context for Root {
             }
         };
         if progress.record_changed {
-            finish_parked(&state, now);
+            finish_parked(&state, now, Dispatcher::Root);
             let _ = hostcalls::set_effective_context(self.context_id);
         }
         schedule_ticks(&mut state.borrow_mut());
@@ -190,7 +197,7 @@ impl RootContext for Root {
                 note_list_progress(&mut state, id, progress);
             }
         }
-        finish_parked(&state, now);
+        finish_parked(&state, now, Dispatcher::Root);
         let _ = hostcalls::set_effective_context(self.context_id);
         schedule_ticks(&mut state.borrow_mut());
     }

@@ -18,7 +18,7 @@ use crate::keys::{Event, KeyMachine, KidAnswer};
 
 use super::crypto::Verifier;
 use super::fetch::Host;
-use super::introspection::Introspections;
+use super::introspection::{Dispatcher, Introspections};
 use super::metrics::Metrics;
 use super::replay::SharedReplay;
 
@@ -59,14 +59,14 @@ impl VmState {
     /// Runs the core's pipeline for `request`. A request whose token names an unknown `kid`
     /// asks its provider for the refetch here, whether it waits for it or not.
     ///
-    /// `stream`: the HTTP context evaluating (its callback gets the answers to the calls
-    /// dispatched now), or `None` when the root re-runs a parked request.
+    /// `dispatcher`: the context whose callback is running, which the answers to the
+    /// introspection calls dispatched now go to.
     pub fn evaluate(
         &mut self,
         request: &Request,
         now_ms: u64,
         waiting: Waiting,
-        stream: Option<u32>,
+        dispatcher: Dispatcher,
     ) -> Outcome {
         let lookup = Lookup {
             providers: &self.providers,
@@ -102,7 +102,7 @@ impl VmState {
         if !pending.is_empty() {
             let config = Rc::clone(&self.config);
             self.introspections
-                .start(&config, &self.metrics, pending, stream, now_ms);
+                .start(&config, &self.metrics, pending, dispatcher, now_ms);
         }
         let waits_for = outcome.refetch();
         for (provider, kid, answer) in lookup.asked.into_inner() {

@@ -382,3 +382,30 @@ fn a_call_whose_stream_ended_frees_its_lease_for_the_requests_still_waiting() {
     assert!(waiting.was_request_resumed());
     assert!(forwarded(&waiting));
 }
+
+/// Two tokens whose digests share a slot of 16 (the first four bytes of their SHA-256).
+const SLOT_MATE: &str = "opaque-token-a";
+const OTHER_SLOT_MATE: &str = "opaque-token-b22";
+
+#[test]
+fn a_request_that_waited_behind_another_tokens_call_gets_its_own_call_answered() {
+    let (host, vms) = host_with_vms(1, json!({ "slots": 16 }));
+    let first = wallet(&host, vms[0], SLOT_MATE);
+    let first_call = one_introspection_call(&host);
+    // The slot's lease is the first token's call: the second token waits for the slot.
+    let second = wallet(&host, vms[0], OTHER_SLOT_MATE);
+    assert!(second.is_request_paused());
+    assert_eq!(introspection_calls(&host).len(), 1);
+    // The answer arrives on the first request's stream, which ends right after it.
+    answer(&host, &first_call, active(&host));
+    assert!(forwarded(&first));
+    first.complete().unwrap();
+    // The second token's own call is answered, wherever it was dispatched from.
+    advance_ms(&host, 100);
+    let second_call = one_introspection_call(&host);
+    answer(&host, &second_call, active(&host));
+    advance_ms(&host, 100);
+    assert!(second.was_request_resumed(), "still waiting");
+    assert!(forwarded(&second));
+    assert_eq!(count(&host, "claimcheck.introspection.wallet.call"), 2);
+}
