@@ -833,16 +833,29 @@ def main():
 def feature_counters(envoys):
     """The introspection Envoys' calls and cache hits over the whole run (probes and warm-ups
     included): evidence that the uncached case called once per request and the cached one
-    did not call."""
+    did not call. With them, every claimcheck Envoy's refusals and failed introspection
+    calls by reason code, so a run with unexpected statuses says what they were."""
     counters = {}
-    wanted = [name for name in envoys if name.endswith("+introspection")]
-    if wanted:
-        time.sleep(2.5)  # counters are reported on the root's (one-second) tick
-    for name in wanted:
-        counters[name] = {
-            outcome: envoys[name].stat(f"wasmcustom.claimcheck.introspection.bench.{outcome}")
-            for outcome in ("call", "cache_hit", "waited")
-        }
+    time.sleep(2.5)  # counters are reported on the root's (one-second) tick
+    for name, envoy in envoys.items():
+        if not name.startswith("claimcheck"):
+            continue
+        found = {}
+        if name.endswith("+introspection"):
+            found = {
+                outcome: envoy.stat(f"wasmcustom.claimcheck.introspection.bench.{outcome}")
+                for outcome in ("call", "cache_hit", "waited")
+            }
+        for prefix, key in (("wasmcustom.claimcheck.requests.denied.", "denied"),
+                            ("wasmcustom.claimcheck.introspection.bench.failed.", "failed")):
+            text = envoy.get_admin(f"/stats?filter=^{re.escape(prefix)}")
+            by_reason = {line.split(": ")[0][len(prefix):]: int(line.split(": ")[1])
+                         for line in text.splitlines()
+                         if ": " in line and line.split(": ")[1].isdigit()}
+            if any(by_reason.values()):
+                found[key] = {reason: n for reason, n in by_reason.items() if n}
+        if found:
+            counters[name] = found
     return counters
 
 

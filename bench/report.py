@@ -176,6 +176,17 @@ def main():
         p("Runs with unexpected statuses: " + ", ".join(
             f"{r['config']}/{r['case']}/round {r['round'] + 1}: {r['wrong_status']}" for r in wrong))
         p("")
+        counters = results.get("feature_counters") or {}
+        for config in sorted({r["config"] for r in wrong}):
+            found = counters.get(config) or {}
+            reasons = ", ".join(f"`{reason}` {n}" for reason, n in
+                                sorted((found.get("denied") or {}).items()))
+            failures = ", ".join(f"`{failure}` {n}" for failure, n in
+                                 sorted((found.get("failed") or {}).items()))
+            p(f"- `{config}`, refusals over the whole run by reason (probes and the *refused* "
+              f"case included): {reasons or 'none'}; introspection calls without an answer: "
+              f"{failures or 'none'}.")
+        p("")
     features_section(p, results)
 
     p("## Memory")
@@ -346,6 +357,7 @@ def features_section(p, results):
     p("")
     counters = results.get("feature_counters") or {}
     sent = results.get("requests_sent") or {}
+    counters = {name: values for name, values in counters.items() if "call" in values}
     for name, values in counters.items():
         uncached = sent.get(f"introspection-uncached/{name}")
         cached = sent.get(f"introspection-cached/{name}")
