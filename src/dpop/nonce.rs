@@ -202,27 +202,26 @@ mod tests {
         assert_eq!(policy().verify(&replica.mint(NOW), NOW), Ok(()));
     }
 
+    /// `nonce` with `mask` flipped in its decoded byte `index`.
+    fn flip_bit(nonce: &str, index: usize, mask: u8) -> String {
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(nonce)
+            .unwrap();
+        bytes[index] ^= mask;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
     #[test]
     fn a_nonce_with_a_changed_window_is_invalid() {
         let policy = policy();
-        let nonce = policy.mint(NOW);
-        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&nonce)
-            .unwrap();
-        bytes[7] ^= 1;
-        let tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let tampered = flip_bit(&policy.mint(NOW), 7, 1);
         assert_eq!(policy.verify(&tampered, NOW), Err(NonceError::Invalid));
     }
 
     #[test]
     fn a_nonce_with_a_changed_tag_is_invalid() {
         let policy = policy();
-        let nonce = policy.mint(NOW);
-        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&nonce)
-            .unwrap();
-        bytes[39] ^= 0x80;
-        let tampered = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let tampered = flip_bit(&policy.mint(NOW), 39, 0x80);
         assert_eq!(policy.verify(&tampered, NOW), Err(NonceError::Invalid));
     }
 
