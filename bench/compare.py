@@ -48,7 +48,9 @@ def main():
             bench.WORK = work / label.replace(":", "-")
             if module is not None:
                 bench.WASM = module
-            envoys[label] = bench.Envoy("floor" if module is None else config, jwks, envoy_cpu)
+            name = "floor" if module is None else config
+            settings = {"duration_s": duration, "warmup_s": 1, "rounds": rounds}
+            envoys[label] = bench.Envoy(name, bench.envoy_config(name, jwks, settings), envoy_cpu)
         for envoy in envoys.values():
             envoy.wait_ready()
         figures = {label: [] for label in labels}

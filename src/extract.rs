@@ -242,21 +242,32 @@ pub mod spelling {
     use super::Request;
     use std::borrow::Cow;
 
-    /// A header name as a CGI-style upstream reads it: lowercase, `_` as `-`.
-    pub fn fold_header(name: &str) -> String {
-        name.bytes()
-            .map(|b| match b {
-                b'_' => '-',
-                other => char::from(other.to_ascii_lowercase()),
-            })
-            .collect()
+    /// A byte of a header name as a CGI-style upstream reads it: lowercase, `_` as `-`.
+    fn fold_header_byte(b: u8) -> u8 {
+        match b {
+            b'_' => b'-',
+            other => other.to_ascii_lowercase(),
+        }
+    }
+
+    /// Whether an upstream reads the header `sent` as `name`: the two are equal once both
+    /// are lowercased with `_` as `-`. Compared byte by byte, with nothing allocated: every
+    /// request compares each of its headers with each name the policy strips.
+    pub fn same_header(sent: &str, name: &str) -> bool {
+        sent.len() == name.len()
+            && sent
+                .bytes()
+                .zip(name.bytes())
+                .all(|(a, b)| fold_header_byte(a) == fold_header_byte(b))
     }
 
     /// Every header of `req` (name as sent, value) that an upstream reads as `name`.
-    pub fn headers<'r>(req: &'r Request, name: &str) -> impl Iterator<Item = (&'r str, &'r str)> {
-        let wanted = fold_header(name);
+    pub fn headers<'r, 'n>(
+        req: &'r Request,
+        name: &'n str,
+    ) -> impl Iterator<Item = (&'r str, &'r str)> + use<'r, 'n> {
         req.headers.iter().filter_map(move |(key, value)| {
-            (fold_header(key) == wanted).then_some((key.as_str(), value.as_str()))
+            same_header(key, name).then_some((key.as_str(), value.as_str()))
         })
     }
 
@@ -591,6 +602,16 @@ mod tests {
                 name: "cookie".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_header_name_is_recognised_in_every_spelling_an_upstream_folds_to_it() {
+        for sent in ["x-user-id", "X-User-Id", "x_user_id", "X_USER-ID"] {
+            assert!(spelling::same_header(sent, "x-user-id"), "{sent}");
+        }
+        for sent in ["x-user-ids", "x-user-i", "x.user.id", "x-üser-id"] {
+            assert!(!spelling::same_header(sent, "x-user-id"), "{sent}");
+        }
     }
 
     #[test]

@@ -131,7 +131,9 @@ pub fn canonical_path(path: &str, policy: &PathPolicy) -> Result<String, PathErr
         return Err(PathError::NotAbsolute);
     }
     let decoded = decode_unreserved(path, policy.escaped_slashes)?;
-    let mut segments: Vec<&str> = Vec::new();
+    // Built segment by segment: each kept segment is `/` and its text (no segment holds a
+    // `/`), so `..` drops everything from the last `/`.
+    let mut canonical = String::with_capacity(decoded.len());
     for raw in decoded.split('/') {
         let segment = match policy.matrix_parameters {
             MatrixParameters::Strip => match raw.split_once(';') {
@@ -145,16 +147,12 @@ pub fn canonical_path(path: &str, policy: &PathPolicy) -> Result<String, PathErr
         };
         match segment {
             "" | "." => {}
-            ".." => {
-                segments.pop();
+            ".." => canonical.truncate(canonical.rfind('/').unwrap_or(0)),
+            other => {
+                canonical.push('/');
+                canonical.push_str(other);
             }
-            other => segments.push(other),
         }
-    }
-    let mut canonical = String::with_capacity(decoded.len());
-    for segment in &segments {
-        canonical.push('/');
-        canonical.push_str(segment);
     }
     if canonical.is_empty() {
         canonical.push('/');
