@@ -849,11 +849,13 @@ def feature_counters(envoys):
         for prefix, key in (("wasmcustom.claimcheck.requests.denied.", "denied"),
                             ("wasmcustom.claimcheck.introspection.bench.failed.", "failed")):
             text = envoy.get_admin(f"/stats?filter=^{re.escape(prefix)}")
-            by_reason = {line.split(": ")[0][len(prefix):]: int(line.split(": ")[1])
-                         for line in text.splitlines()
-                         if ": " in line and line.split(": ")[1].isdigit()}
-            if any(by_reason.values()):
-                found[key] = {reason: n for reason, n in by_reason.items() if n}
+            by_reason = {}
+            for line in text.splitlines():
+                stat, _, value = line.partition(": ")
+                if value.isdigit() and int(value):
+                    by_reason[stat.removeprefix(prefix)] = int(value)
+            if by_reason:
+                found[key] = by_reason
         if found:
             counters[name] = found
     return counters
